@@ -1,0 +1,33 @@
+namespace Mmg.Core
+
+open TorchSharp
+type Tensor = torch.Tensor
+
+/// A noise predictor ε̂(z, a, y). z has shape [n; dx], a (log-SNR) shape [n]; y is Some [n; dy]
+/// for the conditional prediction or None for the unconditional one. Returns [n; dx].
+/// A trained network and the closed-form Gaussian oracle are both Denoisers, so the estimator
+/// code does not know which one it runs with.
+type Denoiser = Tensor -> Tensor -> Tensor option -> Tensor
+
+/// The variance-preserving Gaussian noise channel in log-SNR a = log γ:
+/// z = sqrt(sigmoid a)·x + sqrt(sigmoid −a)·ε.
+module Channel =
+    /// sqrt(sigmoid a), the signal coefficient α(a).
+    let signalScale (a: Tensor) : Tensor = torch.sigmoid(a).sqrt ()
+
+    /// sqrt(sigmoid −a), the noise coefficient σ(a); α² + σ² = 1.
+    let noiseScale (a: Tensor) : Tensor = torch.sigmoid(a.neg ()).sqrt ()
+
+    /// z = α(a)·x + σ(a)·ε, row by row. a: [n]; eps and x: [n; d].
+    let noisy (a: Tensor) (eps: Tensor) (x: Tensor) : Tensor =
+        Checks.requireRank "x" 2 x
+        Checks.requireSameShape "x" x "eps" eps
+        Checks.requireRank "a" 1 a
+        if a.shape.[0] <> x.shape.[0] then
+            invalidArg "a" (sprintf "a has shape %s but x has %d rows (shape %s); a needs one log-SNR per row." (Checks.shapeText a) x.shape.[0] (Checks.shapeText x))
+        use a2 = a.unsqueeze 1L
+        use s = signalScale a2
+        use n = noiseScale a2
+        use sx = s * x
+        use ne = n * eps
+        sx + ne

@@ -1,0 +1,131 @@
+namespace Mmg.Core
+
+open System
+open TorchSharp
+
+/// A Monte Carlo mean with its standard error.
+type McEstimate =
+    { Mean: float
+      StdError: float
+      /// Number of independent terms averaged (test rows).
+      Count: int }
+
+/// Both forms of the MMSE-gap MI estimate from the same draws.
+type GapEstimate =
+    { Difference: McEstimate
+      Orthogonal: McEstimate }
+
+/// The MMSE-gap integrands, their importance-weighted integral, and quadrature of MMSE curves.
+/// Everything is in nats: I(X;Y) = ½ ∫ da [mmse_ε,x(a) − mmse_ε,x|y(a)].
+module Mmse =
+    let private rowSquaredNorm (t: Tensor) : Tensor =
+        use sq = t * t
+        sq.sum 1L
+
+    /// Difference-form integrand per row: ½ (‖ε − ε̂‖² − ‖ε − ε̂_y‖²) / q(a).
+    /// Both terms must come from the same (a, ε, z) (common random numbers).
+    let differenceIntegrand (q: LogSnrDensity) (a: Tensor) (eps: Tensor) (epsHat: Tensor) (epsHatY: Tensor) : Tensor =
+        Checks.requireSameShape "eps" eps "epsHat" epsHat
+        Checks.requireSameShape "eps" eps "epsHatY" epsHatY
+        use du = eps - epsHat
+        use dc = eps - epsHatY
+        use eu = rowSquaredNorm du
+        use ec = rowSquaredNorm dc
+        use w = LogSnr.weights q a
+        use gap = eu - ec
+        use g = gap * w.``to`` gap.dtype
+        g * 0.5
+
+    /// Orthogonal-form integrand per row: ½ ‖ε̂_y − ε̂‖² / q(a); ≥ 0 by construction.
+    let orthogonalIntegrand (q: LogSnrDensity) (a: Tensor) (epsHat: Tensor) (epsHatY: Tensor) : Tensor =
+        Checks.requireSameShape "epsHat" epsHat "epsHatY" epsHatY
+        use d = epsHatY - epsHat
+        use n = rowSquaredNorm d
+        use w = LogSnr.weights q a
+        use g = n * w.``to`` n.dtype
+        g * 0.5
+
+    /// One draw per row of (a ~ q, ε ~ N(0, I)), the channel output z, and both integrands
+    /// (difference, orthogonal) computed from the same draw. Returns ([n], [n]).
+    let integrands (denoiser: Denoiser) (q: LogSnrDensity) (generator: torch.Generator) (x: Tensor) (y: Tensor) : Tensor * Tensor =
+        Checks.requireRank "x" 2 x
+        Checks.requireRank "y" 2 y
+        Checks.requireSameRows "x" x "y" y
+        let n = int x.shape.[0]
+        use a = LogSnr.sample generator x.dtype n q
+        use eps = torch.randn(x.shape, dtype = x.dtype, device = x.device, generator = generator)
+        use aD = a.``to`` x.device
+        use z = Channel.noisy aD eps x
+        use epsHat = denoiser z aD None
+        use epsHatY = denoiser z aD (Some y)
+        differenceIntegrand q aD eps epsHat epsHatY, orthogonalIntegrand q aD epsHat epsHatY
+
+    /// Pointwise MI (paper eq. 7): for each row (x_i, y_i), both integrands averaged over
+    /// `repeats` independent draws of (a, ε). Rows are processed in batches of `batchSize`, each
+    /// in its own dispose scope. Returns float64 CPU tensors ([n] difference, [n] orthogonal).
+    let pointwise (denoiser: Denoiser) (q: LogSnrDensity) (generator: torch.Generator) (repeats: int) (batchSize: int) (x: Tensor) (y: Tensor) : Tensor * Tensor =
+        Checks.requirePositiveInt "repeats" repeats
+        Checks.requirePositiveInt "batchSize" batchSize
+        Checks.requireRank "x" 2 x
+        Checks.requireRank "y" 2 y
+        Checks.requireSameRows "x" x "y" y
+        LogSnr.validate q
+        let n = x.shape.[0]
+        let diffs = ResizeArray<Tensor>()
+        let orths = ResizeArray<Tensor>()
+        try
+            let mutable start = 0L
+            while start < n do
+                let len = min (int64 batchSize) (n - start)
+                use scope = torch.NewDisposeScope()
+                let xb = x.narrow (0L, start, len)
+                let yb = y.narrow (0L, start, len)
+                let mutable sd = torch.zeros([| len |], dtype = torch.ScalarType.Float64)
+                let mutable so = torch.zeros([| len |], dtype = torch.ScalarType.Float64)
+                for _ in 1 .. repeats do
+                    let d, o = integrands denoiser q generator xb yb
+                    sd <- sd + d.``to``(torch.ScalarType.Float64).cpu ()
+                    so <- so + o.``to``(torch.ScalarType.Float64).cpu ()
+                diffs.Add((sd / float repeats).MoveToOuterDisposeScope())
+                orths.Add((so / float repeats).MoveToOuterDisposeScope())
+                start <- start + len
+            torch.cat (diffs, 0L), torch.cat (orths, 0L)
+        finally
+            for t in diffs do t.Dispose()
+            for t in orths do t.Dispose()
+
+    /// Mean and standard error (sample sd / √n) of independent per-row values.
+    let summarize (values: Tensor) : McEstimate =
+        Checks.requireRank "values" 1 values
+        let n = int values.shape.[0]
+        if n < 2 then invalidArg "values" (sprintf "a standard error needs at least 2 values, got shape %s." (Checks.shapeText values))
+        use v = values.``to`` torch.ScalarType.Float64
+        use m = v.mean ()
+        use s = v.std ()
+        { Mean = m.item<float> (); StdError = s.item<float> () / Math.Sqrt(float n); Count = n }
+
+    /// The MI estimate in both forms: the mean over rows of the pointwise MI, with the standard
+    /// error across rows (repeats are averaged within a row first, so their correlation is
+    /// accounted for).
+    let estimate (denoiser: Denoiser) (q: LogSnrDensity) (generator: torch.Generator) (repeats: int) (batchSize: int) (x: Tensor) (y: Tensor) : GapEstimate =
+        let d, o = pointwise denoiser q generator repeats batchSize x y
+        use d = d
+        use o = o
+        { Difference = summarize d; Orthogonal = summarize o }
+
+    /// Trapezoid rule for values [m] on an increasing grid [m] (same length).
+    let trapezoid (grid: Tensor) (values: Tensor) : float =
+        Checks.requireRank "grid" 1 grid
+        Checks.requireSameShape "grid" grid "values" values
+        if grid.shape.[0] < 2L then invalidArg "grid" (sprintf "the trapezoid rule needs at least 2 points, got shape %s." (Checks.shapeText grid))
+        use t = torch.trapezoid (values.``to`` torch.ScalarType.Float64, grid.``to`` torch.ScalarType.Float64)
+        t.item<float> ()
+
+    /// ½ ∫ gap(a) da over [lo, hi] by the trapezoid rule on `points` equally spaced log-SNRs:
+    /// the MI implied by an ε-space MMSE gap curve.
+    let integrateGap (gap: Tensor -> Tensor) (lo: float) (hi: float) (points: int) : float =
+        if not (lo < hi) then invalidArg "hi" (sprintf "the integration range needs lo < hi, got [%g, %g]." lo hi)
+        if points < 2 then invalidArg "points" (sprintf "need at least 2 points, got %d." points)
+        use grid = torch.linspace(lo, hi, int64 points, dtype = torch.ScalarType.Float64)
+        use g = gap grid
+        0.5 * trapezoid grid g

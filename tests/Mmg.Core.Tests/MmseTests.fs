@@ -1,0 +1,99 @@
+module Mmg.Core.Tests.MmseTests
+
+open System
+open FsCheck.Xunit
+open FsCheck
+open FsCheck.FSharp
+open TorchSharp
+open global.Xunit
+open Mmg.Core
+open Mmg.Core.Tests.Generators
+
+let f64 = torch.ScalarType.Float64
+
+/// A wide density for the oracle checks: support [−16, 16] covers the whole gap of every
+/// generated case (it lives within [−8, 8], Generators), so truncation bias is < e^{−8}·d.
+let wide = LogSnr.logistic 0.0 2.0 8.0
+
+let oracleEstimate (c: GaussianCase) (n: int) (repeats: int) =
+    use cov = covTensor c
+    use g = generator c.Seed
+    let x, y = Gaussian.sample g n c.DimX cov
+    use x = x
+    use y = y
+    let est = Mmse.estimate (Gaussian.oracle c.DimX cov) wide g repeats 2048 x y
+    Gaussian.mutualInformation c.DimX cov, est
+
+[<Property(Arbitrary = [| typeof<Arbs> |], MaxTest = 12, Replay = "(2026112920,1)")>]
+let ``oracle MC estimate in difference form is within 4 standard errors of the closed-form MI`` (c: GaussianCase) =
+    let truth, est = oracleEstimate c 4000 2
+    withinStdErrors 4.0 truth est.Difference
+
+[<Property(Arbitrary = [| typeof<Arbs> |], MaxTest = 12, Replay = "(2026112921,1)")>]
+let ``oracle MC estimate in orthogonal form is within 4 standard errors of the closed-form MI`` (c: GaussianCase) =
+    let truth, est = oracleEstimate c 4000 2
+    withinStdErrors 4.0 truth est.Orthogonal
+
+[<Property(Arbitrary = [| typeof<Arbs> |], MaxTest = 8, Replay = "(2026112922,1)")>]
+let ``orthogonal identity: at each log-SNR the mean MMSE gap equals the mean squared denoiser distance`` (c: GaussianCase) (k: int) =
+    // At a fixed a, E[‖ε−ε̂‖² − ‖ε−ε̂_y‖²] = E‖ε̂_y − ε̂‖² = gap(a). Checked as: the per-row
+    // difference of the two integrands has mean 0, and the orthogonal one has mean gap(a);
+    // each within 4 standard errors.
+    use cov = covTensor c
+    use g = generator c.Seed
+    let n = 20000
+    let a0 = -4.0 + float (abs k % 9)
+    let x, y = Gaussian.sample g n c.DimX cov
+    use x = x
+    use y = y
+    let den = Gaussian.oracle c.DimX cov
+    use a = constant n a0
+    use e = torch.randn(x.shape, dtype = f64, generator = g)
+    use z = Channel.noisy a e x
+    use eu = den z a None
+    use ec = den z a (Some y)
+    let q = LogSnr.uniform (a0 - 1.0) (a0 + 1.0) // q(a0) = 1/2: weights cancel the ½ factor
+    use diff = Mmse.differenceIntegrand q a e eu ec
+    use orth = Mmse.orthogonalIntegrand q a eu ec
+    use cross = diff - orth
+    use at = torch.tensor([| a0 |], dtype = f64)
+    let gap = (Gaussian.gapEps c.DimX cov at).item<float> ()
+    withinStdErrors 4.0 0.0 (Mmse.summarize cross) .&. withinStdErrors 4.0 gap (Mmse.summarize orth)
+
+[<Property(MaxTest = 50, Replay = "(2026112923,1)")>]
+let ``non-negativity: the orthogonal integrand is non-negative for any denoiser outputs`` (seed: int) (rows: PositiveInt) (dim: PositiveInt) =
+    use g = generator seed
+    let n, d = 1 + rows.Get % 64, 1 + dim.Get % 8
+    use a = LogSnr.sample g f64 n LogSnr.paperDefault
+    use u = torch.randn([| int64 n; int64 d |], dtype = f64, generator = g) * 10.0
+    use c = torch.randn([| int64 n; int64 d |], dtype = f64, generator = g) * 10.0
+    use o = Mmse.orthogonalIntegrand LogSnr.paperDefault a u c
+    o.min().item<float> () >= 0.0
+
+[<Fact>]
+let ``the estimate is the mean of the pointwise MI`` () =
+    let c = { DimX = 2; DimY = 3; Cov = randomCovariance (Random 5) 5; Seed = 5 }
+    use cov = covTensor c
+    let x, y = Gaussian.sample (generator 1) 1000 c.DimX cov
+    use x = x
+    use y = y
+    let den = Gaussian.oracle c.DimX cov
+    let d, o = Mmse.pointwise den wide (generator 2) 3 256 x y
+    use d = d
+    use o = o
+    let est = Mmse.estimate den wide (generator 2) 3 256 x y
+    Assert.Equal(1000L, d.shape.[0])
+    Assert.Equal(d.mean().item<float> (), est.Difference.Mean, 12)
+    Assert.Equal(o.mean().item<float> (), est.Orthogonal.Mean, 12)
+
+[<Fact>]
+let ``integrands reject mismatched shapes and name them`` () =
+    use a = torch.zeros(4L, dtype = f64)
+    use e = torch.zeros([| 4L; 2L |], dtype = f64)
+    use bad = torch.zeros([| 4L; 3L |], dtype = f64)
+    let ex = Assert.Throws<ArgumentException>(fun () -> Mmse.orthogonalIntegrand LogSnr.paperDefault a e bad |> ignore)
+    Assert.Contains("[4;3]", ex.Message)
+    use y = torch.zeros([| 5L; 1L |], dtype = f64)
+    use cov = Gaussian.ofArray2D (array2D [ [ 1.0; 0.5; 0.0 ]; [ 0.5; 1.0; 0.0 ]; [ 0.0; 0.0; 1.0 ] ])
+    let ex2 = Assert.Throws<ArgumentException>(fun () -> Mmse.estimate (Gaussian.oracle 2 cov) wide (generator 1) 1 16 e y |> ignore)
+    Assert.Contains("[5;1]", ex2.Message)
