@@ -1,0 +1,141 @@
+namespace Mmg.Core
+
+open System
+open System.Collections.Generic
+open System.Globalization
+open TorchSharp
+
+/// Training progress handed to callbacks (the CLI draws a progress bar from it).
+type TrainingProgress =
+    { /// What is being trained, e.g. "denoiser", "denoiser (adaptive q)", "critic".
+      Phase: string
+      Step: int
+      TotalSteps: int
+      /// Latest (smoothed) training loss.
+      Loss: float
+      ItersPerSecond: float }
+
+/// Options every estimator understands. A zero / NaN / empty value means "the estimator's own
+/// default" (see docs/estimators.md); estimator-specific settings go in Extra by name.
+type EstimatorOptions =
+    { Seed: int
+      /// "cpu" or "cuda".
+      Device: string
+      /// "default", "paper" or "quick" (neural estimators; see docs/profiles.md).
+      Profile: string
+      Steps: int
+      BatchSize: int
+      LearningRate: float
+      /// Fraction of rows held out for estimation (neural estimators); 0 = default.
+      TestFraction: float
+      Extra: IReadOnlyDictionary<string, string> }
+
+    static member Default =
+        { Seed = 0
+          Device = "cpu"
+          Profile = "default"
+          Steps = 0
+          BatchSize = 0
+          LearningRate = Double.NaN
+          TestFraction = 0.0
+          Extra = Dictionary<string, string>() }
+
+/// A named value with its standard error (one variant of an estimator).
+type NamedEstimate =
+    { Name: string
+      Estimate: float
+      StdError: float }
+
+/// MMSE curves in ε-space on a log-SNR grid (nats-consistent: MI = ½∫ Gap da).
+type MmseCurves =
+    { LogSnr: float[]
+      Unconditional: float[]
+      Conditional: float[]
+      /// Unconditional − Conditional (difference form) at each grid point.
+      Gap: float[]
+      /// The orthogonal-form gap E‖ε̂_y − ε̂‖² at each grid point.
+      OrthogonalGap: float[] }
+
+/// What every estimator returns. Estimate in nats; StdError is the estimator's own uncertainty
+/// (NaN where it has none, e.g. a deterministic closed form).
+type EstimatorResult =
+    { Estimator: string
+      Estimate: float
+      StdError: float
+      Seconds: float
+      /// All variants computed in the same run (MMG computes its four at once); may be empty.
+      Variants: NamedEstimate[]
+      Curves: MmseCurves option
+      /// Per-test-row MI where the estimator supports it (MMG), else empty.
+      Pointwise: float[]
+      /// Every setting actually used, as text, for reports and reproducibility.
+      Settings: IReadOnlyDictionary<string, string> }
+
+/// The one interface every MI estimator implements. x is [n; dx], y is [n; dy] (rows = samples).
+/// Implementations validate their input with Data.validate and throw ArgumentException.
+type IMiEstimator =
+    abstract Name: string
+    abstract Estimate: x: float[,] * y: float[,] * progress: Action<TrainingProgress> -> EstimatorResult
+
+/// Helpers shared by estimator implementations.
+module Estimation =
+    /// The torch device for "cpu" / "cuda". Nothing else in Mmg branches on the device.
+    let device (name: string) : torch.Device =
+        match (if isNull name then "cpu" else name.Trim().ToLowerInvariant()) with
+        | "" | "cpu" -> torch.CPU
+        | "cuda" ->
+            if torch.cuda.is_available () then torch.CUDA
+            else invalidArg "device" "device 'cuda' was requested but CUDA is not available (this build references TorchSharp-cpu unless built with -p:TorchBackend=cuda, and a GPU must be present)."
+        | other -> invalidArg "device" (sprintf "unknown device '%s'; use cpu or cuda." other)
+
+    /// An estimator-specific option from Extra, parsed with the invariant culture, or the default.
+    let extraFloat (options: EstimatorOptions) (key: string) (fallback: float) =
+        match options.Extra with
+        | null -> fallback
+        | extra ->
+            match extra.TryGetValue key with
+            | true, text ->
+                match Double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture) with
+                | true, v -> v
+                | _ -> invalidArg key (sprintf "option '%s' must be a number, got '%s'." key text)
+            | _ -> fallback
+
+    /// An integer option from Extra, or the default.
+    let extraInt (options: EstimatorOptions) (key: string) (fallback: int) =
+        let v = extraFloat options key (float fallback)
+        if v <> Math.Round v then invalidArg key (sprintf "option '%s' must be an integer, got %g." key v)
+        int v
+
+    /// value if it is set (> 0), else fallback.
+    let orDefault (value: int) (fallback: int) = if value > 0 then value else fallback
+
+    /// value if it is a positive number, else fallback.
+    let orDefaultF (value: float) (fallback: float) = if value > 0.0 && not (Double.IsNaN value) then value else fallback
+
+    /// Text for a settings dictionary.
+    let text (v: obj) =
+        match v with
+        | :? float as f -> f.ToString("R", CultureInfo.InvariantCulture)
+        | :? float32 as f -> f.ToString("R", CultureInfo.InvariantCulture)
+        | null -> ""
+        | o -> Convert.ToString(o, CultureInfo.InvariantCulture)
+
+    /// A settings dictionary from (name, value) pairs.
+    let settings (pairs: (string * obj) list) : IReadOnlyDictionary<string, string> =
+        let d = Dictionary<string, string>()
+        for k, v in pairs do d.[k] <- text v
+        d :> IReadOnlyDictionary<string, string>
+
+    /// Reports progress every `every` steps and at the last one; tolerates a null callback.
+    type ProgressReporter(phase: string, total: int, callback: Action<TrainingProgress>, ?every: int) =
+        let every = defaultArg every (max 1 (total / 200))
+        let watch = Diagnostics.Stopwatch.StartNew()
+        member _.Report(step: int, loss: float) =
+            if not (isNull callback) && (step % every = 0 || step = total) then
+                let secs = max watch.Elapsed.TotalSeconds 1e-9
+                callback.Invoke
+                    { Phase = phase
+                      Step = step
+                      TotalSteps = total
+                      Loss = loss
+                      ItersPerSecond = float step / secs }
