@@ -129,3 +129,27 @@ module Mmse =
         use grid = torch.linspace(lo, hi, int64 points, dtype = torch.ScalarType.Float64)
         use g = gap grid
         0.5 * trapezoid grid g
+
+    /// ε-space MMSE curves of a denoiser on a log-SNR grid, each point averaged over the rows of
+    /// (x, y) with one ε draw per row (common to all three curves): E‖ε − ε̂‖², E‖ε − ε̂_y‖², their
+    /// difference, and the orthogonal gap E‖ε̂_y − ε̂‖². Returns float arrays (grid, uncond, cond,
+    /// gap, orthogonal gap).
+    let curves (denoiser: Denoiser) (generator: torch.Generator) (grid: float[]) (x: Tensor) (y: Tensor) =
+        Checks.requireRank "x" 2 x
+        Checks.requireRank "y" 2 y
+        Checks.requireSameRows "x" x "y" y
+        if grid.Length < 2 then invalidArg "grid" (sprintf "a curve needs at least 2 grid points, got %d." grid.Length)
+        let n = x.shape.[0]
+        let u, c, o = Array.zeroCreate grid.Length, Array.zeroCreate grid.Length, Array.zeroCreate grid.Length
+        grid
+        |> Array.iteri (fun i a0 ->
+            use scope = torch.NewDisposeScope()
+            let eps = torch.randn(x.shape, dtype = x.dtype, generator = generator).``to`` x.device
+            let a = (torch.ones([| n |], dtype = x.dtype) * a0).``to`` x.device
+            let z = Channel.noisy a eps x
+            let eu = denoiser z a None
+            let ec = denoiser z a (Some y)
+            u.[i] <- (eps - eu).square().sum(1L).mean().``to``(torch.ScalarType.Float64).item<float> ()
+            c.[i] <- (eps - ec).square().sum(1L).mean().``to``(torch.ScalarType.Float64).item<float> ()
+            o.[i] <- (ec - eu).square().sum(1L).mean().``to``(torch.ScalarType.Float64).item<float> ())
+        grid, u, c, Array.map2 (-) u c, o

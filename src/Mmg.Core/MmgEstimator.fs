@@ -1,0 +1,340 @@
+namespace Mmg.Core
+
+open System
+open System.IO
+open System.Text.Json
+open System.Collections.Generic
+open TorchSharp
+
+/// Hyper-parameters of an MMG run. A profile fixes all of them; options override some.
+type MmgProfile =
+    { Name: string
+      /// Training steps with the fixed log-SNR density (the model of the non-adaptive variants,
+      /// and the preliminary model of the adaptive ones).
+      Steps: int
+      /// Further steps with the adapted density (the model of the adaptive variants).
+      AdaptSteps: int
+      BatchSize: int
+      LearningRate: float
+      /// 0 = from the data dimension (Network.defaultWidth).
+      Width: int
+      EmaDecay: float
+      DropProbability: float
+      PlateauPatience: int
+      /// Independent (a, ε) draws per test row at estimation time.
+      Repeats: int
+      TestFraction: float
+      /// Samples drawn from a benchmark task when the user gives no count.
+      Samples: int
+      FixedQ: LogSnrDensity
+      CurvePoints: int }
+
+module MmgProfiles =
+    /// Ours: sized so a 1×1 to 5×5 task takes about a minute on 2 CPU cores (docs/profiles.md).
+    let standard =
+        { Name = "default"
+          Steps = 12000
+          AdaptSteps = 6000
+          BatchSize = 256
+          LearningRate = 2e-3
+          Width = 64
+          EmaDecay = 0.999
+          DropProbability = 0.5
+          PlateauPatience = 2000
+          Repeats = 10
+          TestFraction = 0.2
+          Samples = 10000
+          FixedQ = LogSnr.paperDefault
+          CurvePoints = 64 }
+
+    /// The paper's hyper-parameters (Tables 2 and 3): 390k iterations, batch 128, lr 1e-3 for
+    /// dim ≤ 10 (290k, 256, 2e-3 above), width by dimension, logistic (2, 3, 4), EMA 0.999,
+    /// 10 inference repeats, 10k test points out of 110k samples. The paper does not state the
+    /// preliminary model's budget; we give the adaptive phase half the main one.
+    let paper (dimX: int) (dimY: int) =
+        let small = dimX + dimY <= 10
+        { Name = "paper"
+          Steps = (if small then 390000 else 290000)
+          AdaptSteps = (if small then 195000 else 145000)
+          BatchSize = (if small then 128 else 256)
+          LearningRate = (if small then 1e-3 else 2e-3)
+          Width = 0
+          EmaDecay = 0.999
+          DropProbability = 0.5
+          PlateauPatience = 20000
+          Repeats = 10
+          TestFraction = 10000.0 / 110000.0
+          Samples = 110000
+          FixedQ = LogSnr.paperDefault
+          CurvePoints = 64 }
+
+    /// A small budget for tests of the pipeline (not of accuracy).
+    let quick =
+        { standard with
+            Name = "quick"
+            Steps = 600
+            AdaptSteps = 300
+            BatchSize = 128
+            Repeats = 2
+            Samples = 2000
+            CurvePoints = 24 }
+
+    /// The named profile for data of the given dimensions.
+    let byName (name: string) (dimX: int) (dimY: int) =
+        match (if isNull name then "default" else name.ToLowerInvariant()) with
+        | "" | "default" -> standard
+        | "paper" -> paper dimX dimY
+        | "quick" -> quick
+        | other -> invalidArg "profile" (sprintf "unknown profile '%s'; use default, paper or quick." other)
+
+    /// The profile with the options' overrides applied (Steps scales AdaptSteps in proportion).
+    let resolve (options: EstimatorOptions) (dimX: int) (dimY: int) =
+        let p = byName options.Profile dimX dimY
+        let steps = Estimation.orDefault options.Steps p.Steps
+        let adapt =
+            if options.Steps > 0 then int (Math.Round(float p.AdaptSteps * float options.Steps / float p.Steps))
+            else p.AdaptSteps
+        { p with
+            Steps = steps
+            AdaptSteps = Estimation.extraInt options "adapt-steps" adapt
+            BatchSize = Estimation.orDefault options.BatchSize p.BatchSize
+            LearningRate = Estimation.orDefaultF options.LearningRate p.LearningRate
+            Width = Estimation.extraInt options "width" p.Width
+            Repeats = Estimation.extraInt options "repeats" p.Repeats
+            TestFraction = Estimation.orDefaultF options.TestFraction p.TestFraction }
+
+/// What the persisted model knows besides its weights.
+type MmgModelInfo =
+    { DimX: int
+      DimY: int
+      Width: int
+      Blocks: int
+      Frequencies: int
+      MeanX: float[]
+      StdX: float[]
+      MeanY: float[]
+      StdY: float[]
+      FixedQ: float[]
+      AdaptiveQ: float[]
+      Settings: Dictionary<string, string> }
+
+/// The four MMG variants of one evaluation, each with its standard error.
+type MmgEvaluation =
+    { Mmg: McEstimate
+      MmgAdaptive: McEstimate
+      MmgOrthogonal: McEstimate
+      MmgOrthogonalAdaptive: McEstimate
+      /// Pointwise MI per row for the requested variant (empty unless asked for).
+      Pointwise: float[]
+      Curves: MmseCurves }
+
+/// A trained MMG model: the EMA weights after the fixed-q phase and after the adaptive phase,
+/// the standardisation fit on the training rows, and both log-SNR densities. Evaluates MI on new
+/// samples without retraining; saves to and loads from a directory.
+type MmgModel(shape: NetworkShape, fixedNet: DenoiserNet, adaptiveNet: DenoiserNet, fixedQ: LogSnrDensity, adaptiveQ: LogSnrDensity,
+              stdX: Data.Standardizer, stdY: Data.Standardizer, device: torch.Device, settings: IReadOnlyDictionary<string, string>) =
+    static let qToArray q =
+        match q with
+        | Logistic(m, s, c) -> [| 0.0; m; s; c |]
+        | Uniform(lo, hi) -> [| 1.0; lo; hi |]
+    static let qOfArray (a: float[]) =
+        match a with
+        | [| 0.0; m; s; c |] -> LogSnr.logistic m s c
+        | [| 1.0; lo; hi |] -> LogSnr.uniform lo hi
+        | _ -> invalidArg "model.json" "the saved log-SNR density is malformed."
+
+    member _.Shape = shape
+    member _.FixedQ = fixedQ
+    member _.AdaptiveQ = adaptiveQ
+    member _.Settings = settings
+
+    /// Standardised float32 tensors on the model's device.
+    member _.Prepare(x: float[,], y: float[,]) =
+        if Array2D.length2 x <> shape.DimX || Array2D.length2 y <> shape.DimY then
+            invalidArg "x" (sprintf "the model was trained on %d x-columns and %d y-columns, got %d and %d." shape.DimX shape.DimY (Array2D.length2 x) (Array2D.length2 y))
+        use xt = Data.toTensor x
+        use yt = Data.toTensor y
+        use xs = Data.standardize stdX xt
+        use ys = Data.standardize stdY yt
+        xs.``to`` device, ys.``to`` device
+
+    /// All four variants on (x, y) with `repeats` draws per row; pointwise values of `variant`
+    /// if requested; MMSE curves of the adaptive model on `curvePoints` log-SNRs.
+    member this.Evaluate(x: float[,], y: float[,], repeats: int, seed: int, pointwiseVariant: string, curvePoints: int) : MmgEvaluation =
+        Data.validate 2 x y
+        let xs, ys = this.Prepare(x, y)
+        use xs = xs
+        use ys = ys
+        let batch = 4096
+        let run (net: DenoiserNet) q s =
+            use g = new torch.Generator(uint64 s)
+            net.eval ()
+            let d, o = Mmse.pointwise (Network.asDenoiser net) q g repeats batch xs ys
+            use d = d
+            use o = o
+            Mmse.summarize d, Mmse.summarize o, d.data<float>().ToArray(), o.data<float>().ToArray()
+        // the same seed for both models: common random numbers across the fixed and adaptive runs
+        let fd, fo, fdp, fop = run fixedNet fixedQ seed
+        let ad, ao, adp, aop = run adaptiveNet adaptiveQ seed
+        let pointwise =
+            match pointwiseVariant with
+            | null | "" -> [||]
+            | "mmg" -> fdp
+            | "mmg-orthogonal" -> fop
+            | "mmg-adaptive" -> adp
+            | "mmg-orthogonal-adaptive" -> aop
+            | other -> invalidArg "variant" (sprintf "unknown MMG variant '%s'." other)
+        let lo0, hi0 = LogSnr.range fixedQ
+        let lo1, hi1 = LogSnr.range adaptiveQ
+        let lo, hi = min lo0 lo1, max hi0 hi1
+        let grid = Array.init curvePoints (fun i -> lo + (hi - lo) * float i / float (curvePoints - 1))
+        let rows = min xs.shape.[0] 2000L
+        use xc = xs.narrow (0L, 0L, rows)
+        use yc = ys.narrow (0L, 0L, rows)
+        use g = new torch.Generator(uint64 (seed + 1))
+        let grid, u, c, gap, og = Mmse.curves (Network.asDenoiser adaptiveNet) g grid xc yc
+        { Mmg = fd
+          MmgAdaptive = ad
+          MmgOrthogonal = fo
+          MmgOrthogonalAdaptive = ao
+          Pointwise = pointwise
+          Curves = { LogSnr = grid; Unconditional = u; Conditional = c; Gap = gap; OrthogonalGap = og } }
+
+    /// Writes model.json, fixed.bin and adaptive.bin into `dir` (created if needed). Writes to
+    /// temporary names first, so an interrupted save never leaves a half-written model.
+    member _.Save(dir: string) =
+        Directory.CreateDirectory dir |> ignore
+        let info =
+            { DimX = shape.DimX; DimY = shape.DimY; Width = shape.Width; Blocks = shape.Blocks; Frequencies = shape.Frequencies
+              MeanX = stdX.Mean; StdX = stdX.Std; MeanY = stdY.Mean; StdY = stdY.Std
+              FixedQ = qToArray fixedQ; AdaptiveQ = qToArray adaptiveQ
+              Settings = Dictionary<string, string>(settings) }
+        let write (name: string) (action: string -> unit) =
+            let tmp = Path.Combine(dir, name + ".tmp")
+            action tmp
+            File.Move(tmp, Path.Combine(dir, name), true)
+        write "fixed.bin" (fun p -> fixedNet.save p |> ignore)
+        write "adaptive.bin" (fun p -> adaptiveNet.save p |> ignore)
+        write "model.json" (fun p -> File.WriteAllText(p, JsonSerializer.Serialize(info, JsonSerializerOptions(WriteIndented = true))))
+
+    /// Loads a model saved by Save.
+    static member Load(dir: string, device: torch.Device) =
+        let path = Path.Combine(dir, "model.json")
+        if not (File.Exists path) then
+            invalidArg "dir" (sprintf "no saved MMG model in '%s' (model.json is missing)." dir)
+        let info = JsonSerializer.Deserialize<MmgModelInfo>(File.ReadAllText path)
+        let shape = { DimX = info.DimX; DimY = info.DimY; Width = info.Width; Blocks = info.Blocks; Frequencies = info.Frequencies }
+        let load name =
+            let net = new DenoiserNet(shape)
+            net.load (Path.Combine(dir, name)) |> ignore
+            net.``to`` device |> ignore
+            net.eval ()
+            net
+        new MmgModel(shape, load "fixed.bin", load "adaptive.bin", qOfArray info.FixedQ, qOfArray info.AdaptiveQ,
+                     { Mean = info.MeanX; Std = info.StdX }, { Mean = info.MeanY; Std = info.StdY }, device, info.Settings)
+
+    interface IDisposable with
+        member _.Dispose() =
+            fixedNet.Dispose()
+            adaptiveNet.Dispose()
+
+/// The MMG estimator (all four variants from one training run); `variant` picks the headline.
+type MmgEstimator(variant: string, options: EstimatorOptions) =
+    do
+        if not (Array.contains variant [| "mmg"; "mmg-adaptive"; "mmg-orthogonal"; "mmg-orthogonal-adaptive" |]) then
+            invalidArg "variant" (sprintf "unknown MMG variant '%s'; use mmg, mmg-adaptive, mmg-orthogonal or mmg-orthogonal-adaptive." variant)
+
+    /// The variant names, default last.
+    static member Variants = [| "mmg"; "mmg-adaptive"; "mmg-orthogonal"; "mmg-orthogonal-adaptive" |]
+
+    member _.Variant = variant
+    member _.Options = options
+
+    /// The adapted log-SNR density from the preliminary model's curves (LogSnr.fitToGap on the
+    /// orthogonal gap, which is smooth and non-negative; see docs/profiles.md).
+    static member AdaptDensity(net: DenoiserNet, q: LogSnrDensity, x: Tensor, y: Tensor, points: int, seed: int) =
+        let lo, hi = LogSnr.range q
+        let grid = Array.init points (fun i -> lo + (hi - lo) * float i / float (points - 1))
+        let rows = min x.shape.[0] 2000L
+        use xc = x.narrow (0L, 0L, rows)
+        use yc = y.narrow (0L, 0L, rows)
+        use g = new torch.Generator(uint64 seed)
+        net.eval ()
+        let grid, _, _, _, og = Mmse.curves (Network.asDenoiser net) g grid xc yc
+        LogSnr.fitToGap grid og 0.5 4.0 q
+
+    /// Trains on (x, y) (already validated, raw units) and returns the model.
+    member _.Fit(x: float[,], y: float[,], progress: Action<TrainingProgress>) : MmgModel =
+        let dimX, dimY = Array2D.length2 x, Array2D.length2 y
+        let p = MmgProfiles.resolve options dimX dimY
+        Data.validate p.BatchSize x y
+        let device = Estimation.device options.Device
+        torch.random.manual_seed (int64 options.Seed) |> ignore
+        let width = if p.Width > 0 then p.Width else Network.defaultWidth dimX dimY
+        let shape = Network.shape dimX dimY width
+        use xt = Data.toTensor x
+        use yt = Data.toTensor y
+        let sx, sy = Data.fitStandardizer xt, Data.fitStandardizer yt
+        use xs0 = Data.standardize sx xt
+        use ys0 = Data.standardize sy yt
+        use xs = xs0.``to`` device
+        use ys = ys0.``to`` device
+        let net = (new DenoiserNet(shape)).``to`` device
+        let ema = (new DenoiserNet(shape)).``to`` device
+        let cfg =
+            { BatchSize = p.BatchSize; LearningRate = p.LearningRate; EmaDecay = p.EmaDecay
+              DropProbability = p.DropProbability; PlateauPatience = p.PlateauPatience; MinLearningRate = 1e-5 }
+        use trainer = new DenoiserTrainer(net, ema, cfg, options.Seed)
+        trainer.Train(xs, ys, p.FixedQ, p.Steps, "denoiser (fixed q)", progress) |> ignore
+        // snapshot of the fixed-q EMA model
+        let fixedNet = (new DenoiserNet(shape)).``to`` device
+        (use _ = torch.no_grad ()
+         for dst, src in Seq.zip (fixedNet.parameters ()) (ema.parameters ()) do dst.copy_ src |> ignore)
+        let adaptiveQ = MmgEstimator.AdaptDensity(ema, p.FixedQ, xs, ys, p.CurvePoints, options.Seed + 7)
+        trainer.Train(xs, ys, adaptiveQ, p.AdaptSteps, "denoiser (adaptive q)", progress) |> ignore
+        net.Dispose()
+        let q2 s = match s with | Logistic(m, sc, c) -> sprintf "logistic(loc=%.4g, scale=%.4g, clip=%.4g)" m sc c | Uniform(lo, hi) -> sprintf "uniform(%.4g, %.4g)" lo hi
+        let settings =
+            Estimation.settings
+                [ "profile", box p.Name; "steps", box p.Steps; "adapt_steps", box p.AdaptSteps; "batch_size", box p.BatchSize
+                  "learning_rate", box p.LearningRate; "final_learning_rate", box trainer.LearningRate; "width", box width
+                  "blocks", box shape.Blocks; "ema_decay", box p.EmaDecay; "drop_probability", box p.DropProbability
+                  "repeats", box p.Repeats; "test_fraction", box p.TestFraction; "seed", box options.Seed
+                  "device", box (string device); "fixed_q", box (q2 p.FixedQ); "adaptive_q", box (q2 adaptiveQ)
+                  "parameters", box ema.ParameterCount ]
+        new MmgModel(shape, fixedNet, ema, p.FixedQ, adaptiveQ, sx, sy, device, settings)
+
+    /// Split, train on the training rows, evaluate all variants on the test rows.
+    member this.EstimateWithModel(x: float[,], y: float[,], progress: Action<TrainingProgress>, wantPointwise: bool) : EstimatorResult * MmgModel =
+        let watch = Diagnostics.Stopwatch.StartNew()
+        Data.validate 4 x y
+        let p = MmgProfiles.resolve options (Array2D.length2 x) (Array2D.length2 y)
+        let n = Array2D.length1 x
+        let train, test = Data.split options.Seed p.TestFraction n
+        let pick (rows: int[]) (m: float[,]) = Array2D.init rows.Length (Array2D.length2 m) (fun i j -> m.[rows.[i], j])
+        let model = this.Fit(pick train x, pick train y, progress)
+        let ev = model.Evaluate(pick test x, pick test y, p.Repeats, options.Seed + 11, (if wantPointwise then variant else ""), p.CurvePoints)
+        let named name (e: McEstimate) = { Name = name; Estimate = e.Mean; StdError = e.StdError }
+        let variants =
+            [| named "mmg" ev.Mmg; named "mmg-adaptive" ev.MmgAdaptive; named "mmg-orthogonal" ev.MmgOrthogonal
+               named "mmg-orthogonal-adaptive" ev.MmgOrthogonalAdaptive |]
+        let head = variants |> Array.find (fun v -> v.Name = variant)
+        let settings = Dictionary<string, string>(model.Settings)
+        settings.["train_rows"] <- string train.Length
+        settings.["test_rows"] <- string test.Length
+        { Estimator = variant
+          Estimate = head.Estimate
+          StdError = head.StdError
+          Seconds = watch.Elapsed.TotalSeconds
+          Variants = variants
+          Curves = Some ev.Curves
+          Pointwise = ev.Pointwise
+          Settings = settings },
+        model
+
+    interface IMiEstimator with
+        member _.Name = variant
+        member this.Estimate(x, y, progress) =
+            let r, m = this.EstimateWithModel(x, y, progress, false)
+            (m :> IDisposable).Dispose()
+            r

@@ -1,0 +1,111 @@
+namespace Mmg.Core
+
+open System
+open TorchSharp
+open TorchSharp.Modules
+
+module internal Norm =
+    /// GroupNorm over the features of [n; width] rows (TorchSharp's GroupNorm wants ≥ 3 dims).
+    let apply (m: GroupNorm) (h: Tensor) = m.forward(h.unsqueeze 2L).squeeze 2L
+
+    /// Scale 1, shift 0. Set explicitly: TorchSharp 0.107 was seen to leave a GroupNorm bias
+    /// uninitialised (NaN) now and then.
+    let reset (m: GroupNorm) =
+        use _ = torch.no_grad ()
+        torch.nn.init.ones_ m.weight |> ignore
+        torch.nn.init.zeros_ m.bias |> ignore
+
+/// A residual MLP block with an additive log-SNR projection:
+/// h + W₂·SiLU(GN(W₁·SiLU(GN(h)) + T·emb)).
+type ResidualBlock(width: int, groups: int) as this =
+    inherit torch.nn.Module<Tensor, Tensor, Tensor>("ResidualBlock")
+    let norm1 = torch.nn.GroupNorm(int64 groups, int64 width)
+    let lin1 = torch.nn.Linear(int64 width, int64 width)
+    let time = torch.nn.Linear(int64 width, int64 width)
+    let norm2 = torch.nn.GroupNorm(int64 groups, int64 width)
+    let lin2 = torch.nn.Linear(int64 width, int64 width)
+    do this.RegisterComponents()
+    do Norm.reset norm1
+    do Norm.reset norm2
+
+    /// Call inside a dispose scope: intermediates are left to it.
+    override _.forward(h: Tensor, emb: Tensor) =
+        let u = lin1.forward (torch.nn.functional.silu (Norm.apply norm1 h)) + time.forward emb
+        let v = lin2.forward (torch.nn.functional.silu (Norm.apply norm2 u))
+        h + v
+
+/// The architecture of a conditional noise-prediction network.
+type NetworkShape =
+    { DimX: int
+      DimY: int
+      Width: int
+      Blocks: int
+      /// Number of sinusoidal frequencies fed to the learned log-SNR embedding.
+      Frequencies: int }
+
+/// Conditional noise predictor ε̂(z, a, y) of the paper's kind: input projection of
+/// [z, y-or-absent, present-flag], a learned embedding of the log-SNR (fixed log-spaced
+/// sinusoids → Linear → SiLU → Linear), residual MLP blocks with GroupNorm and SiLU, output of
+/// dim_x. "y absent" is an explicit flag plus a learned stand-in vector, never y = 0 (0 is a
+/// common value of standardised y).
+type DenoiserNet(shape: NetworkShape) as this =
+    inherit torch.nn.Module("DenoiserNet")
+    let w = int64 shape.Width
+    let groups = if shape.Width % 8 = 0 then 8 else 1
+    let inProj = torch.nn.Linear(int64 (shape.DimX + shape.DimY + 1), w)
+    let absentY = torch.nn.Parameter(torch.zeros(int64 shape.DimY))
+    // angular frequencies for periods from 2 to 64 log-SNR units (fixed, not trained)
+    let freq = Array.init shape.Frequencies (fun k -> float32 (Math.PI / Math.Pow(2.0, float k * 5.0 / float (max 1 (shape.Frequencies - 1)))))
+    let emb1 = torch.nn.Linear(int64 (2 * shape.Frequencies), w)
+    let emb2 = torch.nn.Linear(w, w)
+    let blocks = torch.nn.ModuleList<ResidualBlock>([| for _ in 1 .. shape.Blocks -> new ResidualBlock(shape.Width, groups) |])
+    let outNorm = torch.nn.GroupNorm(int64 groups, w)
+    let outLin = torch.nn.Linear(w, int64 shape.DimX)
+    do this.RegisterComponents()
+    do Norm.reset outNorm
+
+    member _.Shape = shape
+
+    /// ε̂ for rows z [n; dx], a [n], y [n; dy] and present [n] (bool: whether y is given).
+    /// Call inside a dispose scope.
+    member _.Predict(z: Tensor, a: Tensor, y: Tensor, present: Tensor) : Tensor =
+        let yIn = torch.where (present.unsqueeze 1L, y, absentY.expand_as y)
+        let flag = present.``to``(z.dtype).unsqueeze 1L
+        let h0 = inProj.forward (torch.cat ([| z; yIn; flag |], 1L))
+        let phase = a.unsqueeze 1L * torch.tensor(freq, dtype = a.dtype, device = a.device).unsqueeze 0L
+        let e = emb2.forward (torch.nn.functional.silu (emb1.forward (torch.cat ([| phase.sin (); phase.cos () |], 1L))))
+        let mutable h = h0
+        for b in blocks do
+            h <- b.forward (h, e)
+        outLin.forward (torch.nn.functional.silu (Norm.apply outNorm h))
+
+    /// Number of trainable parameters.
+    member this.ParameterCount = this.parameters () |> Seq.sumBy (fun p -> p.numel ())
+
+module Network =
+    /// Width from the data dimension, as in the paper (Table 2): 64 / 128 / 256 for
+    /// dim_x + dim_y ≤ 10 / ≤ 50 / larger.
+    let defaultWidth (dimX: int) (dimY: int) =
+        let d = dimX + dimY
+        if d <= 10 then 64 elif d <= 50 then 128 else 256
+
+    let shape (dimX: int) (dimY: int) (width: int) =
+        Checks.requirePositiveInt "dimX" dimX
+        Checks.requirePositiveInt "dimY" dimY
+        Checks.requirePositiveInt "width" width
+        { DimX = dimX; DimY = dimY; Width = width; Blocks = 3; Frequencies = 16 }
+
+    /// The network as a Denoiser (inference: no_grad; call inside a dispose scope or dispose
+    /// the result). Unconditional calls pass the "absent" flag.
+    let asDenoiser (net: DenoiserNet) : Denoiser =
+        fun z a y ->
+            use _ = torch.no_grad ()
+            let n = z.shape.[0]
+            match y with
+            | Some y ->
+                use present = torch.ones([| n |], dtype = torch.ScalarType.Bool, device = z.device)
+                net.Predict(z, a, y, present)
+            | None ->
+                use present = torch.zeros([| n |], dtype = torch.ScalarType.Bool, device = z.device)
+                use y0 = torch.zeros([| n; int64 net.Shape.DimY |], dtype = z.dtype, device = z.device)
+                net.Predict(z, a, y0, present)
