@@ -1,0 +1,228 @@
+namespace Mmg.Core
+
+open System
+open System.Collections.Generic
+open Argu
+
+/// The `mmg` grammar (Argu). The host (C#) gets a plain Command record: the subcommand path and
+/// the options as text, so no F# type crosses into C#.
+module CommandLine =
+    type EstimateArgs =
+        | Task of id: string
+        | Input of csv: string
+        | X of columns: string
+        | Y of columns: string
+        | Samples of n: int
+        | Estimator of name: string
+        | Profile of name: string
+        | Steps of n: int
+        | Seed of seed: int
+        | Device of device: string
+        | Json of path: string
+        | Plot of png: string
+        | Save_Model of dir: string
+        | Load_Model of dir: string
+        | Pointwise of csv: string
+        interface IArgParserTemplate with
+            member this.Usage =
+                match this with
+                | Task _ -> "a built-in benchmark task id (see `mmg tasks`), e.g. 1v1-normal-0.75."
+                | Input _ -> "a CSV file with a header row; by default columns X* are x and Y* are y."
+                | X _ -> "comma-separated column names for x (with --input)."
+                | Y _ -> "comma-separated column names for y (with --input)."
+                | Samples _ -> "number of samples drawn from --task (default: the profile's, 10000)."
+                | Estimator _ -> "estimator name (default mmg-orthogonal-adaptive); see `mmg estimators`."
+                | Profile _ -> "default | paper | quick (neural estimators)."
+                | Steps _ -> "training steps (overrides the profile)."
+                | Seed _ -> "random seed (default 0); runs with the same seed repeat exactly."
+                | Device _ -> "cpu | cuda (default cpu)."
+                | Json _ -> "write the result as JSON to this file, or '-' for stdout."
+                | Plot _ -> "write the MMSE curves with the gap shaded to this PNG (MMG estimators)."
+                | Save_Model _ -> "save the trained MMG model to this directory."
+                | Load_Model _ -> "estimate with a saved MMG model (no training; all rows are test rows)."
+                | Pointwise _ -> "write pointwise MI per test row to this CSV (MMG estimators)."
+
+    type TasksArgs =
+        | Json of path: string
+        interface IArgParserTemplate with
+            member this.Usage =
+                match this with
+                | Json _ -> "write the task list as JSON to this file, or '-' for stdout."
+
+    type SampleArgs =
+        | [<Mandatory>] Task of id: string
+        | Samples of n: int
+        | Seed of seed: int
+        | [<Mandatory>] Out of csv: string
+        interface IArgParserTemplate with
+            member this.Usage =
+                match this with
+                | Task _ -> "benchmark task id."
+                | Samples _ -> "number of samples (default 10000)."
+                | Seed _ -> "random seed (default 0)."
+                | Out _ -> "output CSV (bmi style: X0.., Y0..)."
+
+    type MergeArgs =
+        | [<MainCommand; Mandatory>] Dirs of dir: string list
+        | Out of dir: string
+        interface IArgParserTemplate with
+            member this.Usage =
+                match this with
+                | Dirs _ -> "shard output directories to merge."
+                | Out _ -> "directory for the merged results (default: the first directory)."
+
+    type BenchArgs =
+        | [<CliPrefix(CliPrefix.None)>] Merge of ParseResults<MergeArgs>
+        | Tasks of ids: string
+        | Estimators of names: string
+        | Seeds of k: int
+        | Profile of name: string
+        | Samples of n: int
+        | Steps of n: int
+        | Device of device: string
+        | Out of dir: string
+        | Shard of spec: string
+        | Speed
+        interface IArgParserTemplate with
+            member this.Usage =
+                match this with
+                | Merge _ -> "join the results of several shards."
+                | Tasks _ -> "comma-separated task ids, or 'all' (default all)."
+                | Estimators _ -> "comma-separated estimator names, or 'all' (default mmg-orthogonal-adaptive)."
+                | Seeds _ -> "number of seeds per (task, estimator) (default 1)."
+                | Profile _ -> "default | paper | quick."
+                | Samples _ -> "samples per task (default: the profile's)."
+                | Steps _ -> "training steps (overrides the profile)."
+                | Device _ -> "cpu | cuda."
+                | Out _ -> "output directory (results.csv, summary.csv, heatmap.png); a rerun resumes."
+                | Shard _ -> "i/n: run every n-th job starting at i (0-based), for array jobs."
+                | Speed -> "measure throughput (training it/s, KSG time) instead of accuracy; writes docs-ready numbers."
+
+    type HighMiArgs =
+        | Estimators of names: string
+        | Seeds of k: int
+        | Profile of name: string
+        | Samples of n: int
+        | Steps of n: int
+        | Mi of values: string
+        | Transforms of names: string
+        | Device of device: string
+        | Out of dir: string
+        | Figure_Only
+        interface IArgParserTemplate with
+            member this.Usage =
+                match this with
+                | Estimators _ -> "comma-separated estimator names (default mmg-adaptive,mmg-orthogonal-adaptive)."
+                | Seeds _ -> "seeds per point (default 1)."
+                | Profile _ -> "default | paper | quick."
+                | Samples _ -> "samples per task (default: the profile's)."
+                | Steps _ -> "training steps (overrides the profile)."
+                | Mi _ -> "comma-separated true MI values in nats (default 1,2.5,5,7.5,10,12.5,15)."
+                | Transforms _ -> "comma-separated: none,half_cube,spiral (default all three)."
+                | Device _ -> "cpu | cuda."
+                | Out _ -> "output directory (results.csv, highmi.png); a rerun resumes."
+                | Figure_Only -> "only redraw the figure from results.csv."
+
+    type ConsistencyArgs =
+        | Test of name: string
+        | Estimators of names: string
+        | Seeds of k: int
+        | Profile of name: string
+        | Steps of n: int
+        | Images of n: int
+        | Data of dir: string
+        | Device of device: string
+        | Out of dir: string
+        | Quick
+        | Figure_Only
+        interface IArgParserTemplate with
+            member this.Usage =
+                match this with
+                | Test _ -> "baseline | dpi | additivity | all (default all)."
+                | Estimators _ -> "comma-separated estimator names (default mmg-orthogonal-adaptive)."
+                | Seeds _ -> "seeds (default 1)."
+                | Profile _ -> "default | paper | quick."
+                | Steps _ -> "training steps of the MI estimator (overrides the profile)."
+                | Images _ -> "number of MNIST images used."
+                | Data _ -> "folder with the MNIST IDX files (default data/cache/mnist; fetch with data/fetch-mnist.sh)."
+                | Device _ -> "cpu | cuda."
+                | Out _ -> "output directory (results.csv, consistency.png)."
+                | Quick -> "a small synthetic run that tests the pipeline, not accuracy."
+                | Figure_Only -> "only redraw the figure from results.csv."
+
+    type GaussianArgs =
+        | Rho of rho: float
+        interface IArgParserTemplate with
+            member this.Usage =
+                match this with
+                | Rho _ -> "correlation of the bivariate normal (default 0.75)."
+
+    type MmgArgs =
+        | [<CliPrefix(CliPrefix.None)>] Estimate of ParseResults<EstimateArgs>
+        | [<CliPrefix(CliPrefix.None)>] Tasks of ParseResults<TasksArgs>
+        | [<CliPrefix(CliPrefix.None)>] Estimators
+        | [<CliPrefix(CliPrefix.None)>] Sample of ParseResults<SampleArgs>
+        | [<CliPrefix(CliPrefix.None)>] Bench of ParseResults<BenchArgs>
+        | [<CliPrefix(CliPrefix.None)>] Highmi of ParseResults<HighMiArgs>
+        | [<CliPrefix(CliPrefix.None)>] Consistency of ParseResults<ConsistencyArgs>
+        | [<CliPrefix(CliPrefix.None)>] Gaussian_Mi of ParseResults<GaussianArgs>
+        interface IArgParserTemplate with
+            member this.Usage =
+                match this with
+                | Estimate _ -> "estimate I(X;Y) from a CSV, a benchmark task, or (no input) the bundled sample."
+                | Tasks _ -> "list the benchmark tasks with their true MI."
+                | Estimators -> "list the estimators."
+                | Sample _ -> "write samples of a benchmark task to CSV."
+                | Bench _ -> "run estimators over benchmark tasks and seeds (resumable, shardable)."
+                | Highmi _ -> "the high-MI experiment (paper §5.2)."
+                | Consistency _ -> "the MNIST self-consistency tests (paper §5.3)."
+                | Gaussian_Mi _ -> "closed-form MI of a bivariate normal."
+
+    /// A parsed command line: the subcommand path (e.g. ["bench"; "merge"]), options by their
+    /// long name without dashes (e.g. "save-model"), flags with value "true", and positional
+    /// lists joined by '\n'.
+    type Command =
+        { Path: string[]
+          Options: IReadOnlyDictionary<string, string> }
+
+    /// Thrown for bad command lines, with Argu's message (and usage when asked for help).
+    exception UsageException of message: string * isHelp: bool
+
+    let private parser = lazy (ArgumentParser.Create<MmgArgs>(programName = "mmg"))
+
+    let private collect (results: ParseResults<'T>) (options: Dictionary<string, string>) =
+        let p = results.Parser
+        for a in results.GetAllResults() do
+            let info = p.GetArgumentCaseInfo(a)
+            let name = info.Name.Value.TrimStart('-')
+            let fields = Reflection.FSharpValue.GetUnionFields(a, typeof<'T>) |> snd
+            match fields with
+            | [||] -> options.[name] <- "true"
+            | [| :? (string list) as l |] -> options.[name] <- String.Join("\n", l)
+            | [| :? ParseResults<MergeArgs> |] -> ()
+            | [| v |] -> options.[name] <- Estimation.text v
+            | many -> options.[name] <- String.Join(",", many |> Array.map Estimation.text)
+
+    /// Parses argv. Raises UsageException for errors and for --help (with the usage text).
+    let parse (argv: string[]) : Command =
+        let results =
+            try parser.Value.ParseCommandLine(argv, raiseOnUsage = true)
+            with :? ArguParseException as e -> raise (UsageException(e.Message.TrimEnd(), e.ErrorCode = ErrorCode.HelpText))
+        let options = Dictionary<string, string>()
+        let path =
+            match results.GetSubCommand() with
+            | Estimate r -> collect r options; [| "estimate" |]
+            | Tasks r -> collect r options; [| "tasks" |]
+            | Estimators -> [| "estimators" |]
+            | Sample r -> collect r options; [| "sample" |]
+            | Bench r ->
+                match r.TryGetResult BenchArgs.Merge with
+                | Some m -> collect m options; [| "bench"; "merge" |]
+                | None -> collect r options; [| "bench" |]
+            | Highmi r -> collect r options; [| "highmi" |]
+            | Consistency r -> collect r options; [| "consistency" |]
+            | Gaussian_Mi r -> collect r options; [| "gaussian-mi" |]
+        { Path = path; Options = options }
+
+    /// The top-level usage text.
+    let usage () = parser.Value.PrintUsage()

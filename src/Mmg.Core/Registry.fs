@@ -1,0 +1,18 @@
+namespace Mmg.Core
+
+/// Every estimator by name, behind IMiEstimator.
+module Registry =
+    /// The estimator names, MMG variants first.
+    let names : string list = List.ofArray MmgEstimator.Variants
+
+    /// The default estimator.
+    let defaultName = "mmg-orthogonal-adaptive"
+
+    /// Whether `name` is an MMG variant (trains a denoiser; has curves, pointwise MI, a model).
+    let isMmg (name: string) = Array.contains name MmgEstimator.Variants
+
+    /// A new estimator by name.
+    let create (name: string) (options: EstimatorOptions) : IMiEstimator =
+        match name with
+        | n when isMmg n -> MmgEstimator(n, options) :> IMiEstimator
+        | other -> invalidArg "estimator" (sprintf "unknown estimator '%s'; known: %s." other (String.concat ", " names))
