@@ -1,0 +1,124 @@
+namespace Mmg;
+
+/// <summary>Options of the MMG estimator.</summary>
+public sealed class MmgOptions : EstimatorSettings
+{
+    /// <summary>The headline variant: mmg, mmg-adaptive, mmg-orthogonal or mmg-orthogonal-adaptive (default).</summary>
+    public string Variant { get; init; } = "mmg-orthogonal-adaptive";
+
+    /// <summary>Network width (default: 64 / 128 / 256 by data dimension).</summary>
+    public int? Width { get; init; }
+
+    /// <summary>(a, ε) draws per test row at estimation time (default 10).</summary>
+    public int? Repeats { get; init; }
+
+    /// <summary>Return pointwise MI per test row in <see cref="EstimateResult.Pointwise"/>.</summary>
+    public bool Pointwise { get; init; }
+
+    internal Core.EstimatorOptions ToCoreWithExtras()
+    {
+        var extra = new Dictionary<string, string>(Extra);
+        if (Width is { } w) extra["width"] = w.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        if (Repeats is { } r) extra["repeats"] = r.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        var b = ToCore();
+        return new Core.EstimatorOptions(b.Seed, b.Device, b.Profile, b.Steps, b.BatchSize, b.LearningRate, b.TestFraction, extra);
+    }
+}
+
+/// <summary>
+/// The MMG estimator: trains one conditional denoiser and reports all four variants
+/// (mmg, mmg-adaptive, mmg-orthogonal, mmg-orthogonal-adaptive) with standard errors.
+/// </summary>
+/// <example><code>
+/// using var est = new MmgEstimator(new MmgOptions { Seed = 1 });
+/// EstimateResult r = est.Estimate(x, y);
+/// est.Model!.Save("model");  // later: using var m = MmgModel.Load("model"); m.Estimate(x2, y2);
+/// </code></example>
+public sealed class MmgEstimator : IMutualInformationEstimator, IDisposable
+{
+    private readonly MmgOptions _options;
+    private readonly Core.MmgEstimator _inner;
+
+    /// <summary>A new estimator; <paramref name="options"/> null means all defaults.</summary>
+    public MmgEstimator(MmgOptions? options = null)
+    {
+        _options = options ?? new MmgOptions();
+        _inner = new Core.MmgEstimator(_options.Variant, _options.ToCoreWithExtras());
+    }
+
+    /// <inheritdoc />
+    public string Name => _options.Variant;
+
+    /// <summary>The model trained by the last <see cref="Estimate"/> call, or null.</summary>
+    public MmgModel? Model { get; private set; }
+
+    /// <summary>Splits the rows, trains on the training part and estimates on the test part.</summary>
+    public EstimateResult Estimate(double[,] x, double[,] y, IProgress<TrainingStatus>? progress = null)
+    {
+        ArgumentNullException.ThrowIfNull(x);
+        ArgumentNullException.ThrowIfNull(y);
+        var (r, m) = _inner.EstimateWithModel(x, y, Estimators.Callback(progress)!, _options.Pointwise).ToValueTuple();
+        Model?.Dispose();
+        Model = new MmgModel(m, _options.Variant);
+        return EstimateResult.From(r);
+    }
+
+    /// <inheritdoc />
+    public void Dispose() => Model?.Dispose();
+}
+
+/// <summary>A trained MMG model: estimates and pointwise MI on new samples without retraining.</summary>
+public sealed class MmgModel : IDisposable
+{
+    private readonly Core.MmgModel _inner;
+    private readonly string _variant;
+
+    internal MmgModel(Core.MmgModel inner, string variant)
+    {
+        _inner = inner;
+        _variant = variant;
+    }
+
+    /// <summary>Loads a model saved with <see cref="Save"/>.</summary>
+    public static MmgModel Load(string directory, string device = "cpu", string variant = "mmg-orthogonal-adaptive") =>
+        new(Core.MmgModel.Load(directory, Core.Estimation.device(device)), variant);
+
+    /// <summary>Saves the model (weights, standardisation, log-SNR densities) to a directory.</summary>
+    public void Save(string directory) => _inner.Save(directory);
+
+    /// <summary>Settings the model was trained with.</summary>
+    public IReadOnlyDictionary<string, string> Settings => _inner.Settings;
+
+    /// <summary>All four variants on (x, y), every row a test row.</summary>
+    public EstimateResult Estimate(double[,] x, double[,] y, int repeats = 10, int seed = 0, bool pointwise = false)
+    {
+        var sw = System.Diagnostics.Stopwatch.StartNew();
+        var e = _inner.Evaluate(x, y, repeats, seed, pointwise ? _variant : "", 64);
+        var variants = new[]
+        {
+            new VariantEstimate("mmg", e.Mmg.Mean, e.Mmg.StdError),
+            new VariantEstimate("mmg-adaptive", e.MmgAdaptive.Mean, e.MmgAdaptive.StdError),
+            new VariantEstimate("mmg-orthogonal", e.MmgOrthogonal.Mean, e.MmgOrthogonal.StdError),
+            new VariantEstimate("mmg-orthogonal-adaptive", e.MmgOrthogonalAdaptive.Mean, e.MmgOrthogonalAdaptive.StdError),
+        };
+        var head = variants.Single(v => v.Name == _variant);
+        return new EstimateResult
+        {
+            Estimator = _variant,
+            Estimate = head.Estimate,
+            StdError = head.StdError,
+            Seconds = sw.Elapsed.TotalSeconds,
+            Variants = variants,
+            Curves = EstimateResult.FromCurves(e.Curves),
+            Pointwise = e.Pointwise,
+            Settings = _inner.Settings,
+        };
+    }
+
+    /// <summary>Pointwise MI (nats) of each row of (x, y), averaged over <paramref name="repeats"/> draws.</summary>
+    public double[] Pointwise(double[,] x, double[,] y, int repeats = 10, int seed = 0) =>
+        Estimate(x, y, repeats, seed, pointwise: true).Pointwise.ToArray();
+
+    /// <inheritdoc />
+    public void Dispose() => ((IDisposable)_inner).Dispose();
+}

@@ -1,0 +1,109 @@
+namespace Mmg;
+
+/// <summary>Training progress of a neural estimator.</summary>
+/// <param name="Phase">What is being trained, e.g. "denoiser (fixed q)".</param>
+/// <param name="Step">Steps done in this phase.</param>
+/// <param name="TotalSteps">Steps in this phase.</param>
+/// <param name="Loss">Smoothed training loss.</param>
+/// <param name="ItersPerSecond">Training speed so far.</param>
+public sealed record TrainingStatus(string Phase, int Step, int TotalSteps, double Loss, double ItersPerSecond);
+
+/// <summary>One estimate with its standard error, e.g. one MMG variant.</summary>
+public sealed record VariantEstimate(string Name, double Estimate, double StdError);
+
+/// <summary>ε-space MMSE curves on a log-SNR grid; MI = ½ ∫ Gap d(log-SNR).</summary>
+public sealed record MmseCurves(
+    IReadOnlyList<double> LogSnr,
+    IReadOnlyList<double> Unconditional,
+    IReadOnlyList<double> Conditional,
+    IReadOnlyList<double> Gap,
+    IReadOnlyList<double> OrthogonalGap);
+
+/// <summary>The result of an estimate, in nats.</summary>
+public sealed record EstimateResult
+{
+    /// <summary>Estimator name, e.g. "mmg-orthogonal-adaptive".</summary>
+    public required string Estimator { get; init; }
+
+    /// <summary>The MI estimate in nats.</summary>
+    public required double Estimate { get; init; }
+
+    /// <summary>Its standard error (NaN where the estimator has none).</summary>
+    public required double StdError { get; init; }
+
+    /// <summary>Wall-clock seconds of the whole estimate, training included.</summary>
+    public required double Seconds { get; init; }
+
+    /// <summary>Every variant computed in the same run (MMG: all four).</summary>
+    public required IReadOnlyList<VariantEstimate> Variants { get; init; }
+
+    /// <summary>MMSE curves (MMG estimators), else null.</summary>
+    public MmseCurves? Curves { get; init; }
+
+    /// <summary>Pointwise MI per test row when requested (MMG estimators), else empty.</summary>
+    public required IReadOnlyList<double> Pointwise { get; init; }
+
+    /// <summary>Every setting used, as text.</summary>
+    public required IReadOnlyDictionary<string, string> Settings { get; init; }
+
+    /// <summary>Always "nats".</summary>
+    public string Unit => "nats";
+
+    internal static EstimateResult From(Core.EstimatorResult r) => new()
+    {
+        Estimator = r.Estimator,
+        Estimate = r.Estimate,
+        StdError = r.StdError,
+        Seconds = r.Seconds,
+        Variants = r.Variants.Select(v => new VariantEstimate(v.Name, v.Estimate, v.StdError)).ToArray(),
+        Curves = r.Curves is { } c ? FromCurves(c.Value) : null,
+        Pointwise = r.Pointwise,
+        Settings = new Dictionary<string, string>(r.Settings),
+    };
+
+    internal static MmseCurves FromCurves(Core.MmseCurves c) =>
+        new(c.LogSnr, c.Unconditional, c.Conditional, c.Gap, c.OrthogonalGap);
+}
+
+/// <summary>Options every estimator understands. Null means "the estimator's default".</summary>
+public class EstimatorSettings
+{
+    /// <summary>Random seed; runs with the same seed repeat exactly.</summary>
+    public int Seed { get; init; }
+
+    /// <summary>"cpu" or "cuda".</summary>
+    public string Device { get; init; } = "cpu";
+
+    /// <summary>"default", "paper" or "quick".</summary>
+    public string Profile { get; init; } = "default";
+
+    /// <summary>Training steps.</summary>
+    public int? Steps { get; init; }
+
+    /// <summary>Training batch size.</summary>
+    public int? BatchSize { get; init; }
+
+    /// <summary>Learning rate.</summary>
+    public double? LearningRate { get; init; }
+
+    /// <summary>Fraction of rows held out for the estimate.</summary>
+    public double? TestFraction { get; init; }
+
+    /// <summary>Estimator-specific options by name (e.g. "k" for ksg, "width" for MMG).</summary>
+    public IDictionary<string, string> Extra { get; init; } = new Dictionary<string, string>();
+
+    internal Core.EstimatorOptions ToCore() => new(
+        Seed, Device, Profile, Steps ?? 0, BatchSize ?? 0, LearningRate ?? double.NaN, TestFraction ?? 0.0,
+        new Dictionary<string, string>(Extra));
+}
+
+/// <summary>An MI estimator: x is [n, dim_x], y is [n, dim_y], rows are samples.</summary>
+public interface IMutualInformationEstimator
+{
+    /// <summary>The estimator's name.</summary>
+    string Name { get; }
+
+    /// <summary>Estimates I(X;Y) in nats.</summary>
+    /// <exception cref="ArgumentException">Bad input (NaN, unequal rows, constant column, too few rows).</exception>
+    EstimateResult Estimate(double[,] x, double[,] y, IProgress<TrainingStatus>? progress = null);
+}
