@@ -305,9 +305,10 @@ module Consistency =
         let side = int images.shape.[1]
         validate config side
         let hash = imageHash images
-        let codes = Dictionary<int option, float[,]>()
+        let codes = Dictionary<string, float[,]>()
         let codeOf (r: int option) =
-            match codes.TryGetValue r with
+            let key = match r with None -> "A" | Some r -> sprintf "B%d" r
+            match codes.TryGetValue key with
             | true, c -> c
             | _ ->
                 use model = autoencoder config hash r progress images
@@ -318,16 +319,18 @@ module Consistency =
                         use c = crop r images
                         flatten c
                 let c = encode model input
-                codes.[r] <- c
+                codes.[key] <- c
                 c
         let memo = Dictionary<string, Result<float * float, string>>()
         let mi (key: string) (x: unit -> float[,]) (y: unit -> float[,]) =
             match memo.TryGetValue key with
             | true, v -> v
             | _ ->
+                // Codes are built outside the try: an autoencoder or data problem is a bug to see,
+                // only the estimator's own failure becomes a row's Error.
+                let xv, yv = x (), y ()
                 let v =
                     try
-                        let xv, yv = x (), y ()
                         let watch = Stopwatch.StartNew()
                         let res = estimator.Estimate(xv, yv, progress)
                         Ok(res.Estimate, watch.Elapsed.TotalSeconds)
