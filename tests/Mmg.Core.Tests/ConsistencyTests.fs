@@ -61,9 +61,17 @@ let syntheticConfig (count: int) =
         Rows = [| 8; 16; 28 |]
         K = 4
         Latent = 4
-        AeSteps = 80
+        AeSteps = 30
         Seed = 5
         CacheDir = Path.Combine(dir, "autoencoders") }
+
+/// Runs f with torch on one thread, then restores the thread count. On a shared 2-core machine
+/// two OpenMP threads per step were measured ~10× slower than one (they spin while waiting), and
+/// these tests train only tiny models. Tests run sequentially (Generators.fs), so this is safe.
+let oneThread (f: unit -> 'T) : 'T =
+    let before = torch.get_num_threads ()
+    torch.set_num_threads 1
+    try f () finally torch.set_num_threads before
 
 /// Records the phases that reported progress.
 let recorder () =
@@ -104,6 +112,7 @@ let ``synthetic strokes are seeded, lie in 0..1 and vary in their top rows`` () 
 
 [<Fact>]
 let ``a cached autoencoder is loaded, not retrained, and encodes the same`` () =
+  oneThread <| fun () ->
     let config = syntheticConfig 200
     use images = Idx.loadImages config.Count config.ImagesPath
     let hash = Consistency.imageHash images
@@ -126,6 +135,7 @@ let ``a cached autoencoder is loaded, not retrained, and encodes the same`` () =
 
 [<Fact>]
 let ``the pipeline on synthetic images gives finite ratios with the right ideals and reuses shared estimates`` () =
+  oneThread <| fun () ->
     let config = syntheticConfig 400
     let estimator = GaussianPlugIn()
     let phases, progress = recorder ()
@@ -161,6 +171,7 @@ let ``the pipeline on synthetic images gives finite ratios with the right ideals
 
 [<Fact>]
 let ``estimator failures become rows with the error, not an exception`` () =
+  oneThread <| fun () ->
     let config = { syntheticConfig 100 with Rows = [| 28 |]; AeSteps = 10 }
     let rows = Consistency.run "additivity" (Failing()) config null
     let row = Assert.Single rows
