@@ -93,39 +93,51 @@ let ``images must be rank 3 and the writer checks the byte count`` () =
     let ex = Assert.Throws<ArgumentException>(fun () -> Idx.write path [| 2; 2 |] [| 1uy; 2uy; 3uy |])
     Assert.Contains("[2;2] need 4 bytes but 3", ex.Message)
 
-/// The real MNIST files are optional (data/fetch-mnist.sh puts them in data/cache/mnist, which is
-/// not in git). When they are absent this test passes after writing why to the test output, rather
-/// than failing a fresh checkout or adding a skip package: what it checks is the fetch, not the code.
-type RealMnist(output: ITestOutputHelper) =
-    let folder =
-        let fromEnv = Environment.GetEnvironmentVariable "MMG_DATA_CACHE"
-        if not (String.IsNullOrWhiteSpace fromEnv) then fromEnv
-        else
-            // Walk up from the test binaries to the repository root (the folder with Mmg.sln).
-            let rec up (d: DirectoryInfo) =
-                if isNull d then None
-                elif File.Exists(Path.Combine(d.FullName, "Mmg.sln")) then Some d.FullName
-                else up d.Parent
-            match up (DirectoryInfo AppContext.BaseDirectory) with
-            | Some root -> Path.Combine(root, "data", "cache", "mnist")
-            | None -> Path.Combine("data", "cache", "mnist")
+/// Where data/fetch-mnist.sh puts MNIST: $MMG_DATA_CACHE, else data/cache/mnist under the
+/// repository root (found by walking up from the test binaries to the folder with Mmg.sln).
+let mnistFolder () =
+    let fromEnv = Environment.GetEnvironmentVariable "MMG_DATA_CACHE"
+    if not (String.IsNullOrWhiteSpace fromEnv) then fromEnv
+    else
+        let rec up (d: DirectoryInfo) =
+            if isNull d then None
+            elif File.Exists(Path.Combine(d.FullName, "Mmg.sln")) then Some d.FullName
+            else up d.Parent
+        match up (DirectoryInfo AppContext.BaseDirectory) with
+        | Some root -> Path.Combine(root, "data", "cache", "mnist")
+        | None -> Path.Combine("data", "cache", "mnist")
 
+/// The four MNIST files' paths, or None (after writing why to the test output) when any is absent.
+///
+/// The real MNIST files are optional (they are fetched, not committed). A test that needs them
+/// passes after writing "not found ... nothing checked" to its output when they are absent, rather
+/// than failing a fresh checkout or adding a skip package (xunit 2 has no runtime skip without
+/// Xunit.SkippableFact): what such a test checks is the fetched data, not the code.
+let mnistFiles (output: ITestOutputHelper) =
+    let folder = mnistFolder ()
+    let names = [| "train-images-idx3-ubyte"; "train-labels-idx1-ubyte"; "t10k-images-idx3-ubyte"; "t10k-labels-idx1-ubyte" |]
+    let paths = names |> Array.map (fun n -> Path.Combine(folder, n))
+    if paths |> Array.forall File.Exists then Some paths
+    else
+        output.WriteLine(sprintf "MNIST not found in %s; run data/fetch-mnist.sh to check the real files. Nothing checked." folder)
+        None
+
+type RealMnist(output: ITestOutputHelper) =
     [<Fact>]
     member _.``real MNIST files, when fetched, have the published shapes``() =
-        let file name = Path.Combine(folder, name)
-        let names = [ "train-images-idx3-ubyte"; "train-labels-idx1-ubyte"; "t10k-images-idx3-ubyte"; "t10k-labels-idx1-ubyte" ]
-        if names |> List.exists (fun n -> not (File.Exists(file n))) then
-            output.WriteLine(sprintf "MNIST not found in %s; run data/fetch-mnist.sh to check the real files. Nothing checked." folder)
-        else
-            Assert.Equal<int[]>([| 60000; 28; 28 |], Idx.dims (file "train-images-idx3-ubyte"))
-            Assert.Equal<int[]>([| 10000; 28; 28 |], Idx.dims (file "t10k-images-idx3-ubyte"))
-            let labels = Idx.loadLabels 0 (file "train-labels-idx1-ubyte")
+        match mnistFiles output with
+        | None -> ()
+        | Some files ->
+            let trainImages, trainLabels, testImages, testLabels = files.[0], files.[1], files.[2], files.[3]
+            Assert.Equal<int[]>([| 60000; 28; 28 |], Idx.dims trainImages)
+            Assert.Equal<int[]>([| 10000; 28; 28 |], Idx.dims testImages)
+            let labels = Idx.loadLabels 0 trainLabels
             Assert.Equal(60000, labels.Length)
             Assert.Equal<int[]>([| 0 .. 9 |], labels |> Array.distinct |> Array.sort)
-            Assert.Equal(10000, (Idx.loadLabels 0 (file "t10k-labels-idx1-ubyte")).Length)
-            use first = Idx.loadImages 100 (file "train-images-idx3-ubyte")
+            Assert.Equal(10000, (Idx.loadLabels 0 testLabels).Length)
+            use first = Idx.loadImages 100 trainImages
             use mx = first.max ()
             use mn = first.min ()
             Assert.Equal(1.0f, mx.item<float32> ())
             Assert.Equal(0.0f, mn.item<float32> ())
-            output.WriteLine(sprintf "checked the real MNIST files in %s" folder)
+            output.WriteLine(sprintf "checked the real MNIST files in %s" (mnistFolder ()))
