@@ -144,7 +144,8 @@ module Consistency =
         if r < 0 || r > rows then
             invalidArg "r" (sprintf "crop r = %d must lie in 0..%d for images of shape %s." r rows (Checks.shapeText images))
         use idx = torch.arange(int64 rows, device = images.device)
-        use keep = idx.lt (torch.tensor (int64 r))
+        use bound = torch.tensor (int64 r)
+        use keep = idx.lt bound
         use mask = keep.``to``(images.dtype).reshape(1L, int64 rows, 1L)
         images * mask
 

@@ -45,10 +45,7 @@ type Failing() =
         member _.Name = "failing"
         member _.Estimate(_x, _y, _progress) = invalidArg "x" "this estimator always fails"
 
-let tempDir () =
-    let d = Path.Combine(Path.GetTempPath(), "mmg-consistency-" + Guid.NewGuid().ToString("N"))
-    Directory.CreateDirectory d |> ignore
-    d
+let tempDir () = IdxTests.tempDir ()
 
 /// A small synthetic data set written as IDX and a config that trains tiny autoencoders on it.
 let syntheticConfig (count: int) =

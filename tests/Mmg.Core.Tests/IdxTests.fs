@@ -7,9 +7,28 @@ open global.Xunit
 open Xunit.Abstractions
 open Mmg.Core
 
-/// A fresh temporary folder per test.
+/// True when a process with this id is running.
+let private alive (pid: int) =
+    try
+        use p = Diagnostics.Process.GetProcessById pid
+        not p.HasExited
+    with _ -> false
+
+/// One scratch folder per test process (mmg-tests-<pid>). The test host is often ended without a
+/// clean exit, so instead of deleting on exit, each run deletes the folders of processes that are gone.
+let private scratchRoot =
+    lazy
+        (for d in Directory.GetDirectories(Path.GetTempPath(), "mmg-tests-*") do
+            match Int32.TryParse(Path.GetFileName(d).Substring("mmg-tests-".Length)) with
+            | true, pid when not (alive pid) -> (try Directory.Delete(d, true) with _ -> ())
+            | _ -> ()
+         let root = Path.Combine(Path.GetTempPath(), sprintf "mmg-tests-%d" Environment.ProcessId)
+         Directory.CreateDirectory root |> ignore
+         root)
+
+/// A fresh temporary folder (inside the process's scratch folder).
 let tempDir () =
-    let d = Path.Combine(Path.GetTempPath(), "mmg-idx-" + Guid.NewGuid().ToString("N"))
+    let d = Path.Combine(scratchRoot.Force(), Guid.NewGuid().ToString("N"))
     Directory.CreateDirectory d |> ignore
     d
 
