@@ -123,9 +123,9 @@ type MaxNormKdTree(data: float[], dim: int) =
     /// many were found (k unless the tree holds fewer points).
     member this.Nearest(q: float[], qo: int, self: int, best: float[], k: int) : int =
         let mutable filled = 0
-        let rec visit (node: int) =
-            let full = filled = k
-            if not full || this.BoxDistance(node, q, qo) < best.[k - 1] then
+        // boxDist: the node's box distance, computed once by the parent.
+        let rec visit (node: int) (boxDist: float) =
+            if filled < k || boxDist < best.[k - 1] then
                 let l = nodeLeft.[node]
                 if l < 0 then
                     for p in nodeStart.[node] .. nodeEnd.[node] - 1 do
@@ -144,12 +144,12 @@ type MaxNormKdTree(data: float[], dim: int) =
                     let dl = this.BoxDistance(l, q, qo)
                     let dr = this.BoxDistance(r, q, qo)
                     if dl <= dr then
-                        visit l
-                        visit r
+                        visit l dl
+                        visit r dr
                     else
-                        visit r
-                        visit l
-        visit 0
+                        visit r dr
+                        visit l dl
+        visit 0 (this.BoxDistance(0, q, qo))
         filled
 
     /// The number of points (the query's own row included, if it is in the tree) at max-norm
