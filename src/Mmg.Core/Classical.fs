@@ -122,6 +122,8 @@ type MaxNormKdTree(data: float[], dim: int) =
     /// (pass −1 to exclude none), written sorted ascending into best.[0 .. k−1]; returns how
     /// many were found (k unless the tree holds fewer points).
     member this.Nearest(q: float[], qo: int, self: int, best: float[], k: int) : int =
+        if k < 1 || isNull best || best.Length < k then
+            invalidArg "k" (sprintf "k must be at least 1 and best must hold k values; got k = %d and %d values." k (if isNull best then 0 else best.Length))
         let mutable filled = 0
         // boxDist: the node's box distance, computed once by the parent.
         let rec visit (node: int) (boxDist: float) =
