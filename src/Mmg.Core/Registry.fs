@@ -3,7 +3,7 @@ namespace Mmg.Core
 /// Every estimator by name, behind IMiEstimator.
 module Registry =
     /// The estimator names, MMG variants first.
-    let names : string list = List.ofArray MmgEstimator.Variants
+    let names : string list = List.ofArray MmgEstimator.Variants @ [ "ksg"; "cca" ]
 
     /// The default estimator.
     let defaultName = "mmg-orthogonal-adaptive"
@@ -15,4 +15,6 @@ module Registry =
     let create (name: string) (options: EstimatorOptions) : IMiEstimator =
         match name with
         | n when isMmg n -> MmgEstimator(n, options) :> IMiEstimator
+        | "ksg" -> Classical.ksg options
+        | "cca" -> Classical.cca options
         | other -> invalidArg "estimator" (sprintf "unknown estimator '%s'; known: %s." other (String.concat ", " names))
