@@ -266,19 +266,28 @@ module Critics =
         | "paper" -> 20000, 64, 5e-4
         | other -> invalidArg "Profile" (sprintf "unknown profile '%s'; use default, quick or paper." other)
 
+    /// Fraction of rows held out for the final estimate.
     let DefaultTestFraction = 0.3
+    /// Fraction of the training rows held out for early stopping.
     let DefaultValidationFraction = 0.15
     /// Critic MLP width (Poole et al. 2019; Song & Ermon 2020: 2 hidden layers of 256, ReLU).
     let DefaultHidden = 256
     /// DoE density-model MLP width: narrower, as the conditional density model overfits a few
     /// thousand rows quickly at 256 (measured on the 3×3 Gaussian task, 2000 rows).
     let DefaultDoeHidden = 64
+    /// Hidden layers of every MLP.
     let DefaultLayers = 2
+    /// Embedding dimension of the separable critic (Poole et al. 2019 use 32).
     let DefaultEmbed = 32
+    /// SMILE's clip τ (Song & Ermon 2020 report τ ∈ {1, 5, ∞}).
     let DefaultTau = 5.0
+    /// Rate α of MINE's moving average ma ← (1 − α)·ma + α·mean e^f (Belghazi et al. 2018: 0.01).
     let DefaultMineEmaRate = 0.01
+    /// Validation evaluations without improvement before training stops.
     let DefaultPatience = 20
+    /// DoE conditional scale: "shared" (one per coordinate) or "x" (a function of x).
     let DefaultDoeScale = "shared"
+    /// Fewest rows an estimator accepts.
     let MinRows = 20
 
     let private extraString (options: EstimatorOptions) (key: string) (fallback: string) =
@@ -484,7 +493,7 @@ module Critics =
 
     type private Kind =
         | Bound of critic: string * objective: (unit -> Objective) * extra: (string * obj) list
-        | Doe of DoeFamily
+        | Doe of family: DoeFamily * xDependentScale: bool
 
     let private kindOf (name: string) (options: EstimatorOptions) : Kind =
         let critic () =
@@ -503,14 +512,18 @@ module Critics =
             let tau = Estimation.extraFloat options "tau" DefaultTau
             Checks.requirePositive "tau" tau
             Bound(critic (), (fun () -> smileObjective tau), [ "tau", box tau; "trainObjective", box "js" ])
-        | "doe-gaussian" -> Doe GaussianFamily
-        | "doe-logistic" -> Doe LogisticFamily
+        | "doe-gaussian" | "doe-logistic" ->
+            let family = if name = "doe-gaussian" then GaussianFamily else LogisticFamily
+            match extraString options "scale" DefaultDoeScale with
+            | "shared" -> Doe(family, false)
+            | "x" -> Doe(family, true)
+            | other -> invalidArg "scale" (sprintf "unknown DoE scale '%s'; use shared (one scale per coordinate) or x (scales that depend on x)." other)
         | other -> invalidArg "name" (sprintf "unknown neural estimator '%s'; known: %s." other (String.Join(", ", names)))
 
     let private run (name: string) (options: EstimatorOptions) (x: float[,]) (y: float[,]) (progress: Action<TrainingProgress>) : EstimatorResult =
         let watch = Stopwatch.StartNew()
         Data.validate MinRows x y
-        let r = resolve (if name.StartsWith "doe" then DefaultDoeHidden else DefaultHidden) options
+        let r = resolve (if name.StartsWith("doe", StringComparison.Ordinal) then DefaultDoeHidden else DefaultHidden) options
         Checks.requirePositiveInt "BatchSize" r.BatchSize
         Checks.requirePositiveInt "Steps" r.Steps
         if r.BatchSize < 2 then invalidArg "BatchSize" (sprintf "BatchSize must be >= 2 (the bounds need off-diagonal pairs), got %d." r.BatchSize)
@@ -550,10 +563,9 @@ module Critics =
                     else new SeparableCritic(dx, dy, r.Hidden, r.Layers, embed)
                 let sets = [ "critic", box critic ] @ (if critic = "separable" then [ "embed", box embed ] else []) @ extra
                 m, mk (), "critic", sets
-            | Doe family ->
-                let scale = extraString options "scale" DefaultDoeScale
-                if scale <> "shared" && scale <> "x" then invalidArg "scale" (sprintf "unknown DoE scale '%s'; use shared (one scale per coordinate) or x (scales that depend on x)." scale)
-                let m = new DoeModel(dx, dy, r.Hidden, r.Layers, family, (scale = "x"))
+            | Doe(family, xScale) ->
+                let scale = if xScale then "x" else "shared"
+                let m = new DoeModel(dx, dy, r.Hidden, r.Layers, family, xScale)
                 m.``to``(r.Device) |> ignore
                 m.InitFrom yFit
                 let fam = match family with GaussianFamily -> "gaussian" | LogisticFamily -> "logistic"

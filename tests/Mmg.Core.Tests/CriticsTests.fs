@@ -222,6 +222,7 @@ let ``bad input raises ArgumentException naming the problem`` () =
     Assert.Contains("at least", (Assert.Throws<ArgumentException>(fun () -> est.Estimate(tiny, tiny, null) |> ignore)).Message)
     Assert.Contains("unknown neural estimator", (Assert.Throws<ArgumentException>(fun () -> Critics.create "mien" EstimatorOptions.Default |> ignore)).Message)
     Assert.Contains("tau", (Assert.Throws<ArgumentException>(fun () -> Critics.create "smile" (options 1 10 [ "tau", "-1" ]) |> ignore)).Message)
+    Assert.Contains("scale", (Assert.Throws<ArgumentException>(fun () -> Critics.create "doe-logistic" (options 1 10 [ "scale", "wide" ]) |> ignore)).Message)
     Assert.Contains("critic", (Assert.Throws<ArgumentException>(fun () -> Critics.create "dv" (options 1 10 [ "critic", "bilinear" ]) |> ignore)).Message)
     Assert.Contains("profile", (Assert.Throws<ArgumentException>(fun () -> Critics.create "dv" { EstimatorOptions.Default with Profile = "fast" } |> ignore)).Message)
 
