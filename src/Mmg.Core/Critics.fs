@@ -186,53 +186,81 @@ module Critics =
 
     /// The two density models of the DoE estimator, trained by maximum likelihood:
     /// q(y) = Π_k q(y_k | y_<k) with loc_k = c_k + Σ_{j<k} B_kj y_j and a free log-scale, and
-    /// q(y|x) = Π_k q(y_k | x, y_<k) with loc_k = m_k(x) + Σ_{j<k} A_kj y_j and log-scale s_k(x)
-    /// (m, s from one MLP of x). The linear autoregression over y's coordinates makes every
-    /// full-covariance Gaussian representable, so the Gaussian family is exact on Gaussian data.
+    /// q(y|x) = Π_k q(y_k | x, y_<k) with loc_k = (Gx + h)_k + m_k(x) + Σ_{j<k} A_kj y_j: a linear
+    /// part, an MLP m of x and a linear autoregression over y's earlier coordinates; its log-scale
+    /// is one free value per coordinate, or (xDependentScale) that plus a second MLP head s_k(x).
+    /// The linear autoregression makes every full-covariance Gaussian representable, so the
+    /// Gaussian family is well specified on jointly Gaussian data.
     /// forward(x [b; dx], y [b; dy]) → [b; 2] with columns (log q(y|x), log q(y)).
     type DoeModel(dx: int, dy: int, hidden: int, layers: int, family: DoeFamily, xDependentScale: bool) as this =
         inherit torch.nn.Module<Tensor, Tensor, Tensor>("doe")
         let cond = new Mlp("conditional", dx, hidden, layers, 2 * dy)
+        let condLinear = torch.nn.Linear(int64 dx, int64 dy)
         let condAuto = torch.nn.Parameter(torch.zeros(int64 dy, int64 dy))
+        let condLsBias = torch.nn.Parameter(torch.zeros(int64 dy))
         let margLoc = torch.nn.Parameter(torch.zeros(int64 dy))
         let margLogScale = torch.nn.Parameter(torch.zeros(int64 dy))
         let margAuto = torch.nn.Parameter(torch.zeros(int64 dy, int64 dy))
-        let condLsBias = torch.nn.Parameter(torch.zeros(int64 dy))
-        let minLs, maxLs = (-7.0).ToScalar(), (5.0).ToScalar()
+        let minLs, maxLs = (-9.0).ToScalar(), (5.0).ToScalar()
         do this.RegisterComponents()
 
-        /// Starts both models at the moment-matched fit of the (standardised) training y: the
-        /// marginal's autoregression and scales from the Cholesky factor of y's sample covariance
-        /// (for the Gaussian family that is already the maximum-likelihood q(y)); the logistic
-        /// family gets scale σ·√3/π, which has the same variance. The conditional starts as a copy
-        /// of the marginal (so the MI estimate starts near 0) and learns its dependence on x.
-        /// Without this, Adam moves these free parameters by about lr per step, far too slowly.
-        member _.InitFrom(y: Tensor) =
+        /// Starts both models at the moment (linear-Gaussian) fit of the standardised training
+        /// rows, then training continues by maximum likelihood:
+        /// - q(y): autoregression and scales from the Cholesky factor of y's sample covariance
+        ///   (for the Gaussian family this is already the maximum-likelihood q(y));
+        /// - q(y|x): the linear part and autoregression from the least-squares regression of y on x
+        ///   and the Cholesky factor of the residual covariance; the MLP's output layer starts at
+        ///   zero, so it only adds what the linear fit misses.
+        /// The logistic family gets scale σ·√3/π (same variance as the Gaussian fit).
+        /// Without this start, Adam moves these free parameters by about lr per step: far too slow
+        /// for a few hundred steps, and for large MI (log-scales far from 0) even for thousands.
+        member _.InitFrom(x: Tensor, y: Tensor) =
             use _ng = torch.no_grad ()
             use scope = torch.NewDisposeScope()
             let f64 = torch.ScalarType.Float64
-            let y64 = y.``to`` f64
-            let mean = y64.mean([| 0L |])
-            let centred = y64 - mean
             let n = float y.shape.[0]
-            let cov = centred.t().matmul(centred) / max 1.0 (n - 1.0)
-            let eye = torch.eye(int64 dy, dtype = f64, device = y.device)
-            let l = torch.linalg.cholesky (cov + eye * 1e-6)
-            let d = l.diagonal ()
-            let unit = l / d.unsqueeze 0L
-            let b = eye - torch.linalg.inv unit
+            let x64, y64 = x.``to`` f64, y.``to`` f64
+            let mx, my = x64.mean([| 0L |]), y64.mean([| 0L |])
+            let xc, yc = x64 - mx, y64 - my
+            let denom = max 1.0 (n - 1.0)
+            let sxx = xc.t().matmul(xc) / denom
+            let syx = yc.t().matmul(xc) / denom
+            let syy = yc.t().matmul(yc) / denom
+            let eyeY = torch.eye(int64 dy, dtype = f64, device = y.device)
+            let eyeX = torch.eye(int64 dx, dtype = f64, device = y.device)
             let shift = match family with GaussianFamily -> 0.0 | LogisticFamily -> Math.Log(Math.Sqrt 3.0 / Math.PI)
-            let ls = d.log () + shift
-            let loc = (eye - b).matmul mean
-            margAuto.copy_ (b.``to`` margAuto.dtype) |> ignore
-            condAuto.copy_ (b.``to`` condAuto.dtype) |> ignore
-            margLogScale.copy_ (ls.``to`` margLogScale.dtype) |> ignore
-            condLsBias.copy_ (ls.``to`` condLsBias.dtype) |> ignore
-            margLoc.copy_ (loc.``to`` margLoc.dtype) |> ignore
+            // A covariance S as an autoregression: S = L Lᵀ, L = M·diag(d) with M unit lower
+            // triangular; e = B e + diag(d) ε with B = I − M⁻¹.
+            let autoregression (cov: Tensor) =
+                let l = torch.linalg.cholesky (cov + eyeY * 1e-6)
+                let d = l.diagonal ()
+                let unit = l / d.unsqueeze 0L
+                eyeY - torch.linalg.inv unit, d.log () + shift
+            let bm, lsm = autoregression syy
+            // regression W = S_yx S_xx⁻¹ and residual covariance S_yy − W S_xy
+            let w = torch.linalg.solve(sxx + eyeX * 1e-6, syx.t ()).t ()
+            let resid = syy - w.matmul (syx.t ())
+            let resid = (resid + resid.t ()) * 0.5
+            let bc, lsc = autoregression resid
+            let imb = eyeY - bc
+            let g = imb.matmul w
+            let h = imb.matmul (my - w.matmul mx)
+            let set (p: Tensor) (v: Tensor) = p.copy_ (v.``to`` p.dtype) |> ignore
+            set margAuto bm
+            set margLogScale lsm
+            set margLoc ((eyeY - bm).matmul my)
+            set condAuto bc
+            set condLsBias lsc
+            set condLinear.weight g
+            set condLinear.bias h
+            let ps = cond.parameters () |> Seq.toArray
+            for p in ps.[ps.Length - 2 ..] do p.zero_ () |> ignore
 
         override _.forward(x: Tensor, y: Tensor) =
             use out = cond.forward x
-            use condLoc = out.narrow(1L, 0L, int64 dy)
+            use mlpLoc = out.narrow(1L, 0L, int64 dy)
+            use lin = condLinear.forward x
+            use condLoc = mlpLoc + lin
             use condLsRaw = out.narrow(1L, int64 dy, int64 dy)
             use condLsShifted = if xDependentScale then condLsRaw + condLsBias else condLsBias * 1.0
             use condLs = condLsShifted.clamp(minLs, maxLs)
@@ -567,9 +595,9 @@ module Critics =
                 let scale = if xScale then "x" else "shared"
                 let m = new DoeModel(dx, dy, r.Hidden, r.Layers, family, xScale)
                 m.``to``(r.Device) |> ignore
-                m.InitFrom yFit
+                m.InitFrom(xFit, yFit)
                 let fam = match family with GaussianFamily -> "gaussian" | LogisticFamily -> "logistic"
-                (m :> torch.nn.Module<Tensor, Tensor, Tensor>), doeObjective, "entropy models", [ "family", box fam; "scale", box scale; "autoregressive", box "linear in y_<k"; "init", box "moment fit of train y" ]
+                (m :> torch.nn.Module<Tensor, Tensor, Tensor>), doeObjective, "entropy models", [ "family", box fam; "scale", box scale; "autoregressive", box "linear in y_<k"; "init", box "linear-Gaussian moment fit of the fit rows" ]
         use model = model
         model.``to``(r.Device) |> ignore
         let stats = train r phase model objective xFit yFit xVal yVal progress

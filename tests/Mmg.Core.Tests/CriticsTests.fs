@@ -245,3 +245,18 @@ let ``the concatenated critic also works`` () =
     eprintfn "ACCURACY infonce-concat: estimate %.4f se %.4f truth %.4f secs %.2f" r.Estimate r.StdError truth r.Seconds
     Assert.Equal("concat", r.Settings.["critic"])
     Assert.True(abs (r.Estimate - truth) <= 0.15, sprintf "estimate %.4f, truth %.4f" r.Estimate truth)
+
+[<Fact>]
+let ``at 3 nats InfoNCE stays below log b while DoE-Gaussian follows the truth`` () =
+    // ρ² = 1 − e^{−6}, so I = −½ log(1 − ρ²) = 3 nats, above log 16 = 2.77.
+    let rho = sqrt (1.0 - exp -6.0)
+    let cov = Array2D.init 2 2 (fun i j -> if i = j then 1.0 else rho)
+    let x, y, truth = gaussianData 31 2000 1 cov
+    let nce = oneThread (fun () -> (Critics.create "infonce" { options 31 600 [] with BatchSize = 16 }).Estimate(x, y, null))
+    let doe = oneThread (fun () -> (Critics.create "doe-gaussian" (options 31 600 [])).Estimate(x, y, null))
+    eprintfn "HIGH-MI truth %.4f: infonce(b=16) %.4f, doe-gaussian %.4f ± %.4f" truth nce.Estimate doe.Estimate doe.StdError
+    close 1e-9 3.0 truth
+    Assert.True(nce.Estimate <= log 16.0 + 1e-6, sprintf "InfoNCE %.4f exceeds log 16 = %.4f" nce.Estimate (log 16.0))
+    Assert.True(truth - nce.Estimate > 0.5, sprintf "InfoNCE %.4f should sit well below the truth 3" nce.Estimate)
+    // DoE's model family contains the truth and it is not capped: tolerance 0.15 (measured +0.04).
+    Assert.True(abs (doe.Estimate - truth) <= 0.15, sprintf "DoE-Gaussian %.4f vs truth %.4f" doe.Estimate truth)
