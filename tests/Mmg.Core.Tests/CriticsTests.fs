@@ -129,16 +129,18 @@ let private n, steps = 2000, 800
 /// Tolerances (nats) against the closed form 0.4133, and why. Measured diffs at these seeds
 /// (bivariate / 3×3) are in docs/estimators-neural.md; the 600-row test sample alone moves the
 /// answer by ≈ ±0.03 (per-run StdError 0.013–0.038), and with 1190 fit rows the critics stop
-/// early (overfitting) and land 0.03–0.06 low on the 6-dimensional task.
+/// early (overfitting) and land 0.03–0.06 low on the 6-dimensional task (more steps, a wider
+/// validation split or a narrower critic did not change that: 0.35–0.39 in every variant tried).
 /// - InfoNCE: the lowest-variance bound; measured −0.009 / −0.033; 0.08.
 /// - DV, MINE, SMILE: DV-type partition term (more variance), measured −0.01…−0.06; 0.1.
 /// - NWJ: the highest variance of the family (e^f in the partition term); 0.12.
-/// - DoE-Gaussian: its model family contains the truth (full-covariance Gaussians), so only
-///   estimation error remains; measured −0.016 / −0.015; 0.08.
-/// - DoE-logistic: a misspecified family (logistic factors on Gaussian data): the two
-///   cross-entropy errors largely cancel but need not; measured −0.006 / −0.024; 0.12.
+/// - DoE-Gaussian: its model family contains the truth (full-covariance Gaussians) and it starts
+///   from the linear-Gaussian fit, so only estimation error on 600 test rows (SE ≈ 0.02–0.03)
+///   remains; measured +0.004 / +0.003; 0.06 (≈ 2–3 SE).
+/// - DoE-logistic: a misspecified family (logistic factors on Gaussian data); the two
+///   cross-entropy errors largely cancel but need not; measured +0.006 / +0.004; 0.08.
 let private tolerance =
-    dict [ "infonce", 0.08; "dv", 0.1; "mine", 0.1; "smile", 0.1; "nwj", 0.12; "doe-gaussian", 0.08; "doe-logistic", 0.12 ]
+    dict [ "infonce", 0.08; "dv", 0.1; "mine", 0.1; "smile", 0.1; "nwj", 0.12; "doe-gaussian", 0.06; "doe-logistic", 0.08 ]
 
 let private checkAccuracy (name: string) (dimX: int) (cov: float[,]) (seed: int) =
     let x, y, truth = gaussianData seed n dimX cov
