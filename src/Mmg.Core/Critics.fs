@@ -618,6 +618,8 @@ module Critics =
               "steps", box r.Steps
               "stepsRun", box stats.StepsRun
               "bestStep", box stats.BestStep
+              "bestValidationScore", box stats.BestScore
+              "finalTrainingLoss", box stats.FinalLoss
               "batchSize", box r.BatchSize
               "learningRate", box r.LearningRate
               "optimizer", box "adam"
