@@ -3,7 +3,7 @@ namespace Mmg.Core
 /// Every estimator by name, behind IMiEstimator.
 module Registry =
     /// The estimator names, MMG variants first.
-    let names : string list = List.ofArray MmgEstimator.Variants @ [ "ksg"; "cca" ]
+    let names : string list = List.ofArray MmgEstimator.Variants @ [ "ksg"; "cca" ] @ Critics.names
 
     /// The default estimator.
     let defaultName = "mmg-orthogonal-adaptive"
@@ -17,4 +17,5 @@ module Registry =
         | n when isMmg n -> MmgEstimator(n, options) :> IMiEstimator
         | "ksg" -> Classical.ksg options
         | "cca" -> Classical.cca options
+        | n when List.contains n Critics.names -> Critics.create n options
         | other -> invalidArg "estimator" (sprintf "unknown estimator '%s'; known: %s." other (String.concat ", " names))
