@@ -18,6 +18,7 @@ module CommandLine =
         | Steps of n: int
         | Seed of seed: int
         | Device of device: string
+        | Threads of n: int
         | Json of path: string
         | Plot of png: string
         | Save_Model of dir: string
@@ -36,6 +37,7 @@ module CommandLine =
                 | Steps _ -> "training steps (overrides the profile)."
                 | Seed _ -> "random seed (default 0); runs with the same seed repeat exactly."
                 | Device _ -> "cpu | cuda (default cpu)."
+                | Threads _ -> "CPU threads for torch (default: cores, at most 4; use 1 when other jobs share the machine)."
                 | Json _ -> "write the result as JSON to this file, or '-' for stdout."
                 | Plot _ -> "write the MMSE curves with the gap shaded to this PNG (MMG estimators)."
                 | Save_Model _ -> "save the trained MMG model to this directory."
@@ -80,6 +82,7 @@ module CommandLine =
         | Samples of n: int
         | Steps of n: int
         | Device of device: string
+        | Threads of n: int
         | Out of dir: string
         | Shard of spec: string
         | Speed
@@ -94,6 +97,7 @@ module CommandLine =
                 | Samples _ -> "samples per task (default: the profile's)."
                 | Steps _ -> "training steps (overrides the profile)."
                 | Device _ -> "cpu | cuda."
+                | Threads _ -> "CPU threads for torch (default: cores, at most 4)."
                 | Out _ -> "output directory (results.csv, summary.csv, heatmap.png); a rerun resumes."
                 | Shard _ -> "i/n: run every n-th job starting at i (0-based), for array jobs."
                 | Speed -> "measure throughput (training it/s, KSG time) instead of accuracy; writes docs-ready numbers."
@@ -107,6 +111,7 @@ module CommandLine =
         | Mi of values: string
         | Transforms of names: string
         | Device of device: string
+        | Threads of n: int
         | Out of dir: string
         | Figure_Only
         interface IArgParserTemplate with
@@ -120,6 +125,7 @@ module CommandLine =
                 | Mi _ -> "comma-separated true MI values in nats (default 1,2.5,5,7.5,10,12.5,15)."
                 | Transforms _ -> "comma-separated: none,half_cube,spiral (default all three)."
                 | Device _ -> "cpu | cuda."
+                | Threads _ -> "CPU threads for torch (default: cores, at most 4)."
                 | Out _ -> "output directory (results.csv, highmi.png); a rerun resumes."
                 | Figure_Only -> "only redraw the figure from results.csv."
 
@@ -132,6 +138,7 @@ module CommandLine =
         | Images of n: int
         | Data of dir: string
         | Device of device: string
+        | Threads of n: int
         | Out of dir: string
         | Quick
         | Figure_Only
@@ -146,6 +153,7 @@ module CommandLine =
                 | Images _ -> "number of MNIST images used."
                 | Data _ -> "folder with the MNIST IDX files (default data/cache/mnist; fetch with data/fetch-mnist.sh)."
                 | Device _ -> "cpu | cuda."
+                | Threads _ -> "CPU threads for torch (default: cores, at most 4)."
                 | Out _ -> "output directory (results.csv, consistency.png)."
                 | Quick -> "a small synthetic run that tests the pipeline, not accuracy."
                 | Figure_Only -> "only redraw the figure from results.csv."

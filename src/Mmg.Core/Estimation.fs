@@ -88,6 +88,14 @@ module Estimation =
             else invalidArg "device" "device 'cuda' was requested but CUDA is not available (this build references TorchSharp-cpu unless built with -p:TorchBackend=cuda, and a GPU must be present)."
         | other -> invalidArg "device" (sprintf "unknown device '%s'; use cpu or cuda." other)
 
+    /// Sets the number of CPU threads torch uses; 0 = automatic (the number of cores, at most 4:
+    /// the networks here are small, and more threads than free cores slow training down
+    /// sharply, see docs/performance.md). Returns the number set.
+    let setThreads (requested: int) =
+        let n = if requested > 0 then requested else max 1 (min 4 Environment.ProcessorCount)
+        torch.set_num_threads n
+        n
+
     /// An estimator-specific option from Extra, parsed with the invariant culture, or the default.
     let extraFloat (options: EstimatorOptions) (key: string) (fallback: float) =
         match options.Extra with

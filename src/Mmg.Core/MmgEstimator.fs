@@ -33,8 +33,8 @@ module MmgProfiles =
     /// Ours: sized so a 1×1 to 5×5 task takes about a minute on 2 CPU cores (docs/profiles.md).
     let standard =
         { Name = "default"
-          Steps = 12000
-          AdaptSteps = 6000
+          Steps = 10000
+          AdaptSteps = 5000
           BatchSize = 256
           LearningRate = 2e-3
           Width = 64

@@ -31,6 +31,7 @@ public static class Cli
         var context = new CommandContext(command.Options, stdout, stderr);
         try
         {
+            Core.Estimation.setThreads(context.GetInt("threads", 0));
             return string.Join(" ", command.Path) switch
             {
                 "estimate" => EstimateCommand.Run(context),
