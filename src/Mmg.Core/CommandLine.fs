@@ -204,6 +204,7 @@ module CommandLine =
             let info = p.GetArgumentCaseInfo(a)
             let name = info.Name.Value.TrimStart('-')
             let fields = Reflection.FSharpValue.GetUnionFields(a, typeof<'T>) |> snd
+            let name = if name.StartsWith "<" then "dirs" else name
             match fields with
             | [||] -> options.[name] <- "true"
             | [| :? (string list) as l |] -> options.[name] <- String.Join("\n", l)

@@ -311,6 +311,8 @@ type MmgEstimator(variant: string, options: EstimatorOptions) =
         let p = MmgProfiles.resolve options (Array2D.length2 x) (Array2D.length2 y)
         let n = Array2D.length1 x
         let train, test = Data.split options.Seed p.TestFraction n
+        if train.Length < p.BatchSize then
+            invalidArg "x" (sprintf "%d rows leave %d training rows after holding out %.0f%% for the estimate, fewer than the batch size %d; give at least %d rows or a smaller batch size." n train.Length (100.0 * p.TestFraction) p.BatchSize (int (ceil (float p.BatchSize / (1.0 - p.TestFraction))) + 1))
         let pick (rows: int[]) (m: float[,]) = Array2D.init rows.Length (Array2D.length2 m) (fun i j -> m.[rows.[i], j])
         let model = this.Fit(pick train x, pick train y, progress)
         let ev = model.Evaluate(pick test x, pick test y, p.Repeats, options.Seed + 11, (if wantPointwise then variant else ""), p.CurvePoints)
