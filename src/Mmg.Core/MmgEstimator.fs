@@ -261,7 +261,10 @@ type MmgEstimator(variant: string, options: EstimatorOptions) =
         use g = new torch.Generator(uint64 seed)
         net.eval ()
         let grid, _, _, _, og = Mmse.curves (Network.asDenoiser net) g grid xc yc
-        LogSnr.fitToGap grid og 0.5 4.0 q
+        let peak = Array.max og
+        // the gap is cut off at an end of the range if it is still above 10% of its peak there
+        let top, bottom = peak > 0.0 && og.[og.Length - 1] > 0.1 * peak, peak > 0.0 && og.[0] > 0.1 * peak
+        LogSnr.fitToGap grid og 0.5 4.0 q, top, bottom
 
     /// Trains on (x, y) (already validated, raw units) and returns the model.
     member _.Fit(x: float[,], y: float[,], progress: Action<TrainingProgress>) : MmgModel =
@@ -290,8 +293,27 @@ type MmgEstimator(variant: string, options: EstimatorOptions) =
         let fixedNet = (new DenoiserNet(shape)).``to`` device
         (use _ = torch.no_grad ()
          for dst, src in Seq.zip (fixedNet.parameters ()) (ema.parameters ()) do dst.copy_ src |> ignore)
-        let adaptiveQ = MmgEstimator.AdaptDensity(ema, p.FixedQ, xs, ys, p.CurvePoints, options.Seed + 7)
-        trainer.Train(xs, ys, adaptiveQ, p.AdaptSteps, "denoiser (adaptive q)", progress) |> ignore
+        // Adaptive phase. If the preliminary model's gap is still large at an end of the fixed
+        // range (high MI puts the conditional transition beyond it), widen the range by half its
+        // width on that side, train there for a fifth of the adaptive budget and look again, up to
+        // three times: the range is found from the data, not set per task (DESIGN.md §1).
+        let mutable adaptiveQ, top, bottom = MmgEstimator.AdaptDensity(ema, p.FixedQ, xs, ys, p.CurvePoints, options.Seed + 7)
+        let mutable range = LogSnr.range p.FixedQ
+        let mutable rounds = 0
+        let widenSteps = max 1 (p.AdaptSteps / 5)
+        while (top || bottom) && rounds < 3 do
+            let lo, hi = range
+            let w = hi - lo
+            let lo', hi' = (if bottom then lo - 0.5 * w else lo), (if top then hi + 0.5 * w else hi)
+            let wide = LogSnr.logistic ((lo' + hi') / 2.0) ((hi' - lo') / 8.0) 4.0
+            trainer.Train(xs, ys, wide, widenSteps, sprintf "denoiser (widening log-SNR range to [%.0f, %.0f])" lo' hi', progress) |> ignore
+            let q', t', b' = MmgEstimator.AdaptDensity(ema, wide, xs, ys, p.CurvePoints, options.Seed + 8 + rounds)
+            adaptiveQ <- q'
+            top <- t'
+            bottom <- b'
+            range <- (lo', hi')
+            rounds <- rounds + 1
+        trainer.Train(xs, ys, adaptiveQ, max 1 (p.AdaptSteps - rounds * widenSteps), "denoiser (adaptive q)", progress) |> ignore
         net.Dispose()
         let q2 s = match s with | Logistic(m, sc, c) -> sprintf "logistic(loc=%.4g, scale=%.4g, clip=%.4g)" m sc c | Uniform(lo, hi) -> sprintf "uniform(%.4g, %.4g)" lo hi
         let settings =
@@ -301,7 +323,7 @@ type MmgEstimator(variant: string, options: EstimatorOptions) =
                   "blocks", box shape.Blocks; "ema_decay", box p.EmaDecay; "drop_probability", box p.DropProbability
                   "repeats", box p.Repeats; "test_fraction", box p.TestFraction; "seed", box options.Seed
                   "device", box (string device); "fixed_q", box (q2 p.FixedQ); "adaptive_q", box (q2 adaptiveQ)
-                  "parameters", box ema.ParameterCount ]
+                  "range_widening_rounds", box rounds; "parameters", box ema.ParameterCount ]
         new MmgModel(shape, fixedNet, ema, p.FixedQ, adaptiveQ, sx, sy, device, settings)
 
     /// Split, train on the training rows, evaluate all variants on the test rows.

@@ -41,23 +41,39 @@ internal static class BenchCommand
             .Start(ctx =>
             {
                 var bar = ctx.AddTask("jobs", maxValue: Math.Max(1, todo.Length));
-                foreach (var job in todo)
+                // Jobs of the same (task, seed) that are MMG variants share one training run:
+                // MMG computes all four variants at once, so each extra variant costs nothing.
+                foreach (var group in todo.GroupBy(j => (j.Task, j.Seed)))
                 {
-                    bar.Description = Markup.Escape($"{job.Task} / {job.Estimator} / seed {job.Seed}");
-                    var task = byId[job.Task];
-                    var row = Core.Bench.run(job, task.TrueMutualInformation, Microsoft.FSharp.Core.FuncConvert.FromFunc(() =>
+                    Core.EstimatorResult? shared = null;
+                    foreach (var job in group)
                     {
-                        var settings = c.Settings(job.Seed);
-                        var n = c.Has("samples") ? c.GetInt("samples", 0) : Core.MmgProfiles.byName(settings.Profile, task.DimX, task.DimY).Samples;
-                        var (x, y) = task.Sample(n, job.Seed);
-                        return Core.Registry.create(job.Estimator, settings.ToCore()).Estimate(x, y, null!);
-                    }));
-                    Core.Bench.appendRow(resultsPath, row);
-                    bar.Increment(1);
+                        bar.Description = Markup.Escape($"{job.Task} / {job.Estimator} / seed {job.Seed}");
+                        var task = byId[job.Task];
+                        var isMmg = Core.Registry.isMmg(job.Estimator);
+                        var row = Core.Bench.run(job, task.TrueMutualInformation, Microsoft.FSharp.Core.FuncConvert.FromFunc(() =>
+                        {
+                            if (isMmg && shared is not null) return AsVariant(shared, job.Estimator);
+                            var settings = c.Settings(job.Seed);
+                            var n = c.Has("samples") ? c.GetInt("samples", 0) : Core.MmgProfiles.byName(settings.Profile, task.DimX, task.DimY).Samples;
+                            var (x, y) = task.Sample(n, job.Seed);
+                            var result = Core.Registry.create(job.Estimator, settings.ToCore()).Estimate(x, y, null!);
+                            if (isMmg) shared = result;
+                            return result;
+                        }));
+                        Core.Bench.appendRow(resultsPath, row);
+                        bar.Increment(1);
+                    }
                 }
                 bar.Description = "jobs";
                 bar.StopTask();
             });
+    }
+
+    private static Core.EstimatorResult AsVariant(Core.EstimatorResult r, string variant)
+    {
+        var v = r.Variants.Single(v => v.Name == variant);
+        return new Core.EstimatorResult(variant, v.Estimate, v.StdError, r.Seconds, r.Variants, r.Curves, r.Pointwise, r.Settings);
     }
 
     public static int Merge(CommandContext c)
