@@ -96,13 +96,18 @@ let ``a saved model loads and gives the same estimates without retraining`` () =
 
 [<Fact>]
 let ``a short MMG run on the bivariate normal is close to the truth`` () =
-    // Budget: 2500 + 1250 steps, batch 128, 4000 rows (≈10 s on one thread). Tolerance 0.08 nats:
-    // at this budget the orthogonal-adaptive estimate over seeds 1..5 fell within 0.03 of the
-    // truth with a standard error ≈ 0.015, so 0.08 is > 4 standard errors plus the known
-    // under-training bias, and a broken estimator (e.g. a wrong weight) falls far outside it.
+    // Budget: 2500 + 1250 steps, batch 128, 4000 rows (≈ 15 s on one thread). Measured at this
+    // budget over seeds 1–4: the orthogonal-adaptive estimate was 0.336–0.369 (standard error
+    // ≈ 0.015), i.e. conservative by 0.045–0.078 nats, as the orthogonal form is when the
+    // denoisers are under-trained (paper, App. D); the difference-form adaptive estimate was
+    // 0.341–0.514 with standard error ≈ 0.056 and no systematic bias. So we assert:
+    // orthogonal: truth − 0.12 ≤ estimate ≤ truth + 4 SE (0.12 = worst seen bias + 3 SE);
+    // difference: |estimate − truth| ≤ 4 SE (its own standard error).
     let x, y, truth = gaussianSamples 11 4000 bivariate 1
     let r = (MmgEstimator("mmg-orthogonal-adaptive", { options 1 2500 with BatchSize = 128 }) :> IMiEstimator).Estimate(x, y, null)
-    Assert.True(abs (r.Estimate - truth) <= 0.08, sprintf "estimate %.4f ± %.4f, truth %.4f" r.Estimate r.StdError truth)
+    Assert.True(r.Estimate >= truth - 0.12 && r.Estimate <= truth + 4.0 * r.StdError, sprintf "orthogonal %.4f ± %.4f, truth %.4f" r.Estimate r.StdError truth)
+    let d = r.Variants |> Array.find (fun v -> v.Name = "mmg-adaptive")
+    Assert.True(abs (d.Estimate - truth) <= 4.0 * d.StdError, sprintf "difference %.4f ± %.4f, truth %.4f" d.Estimate d.StdError truth)
 
 [<Fact>]
 let ``bad input to the MMG estimator raises ArgumentException naming the problem`` () =
