@@ -14,6 +14,16 @@ public static class Plots
         File.Move(tmp, full, overwrite: true);
     }
 
+    private static void SaveColumns(Multiplot multi, int panels, string path)
+    {
+        multi.Layout = new ScottPlot.MultiplotLayouts.Columns();
+        var full = Path.GetFullPath(path);
+        Directory.CreateDirectory(Path.GetDirectoryName(full)!);
+        var tmp = full + ".tmp.png";
+        multi.SavePng(tmp, 520 * panels, 480);
+        File.Move(tmp, full, overwrite: true);
+    }
+
     /// <summary>The Figure-1 picture: both ε-space MMSE curves over log-SNR with the gap shaded.</summary>
     public static void Curves(MmseCurves curves, string title, string path)
     {
@@ -101,12 +111,7 @@ public static class Plots
             plot.ShowLegend(Alignment.UpperLeft);
             multi.AddPlot(plot);
         }
-        multi.Layout = new ScottPlot.MultiplotLayouts.Columns();
-        var full = Path.GetFullPath(path);
-        Directory.CreateDirectory(Path.GetDirectoryName(full)!);
-        var tmp = full + ".tmp.png";
-        multi.SavePng(tmp, 520 * panels.Length, 480);
-        File.Move(tmp, full, overwrite: true);
+        SaveColumns(multi, panels.Length, path);
     }
 
     /// <summary>Ratios against a parameter with a dashed ideal line, one panel per test (Figure-4 style).</summary>
@@ -139,11 +144,6 @@ public static class Plots
             plot.ShowLegend(Alignment.LowerRight);
             multi.AddPlot(plot);
         }
-        multi.Layout = new ScottPlot.MultiplotLayouts.Columns();
-        var full = Path.GetFullPath(path);
-        Directory.CreateDirectory(Path.GetDirectoryName(full)!);
-        var tmp = full + ".tmp.png";
-        multi.SavePng(tmp, 520 * panels.Length, 480);
-        File.Move(tmp, full, overwrite: true);
+        SaveColumns(multi, panels.Length, path);
     }
 }
