@@ -192,3 +192,15 @@ let ``bad input raises ArgumentException`` (name: string) =
     Assert.ThrowsAny<ArgumentException>(fun () -> est.Estimate(x, constant, null) |> ignore) |> ignore
     // fewer training rows than one batch
     Assert.ThrowsAny<ArgumentException>(fun () -> est.Estimate(x.[0 .. 99, *], y.[0 .. 99, *], null) |> ignore) |> ignore
+
+[<Fact>]
+let ``no tensor leaks: the live count after a run does not grow with the number of steps`` () =
+    let x, y = small.Force()
+    let live (name: string) (steps: int) =
+        DisposeScopeManager.Statistics.Reset()
+        oneThread (fun () -> (Registry.create name (options 2 steps)).Estimate(x, y, null)) |> ignore
+        DisposeScopeManager.Statistics.ThreadTotalLiveCount
+    for name in Minde.names do
+        let short, long = live name 10, live name 80
+        Assert.True((short = long), sprintf "%s: %d live tensors after 15 steps, %d after 120" name short long)
+        Assert.True((long = 0L), sprintf "%s: %d tensors left alive after a run" name long)
