@@ -294,11 +294,11 @@ module Minde =
         | Logistic(m, s, c) -> sprintf "logistic(loc=%.4g, scale=%.4g, clip=%.4g)" m s c
         | Uniform(lo, hi) -> sprintf "uniform(%.4g, %.4g)" lo hi
 
-    let internal commonSettings (options: EstimatorOptions) (prep: Prepared) (finalLr: float) (parameters: int64) (extra: (string * obj) list) =
+    let internal commonSettings (options: EstimatorOptions) (prep: Prepared) (shape: NetworkShape) (finalLr: float) (parameters: int64) (extra: (string * obj) list) =
         let p = prep.Profile
         Estimation.settings
             ([ "profile", box p.Name; "steps", box prep.Steps; "batch_size", box p.BatchSize; "learning_rate", box p.LearningRate
-               "final_learning_rate", box finalLr; "width", box prep.Width; "blocks", box 3; "ema_decay", box p.EmaDecay
+               "final_learning_rate", box finalLr; "width", box shape.Width; "blocks", box shape.Blocks; "ema_decay", box p.EmaDecay
                "repeats", box p.Repeats; "test_fraction", box p.TestFraction; "seed", box options.Seed
                "device", box (string prep.Device); "q", box (qText density); "parameters", box parameters
                "train_rows", box prep.TrainRows; "test_rows", box prep.TestRows ] @ extra)
@@ -336,7 +336,7 @@ type MindeConditional(options: EstimatorOptions) =
             ema.eval ()
             use g = new torch.Generator(uint64 (options.Seed + 11))
             let est = Mmse.estimate (Network.asDenoiser ema) Minde.density g p.Repeats 4096 prep.TestX prep.TestY
-            let settings = Minde.commonSettings options prep trainer.LearningRate ema.ParameterCount [ "drop_probability", box p.DropProbability ]
+            let settings = Minde.commonSettings options prep shape trainer.LearningRate ema.ParameterCount [ "drop_probability", box p.DropProbability ]
             Minde.result "minde-c" watch.Elapsed.TotalSeconds est settings
 
 /// MINDE-j: the joint MINDE estimator. One JointDenoiserNet over (x, y) trained in three modes
@@ -361,5 +361,5 @@ type MindeJoint(options: EstimatorOptions) =
             ema.eval ()
             use g = new torch.Generator(uint64 (options.Seed + 11))
             let est = Minde.jointEstimate (Minde.asJointDenoiser ema) Minde.density g p.Repeats 4096 prep.TestX prep.TestY
-            let settings = Minde.commonSettings options prep trainer.LearningRate ema.ParameterCount [ "modes", box "joint, x-only, y-only (1/3 each)" ]
+            let settings = Minde.commonSettings options prep shape trainer.LearningRate ema.ParameterCount [ "modes", box "joint, x-only, y-only (1/3 each)" ]
             Minde.result "minde-j" watch.Elapsed.TotalSeconds est settings
