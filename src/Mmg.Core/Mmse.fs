@@ -60,16 +60,14 @@ module Mmse =
         use epsHatY = denoiser z aD (Some y)
         differenceIntegrand q aD eps epsHat epsHatY, orthogonalIntegrand q aD epsHat epsHatY
 
-    /// Pointwise MI (paper eq. 7): for each row (x_i, y_i), both integrands averaged over
-    /// `repeats` independent draws of (a, ε). Rows are processed in batches of `batchSize`, each
-    /// in its own dispose scope. Returns float64 CPU tensors ([n] difference, [n] orthogonal).
-    let pointwise (denoiser: Denoiser) (q: LogSnrDensity) (generator: torch.Generator) (repeats: int) (batchSize: int) (x: Tensor) (y: Tensor) : Tensor * Tensor =
+    /// The batching core of `pointwise`: per-row (difference, orthogonal) integrands from any function
+    /// of a batch (xb, yb) that draws its own (a, ε), averaged over `repeats` calls and batched.
+    let pointwiseOf (integrandsOf: Tensor -> Tensor -> Tensor * Tensor) (repeats: int) (batchSize: int) (x: Tensor) (y: Tensor) : Tensor * Tensor =
         Checks.requirePositiveInt "repeats" repeats
         Checks.requirePositiveInt "batchSize" batchSize
         Checks.requireRank "x" 2 x
         Checks.requireRank "y" 2 y
         Checks.requireSameRows "x" x "y" y
-        LogSnr.validate q
         let n = x.shape.[0]
         let diffs = ResizeArray<Tensor>()
         let orths = ResizeArray<Tensor>()
@@ -83,7 +81,7 @@ module Mmse =
                 let mutable sd = torch.zeros([| len |], dtype = torch.ScalarType.Float64)
                 let mutable so = torch.zeros([| len |], dtype = torch.ScalarType.Float64)
                 for _ in 1 .. repeats do
-                    let d, o = integrands denoiser q generator xb yb
+                    let d, o = integrandsOf xb yb
                     sd <- sd + d.``to``(torch.ScalarType.Float64).cpu ()
                     so <- so + o.``to``(torch.ScalarType.Float64).cpu ()
                 diffs.Add((sd / float repeats).MoveToOuterDisposeScope())
@@ -93,6 +91,13 @@ module Mmse =
         finally
             for t in diffs do t.Dispose()
             for t in orths do t.Dispose()
+
+    /// Pointwise MI (paper eq. 7): for each row (x_i, y_i), both integrands averaged over
+    /// `repeats` independent draws of (a, ε). Rows are processed in batches of `batchSize`, each
+    /// in its own dispose scope. Returns float64 CPU tensors ([n] difference, [n] orthogonal).
+    let pointwise (denoiser: Denoiser) (q: LogSnrDensity) (generator: torch.Generator) (repeats: int) (batchSize: int) (x: Tensor) (y: Tensor) : Tensor * Tensor =
+        LogSnr.validate q
+        pointwiseOf (integrands denoiser q generator) repeats batchSize x y
 
     /// Mean and standard error (sample sd / √n) of independent per-row values.
     let summarize (values: Tensor) : McEstimate =

@@ -42,6 +42,18 @@ type ResidualBlock(width: int, groups: int) as this =
         let v = lin2.forward (torch.nn.functional.silu (norm2.forward u))
         h + v
 
+/// The fixed (untrained) part of the log-SNR embedding shared by the noise-prediction networks:
+/// log-spaced angular frequencies and the sinusoid features [sin(ω·a), cos(ω·a)].
+module LogSnrFeatures =
+    /// `count` angular frequencies for periods from 2 to 64 log-SNR units.
+    let frequencies (count: int) : float32[] =
+        Array.init count (fun k -> float32 (Math.PI / Math.Pow(2.0, float k * 5.0 / float (max 1 (count - 1)))))
+
+    /// [n; 2·count] features of a [n]. Call inside a dispose scope.
+    let sinusoids (freq: float32[]) (a: Tensor) : Tensor =
+        let phase = a.unsqueeze 1L * torch.tensor(freq, dtype = a.dtype, device = a.device).unsqueeze 0L
+        torch.cat ([| phase.sin (); phase.cos () |], 1L)
+
 /// The architecture of a conditional noise-prediction network.
 type NetworkShape =
     { DimX: int
@@ -63,7 +75,7 @@ type DenoiserNet(shape: NetworkShape) as this =
     let inProj = torch.nn.Linear(int64 (shape.DimX + shape.DimY + 1), w)
     let absentY = torch.nn.Parameter(torch.zeros(int64 shape.DimY))
     // angular frequencies for periods from 2 to 64 log-SNR units (fixed, not trained)
-    let freq = Array.init shape.Frequencies (fun k -> float32 (Math.PI / Math.Pow(2.0, float k * 5.0 / float (max 1 (shape.Frequencies - 1)))))
+    let freq = LogSnrFeatures.frequencies shape.Frequencies
     let emb1 = torch.nn.Linear(int64 (2 * shape.Frequencies), w)
     let emb2 = torch.nn.Linear(w, w)
     let blocks = torch.nn.ModuleList<ResidualBlock>([| for _ in 1 .. shape.Blocks -> new ResidualBlock(shape.Width, groups) |])
@@ -80,8 +92,7 @@ type DenoiserNet(shape: NetworkShape) as this =
         let yIn = torch.where (present.unsqueeze 1L, y, absentY.expand_as y)
         let flag = present.``to``(z.dtype).unsqueeze 1L
         let h0 = inProj.forward (torch.cat ([| z; yIn; flag |], 1L))
-        let phase = a.unsqueeze 1L * torch.tensor(freq, dtype = a.dtype, device = a.device).unsqueeze 0L
-        let e = emb2.forward (torch.nn.functional.silu (emb1.forward (torch.cat ([| phase.sin (); phase.cos () |], 1L))))
+        let e = emb2.forward (torch.nn.functional.silu (emb1.forward (LogSnrFeatures.sinusoids freq a)))
         let mutable h = h0
         for b in blocks do
             h <- b.forward (h, e)

@@ -3,7 +3,7 @@ namespace Mmg.Core
 /// Every estimator by name, behind IMiEstimator.
 module Registry =
     /// The estimator names, MMG variants first.
-    let names : string list = List.ofArray MmgEstimator.Variants @ [ "ksg"; "cca" ] @ Critics.names
+    let names : string list = List.ofArray MmgEstimator.Variants @ Minde.names @ [ "ksg"; "cca" ] @ Critics.names
 
     /// The default estimator.
     let defaultName = "mmg-orthogonal-adaptive"
@@ -15,6 +15,8 @@ module Registry =
     let create (name: string) (options: EstimatorOptions) : IMiEstimator =
         match name with
         | n when isMmg n -> MmgEstimator(n, options) :> IMiEstimator
+        | "minde-c" -> MindeConditional(options) :> IMiEstimator
+        | "minde-j" -> MindeJoint(options) :> IMiEstimator
         | "ksg" -> Classical.ksg options
         | "cca" -> Classical.cca options
         | n when List.contains n Critics.names -> Critics.create n options
