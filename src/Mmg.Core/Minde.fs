@@ -59,23 +59,12 @@ type JointDenoiserNet(shape: NetworkShape) as this =
 /// (E_q[w] = 1); Adam, EMA weights, plateau halving of the learning rate. Deterministic given the
 /// seed. (DropProbability of the config is not used: the three modes replace it.)
 type JointTrainer(net: JointDenoiserNet, ema: JointDenoiserNet, config: TrainConfig, seed: int) =
-    do Checks.requirePositiveInt "BatchSize" config.BatchSize
-    do Checks.requirePositive "LearningRate" config.LearningRate
-    let generator = new torch.Generator(uint64 seed)
-    let optimizer = torch.optim.Adam(net.parameters (), lr = config.LearningRate)
-    let mutable lr = config.LearningRate
-    let mutable step = 0
-    let mutable smoothed = Double.NaN
-    let mutable best = Double.PositiveInfinity
-    let mutable sinceBest = 0
-    do
-        use _ = torch.no_grad ()
-        for pe, p in Seq.zip (ema.parameters ()) (net.parameters ()) do
-            pe.copy_ p |> ignore
+    let loop = new EmaAdam(net.parameters (), ema.parameters (), config, seed)
+    let generator = loop.Generator
 
-    member _.Steps = step
-    member _.LearningRate = lr
-    member _.SmoothedLoss = smoothed
+    member _.Steps = loop.Steps
+    member _.LearningRate = loop.LearningRate
+    member _.SmoothedLoss = loop.SmoothedLoss
 
     /// One optimisation step on a batch drawn from (x, y) with a ~ q; returns the batch loss.
     member _.Step(x: Tensor, y: Tensor, q: LogSnrDensity) : float =
@@ -102,42 +91,16 @@ type JointTrainer(net: JointDenoiserNet, ema: JointDenoiserNet, config: TrainCon
         let errY = (ey - out.narrow (1L, dx, y.shape.[1])).square().sum(1L) * presentY.``to`` x.dtype
         let lo, hi = LogSnr.range q
         let w = LogSnr.weights q a / (hi - lo)
-        let loss = ((errX + errY) * w).mean ()
-        optimizer.zero_grad ()
-        loss.backward ()
-        optimizer.step () |> ignore
-        step <- step + 1
-        let decay = min config.EmaDecay ((1.0 + float step) / (10.0 + float step))
-        (use _ = torch.no_grad ()
-         for pe, p in Seq.zip (ema.parameters ()) (net.parameters ()) do
-             pe.lerp_(p, torch.tensor (1.0 - decay, dtype = pe.dtype, device = pe.device)) |> ignore)
-        let l = loss.item<float32> () |> float
-        smoothed <- if Double.IsNaN smoothed then l else 0.99 * smoothed + 0.01 * l
-        if smoothed < best * (1.0 - 1e-4) then
-            best <- smoothed
-            sinceBest <- 0
-        else
-            sinceBest <- sinceBest + 1
-            if sinceBest >= config.PlateauPatience && lr > config.MinLearningRate then
-                lr <- max config.MinLearningRate (lr * 0.5)
-                for g in optimizer.ParamGroups do g.LearningRate <- lr
-                sinceBest <- 0
-        l
+        loop.Apply(((errX + errY) * w).mean ())
 
     /// `steps` steps with q, reporting progress under `phase`; returns the final smoothed loss.
     member this.Train(x: Tensor, y: Tensor, q: LogSnrDensity, steps: int, phase: string, progress: Action<TrainingProgress>) =
         LogSnr.validate q
         Checks.requireSameRows "x" x "y" y
-        let reporter = Estimation.ProgressReporter(phase, steps, progress)
-        for s in 1 .. steps do
-            this.Step(x, y, q) |> ignore
-            reporter.Report(s, smoothed)
-        smoothed
+        loop.Run(steps, phase, progress, fun () -> this.Step(x, y, q))
 
     interface IDisposable with
-        member _.Dispose() =
-            optimizer.Dispose()
-            generator.Dispose()
+        member _.Dispose() = (loop :> IDisposable).Dispose()
 
 /// MINDE (Franzese et al. 2024, "MINDE: Mutual Information Neural Diffusion Estimation") in Mmg's
 /// conventions: the conditional estimator minde-c and the joint estimator minde-j, their MI

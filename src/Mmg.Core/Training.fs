@@ -16,17 +16,19 @@ type TrainConfig =
       PlateauPatience: int
       MinLearningRate: float }
 
-/// Trains a DenoiserNet with the importance-weighted ε-prediction loss. Keeps the optimiser, the
-/// learning-rate schedule and the EMA copy across calls, so a run can go on with a new log-SNR
-/// density (the adaptive phase). Deterministic given the seed.
-type DenoiserTrainer(net: DenoiserNet, ema: DenoiserNet, config: TrainConfig, seed: int) =
+/// Adam with an EMA copy of the weights and learning-rate halving on a plateau of the smoothed
+/// loss: the optimisation loop shared by the denoiser trainers (MMG's and MINDE-J's). Owns the
+/// seeded generator the trainers draw their batches from.
+type EmaAdam(parameters: seq<Modules.Parameter>, emaParameters: seq<Modules.Parameter>, config: TrainConfig, seed: int) =
     do Checks.requirePositiveInt "BatchSize" config.BatchSize
     do Checks.requirePositive "LearningRate" config.LearningRate
     do
         if not (config.DropProbability >= 0.0 && config.DropProbability < 1.0) then
             invalidArg "DropProbability" (sprintf "DropProbability must lie in [0, 1), got %g." config.DropProbability)
+    let parameters = Array.ofSeq parameters
+    let emaParameters = Array.ofSeq emaParameters
     let generator = new torch.Generator(uint64 seed)
-    let optimizer = torch.optim.Adam(net.parameters (), lr = config.LearningRate)
+    let optimizer = torch.optim.Adam(parameters, lr = config.LearningRate)
     let mutable lr = config.LearningRate
     let mutable step = 0
     let mutable smoothed = Double.NaN
@@ -34,12 +36,64 @@ type DenoiserTrainer(net: DenoiserNet, ema: DenoiserNet, config: TrainConfig, se
     let mutable sinceBest = 0
     do
         use _ = torch.no_grad ()
-        for pe, p in Seq.zip (ema.parameters ()) (net.parameters ()) do
+        for pe, p in Array.zip emaParameters parameters do
             pe.copy_ p |> ignore
 
+    member _.Generator = generator
     member _.Steps = step
     member _.LearningRate = lr
     member _.SmoothedLoss = smoothed
+
+    /// Backward pass and Adam step on a scalar loss, then the EMA update (decay with the usual
+    /// warm-up min(decay, (1 + t)/(10 + t))) and the plateau bookkeeping. Returns the loss.
+    member _.Apply(loss: Tensor) : float =
+        optimizer.zero_grad ()
+        loss.backward ()
+        optimizer.step () |> ignore
+        step <- step + 1
+        let decay = min config.EmaDecay ((1.0 + float step) / (10.0 + float step))
+        (use _ = torch.no_grad ()
+         for pe, p in Array.zip emaParameters parameters do
+             pe.lerp_(p, torch.tensor (1.0 - decay, dtype = pe.dtype, device = pe.device)) |> ignore)
+        let l = loss.item<float32> () |> float
+        smoothed <- if Double.IsNaN smoothed then l else 0.99 * smoothed + 0.01 * l
+        if smoothed < best * (1.0 - 1e-4) then
+            best <- smoothed
+            sinceBest <- 0
+        else
+            sinceBest <- sinceBest + 1
+            if sinceBest >= config.PlateauPatience && lr > config.MinLearningRate then
+                lr <- max config.MinLearningRate (lr * 0.5)
+                for g in optimizer.ParamGroups do g.LearningRate <- lr
+                sinceBest <- 0
+        l
+
+    /// `steps` calls of `step`, reporting progress under `phase`; a phase starts its own plateau
+    /// bookkeeping. Returns the final smoothed loss.
+    member _.Run(steps: int, phase: string, progress: Action<TrainingProgress>, step: unit -> float) =
+        let reporter = Estimation.ProgressReporter(phase, steps, progress)
+        for s in 1 .. steps do
+            step () |> ignore
+            reporter.Report(s, smoothed)
+        best <- Double.PositiveInfinity
+        sinceBest <- 0
+        smoothed
+
+    interface IDisposable with
+        member _.Dispose() =
+            optimizer.Dispose()
+            generator.Dispose()
+
+/// Trains a DenoiserNet with the importance-weighted ε-prediction loss. Keeps the optimiser, the
+/// learning-rate schedule and the EMA copy across calls, so a run can go on with a new log-SNR
+/// density (the adaptive phase). Deterministic given the seed.
+type DenoiserTrainer(net: DenoiserNet, ema: DenoiserNet, config: TrainConfig, seed: int) =
+    let loop = new EmaAdam(net.parameters (), ema.parameters (), config, seed)
+    let generator = loop.Generator
+
+    member _.Steps = loop.Steps
+    member _.LearningRate = loop.LearningRate
+    member _.SmoothedLoss = loop.SmoothedLoss
 
     /// One optimisation step on a batch drawn from (x, y) with a ~ q; returns the batch loss:
     /// mean over rows of ‖ε − ε̂‖²·w(a), with w = 1/(q(a)·|support|) so that E_q[w] = 1
@@ -60,42 +114,13 @@ type DenoiserTrainer(net: DenoiserNet, ema: DenoiserNet, config: TrainConfig, se
         let epsHat = net.Predict(z, a, yb, present)
         let lo, hi = LogSnr.range q
         let w = LogSnr.weights q a / (hi - lo)
-        let loss = ((eps - epsHat).square().sum(1L) * w).mean ()
-        optimizer.zero_grad ()
-        loss.backward ()
-        optimizer.step () |> ignore
-        step <- step + 1
-        let decay = min config.EmaDecay ((1.0 + float step) / (10.0 + float step))
-        (use _ = torch.no_grad ()
-         for pe, p in Seq.zip (ema.parameters ()) (net.parameters ()) do
-             pe.lerp_(p, torch.tensor (1.0 - decay, dtype = pe.dtype, device = pe.device)) |> ignore)
-        let l = loss.item<float32> () |> float
-        smoothed <- if Double.IsNaN smoothed then l else 0.99 * smoothed + 0.01 * l
-        if smoothed < best * (1.0 - 1e-4) then
-            best <- smoothed
-            sinceBest <- 0
-        else
-            sinceBest <- sinceBest + 1
-            if sinceBest >= config.PlateauPatience && lr > config.MinLearningRate then
-                lr <- max config.MinLearningRate (lr * 0.5)
-                for g in optimizer.ParamGroups do g.LearningRate <- lr
-                sinceBest <- 0
-        l
+        loop.Apply(((eps - epsHat).square().sum(1L) * w).mean ())
 
     /// `steps` steps with q, reporting progress under `phase`; returns the final smoothed loss.
     member this.Train(x: Tensor, y: Tensor, q: LogSnrDensity, steps: int, phase: string, progress: Action<TrainingProgress>) =
         LogSnr.validate q
         Checks.requireSameRows "x" x "y" y
-        let reporter = Estimation.ProgressReporter(phase, steps, progress)
-        for s in 1 .. steps do
-            this.Step(x, y, q) |> ignore
-            reporter.Report(s, smoothed)
-        // a new phase starts its own plateau bookkeeping
-        best <- Double.PositiveInfinity
-        sinceBest <- 0
-        smoothed
+        loop.Run(steps, phase, progress, fun () -> this.Step(x, y, q))
 
     interface IDisposable with
-        member _.Dispose() =
-            optimizer.Dispose()
-            generator.Dispose()
+        member _.Dispose() = (loop :> IDisposable).Dispose()
