@@ -181,24 +181,8 @@ module Classical =
     [<Literal>]
     let EulerGamma = 0.57721566490153286
 
-    /// The digamma function ψ(x) = d/dx log Γ(x). For x > 0: the recurrence ψ(x) = ψ(x+1) − 1/x
-    /// lifts x to ≥ 10, then the asymptotic series up to x⁻¹² (truncation error < 1e-15 there).
-    /// Negative non-integers use the reflection ψ(1−x) − π/tan(πx); poles (0, −1, …) give NaN.
-    let rec digamma (x: float) : float =
-        if Double.IsNaN x then nan
-        elif x <= 0.0 && x = Math.Floor x then nan
-        elif x < 0.0 then digamma (1.0 - x) - Math.PI / Math.Tan(Math.PI * x)
-        elif Double.IsPositiveInfinity x then infinity
-        else
-            let mutable acc = 0.0
-            let mutable z = x
-            while z < 10.0 do
-                acc <- acc - 1.0 / z
-                z <- z + 1.0
-            let f = 1.0 / (z * z)
-            let series =
-                f * (1.0 / 12.0 - f * (1.0 / 120.0 - f * (1.0 / 252.0 - f * (1.0 / 240.0 - f * (1.0 / 132.0 - f * (691.0 / 32760.0))))))
-            acc + Math.Log z - 0.5 / z - series
+    /// ψ, the digamma function (one implementation for the whole core: Special.digamma).
+    let digamma (x: float) : float = Special.digamma x
 
     /// Row-major copy of a 2-D array with every column standardised to mean 0 and sample
     /// standard deviation 1 (n − 1 in the denominator). Columns with zero spread are only centred

@@ -97,32 +97,7 @@ let bruteForceCounts (k: int) (x: float[,]) (y: float[,]) =
     eps, cx, cy
 
 // ---------------------------------------------------------------------------------------------
-// digamma
-
-[<Fact>]
-let ``digamma matches known values`` () =
-    // ψ(1) = −γ, ψ(1/2) = −γ − 2 log 2, ψ(n+1) = H_n − γ; 1e-13 is a few ulps of these magnitudes.
-    Assert.Equal(-Classical.EulerGamma, Classical.digamma 1.0, 13)
-    Assert.Equal(-Classical.EulerGamma - 2.0 * Math.Log 2.0, Classical.digamma 0.5, 13)
-    let mutable h = 0.0
-    for n in 1 .. 200 do
-        h <- h + 1.0 / float n
-        Assert.True(abs (Classical.digamma (float (n + 1)) - (h - Classical.EulerGamma)) < 1e-13 * max 1.0 h, sprintf "ψ(%d)" (n + 1))
-    Assert.True(Double.IsNaN(Classical.digamma 0.0))
-    Assert.True(Double.IsNaN(Classical.digamma -3.0))
-
-[<Property(MaxTest = 200, Replay = "(2026113001,1)")>]
-let ``digamma satisfies the recurrence psi(x+1) = psi(x) + 1/x`` (k: PositiveInt) (frac: NormalFloat) =
-    // x spans (0, 100] and a few negative non-integers (via reflection); tolerance 1e-12 relative
-    // to the size of the terms involved.
-    let x = float (k.Get % 100) + (abs (float frac) % 1.0) + 1e-3
-    let lhs = Classical.digamma (x + 1.0)
-    let rhs = Classical.digamma x + 1.0 / x
-    let xn = -2.05 - 0.9 * (abs (float frac) % 1.0) // a negative non-integer in (−2.95, −2.05]
-    let lhsN = Classical.digamma (xn + 1.0)
-    let rhsN = Classical.digamma xn + 1.0 / xn
-    (abs (lhs - rhs) <= 1e-12 * (1.0 + abs rhs + 1.0 / x) |@ sprintf "x=%g: %.17g vs %.17g" x lhs rhs)
-    .&. (abs (lhsN - rhsN) <= 1e-11 * (1.0 + abs rhsN) |@ sprintf "x=%g: %.17g vs %.17g" xn lhsN rhsN)
+// digamma: one implementation in the core (Special.digamma), tested in TasksTests.
 
 // ---------------------------------------------------------------------------------------------
 // KSG: neighbour search against brute force
