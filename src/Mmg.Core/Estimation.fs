@@ -88,11 +88,12 @@ module Estimation =
             else invalidArg "device" "device 'cuda' was requested but CUDA is not available (this build references TorchSharp-cpu unless built with -p:TorchBackend=cuda, and a GPU must be present)."
         | other -> invalidArg "device" (sprintf "unknown device '%s'; use cpu or cuda." other)
 
-    /// Sets the number of CPU threads torch uses; 0 = automatic (the number of cores, at most 4:
-    /// the networks here are small, and more threads than free cores slow training down
-    /// sharply, see docs/performance.md). Returns the number set.
+    /// Sets the number of CPU threads torch uses; 0 = the default, 1. The networks here are
+    /// small: on 2 cores, 2 threads trained no faster than 1 at widths 64 and 128, and more
+    /// threads than free cores slow training down 5–20× (docs/performance.md). Returns the
+    /// number set.
     let setThreads (requested: int) =
-        let n = if requested > 0 then requested else max 1 (min 4 Environment.ProcessorCount)
+        let n = if requested > 0 then requested else 1
         torch.set_num_threads n
         n
 
