@@ -8,8 +8,7 @@ open TorchSharp
 module Data =
     /// Checks a pair of sample matrices and fails with one line that names what and where:
     /// empty input, unequal row counts, NaN/±Inf (row and column), constant columns, too few rows.
-    /// Rows and columns are reported 0-based as in the arrays; `names` gives column labels
-    /// (e.g. "X0") for the messages, or null for defaults.
+    /// Rows are reported 0-based as in the arrays; columns as X0.., Y0.. (bmi's names).
     let validate (minRows: int) (x: float[,]) (y: float[,]) =
         if isNull x then nullArg "x"
         if isNull y then nullArg "y"
