@@ -155,6 +155,11 @@ module Bench =
                  if not (File.Exists p) then raise (FileNotFoundException(sprintf "%s: no results.csv in this shard directory." d, p))
                  yield! readRows p |]
             |> Array.distinctBy (fun r -> r.Task, r.Estimator, r.Seed)
+        // shards interleave jobs: restore task order (first appearance), then the registry's
+        // estimator order, then seed, so summaries and heatmaps read the same as an unsharded run
+        let taskOrder = rows |> Array.map (fun r -> r.Task) |> Array.distinct |> Array.mapi (fun i t -> t, i) |> dict
+        let estimatorRank (e: string) = match List.tryFindIndex ((=) e) Registry.names with Some i -> i | None -> Int32.MaxValue
+        let rows = rows |> Array.sortBy (fun r -> taskOrder.[r.Task], estimatorRank r.Estimator, r.Seed)
         Directory.CreateDirectory outDir |> ignore
         let target = Path.Combine(outDir, "results.csv")
         let tmp = target + ".tmp"
