@@ -59,8 +59,13 @@ module Bench =
             | _ -> invalidArg "shard" (sprintf "--shard must be i/n with 0 <= i < n, got '%s'." spec)
         | _ -> invalidArg "shard" (sprintf "--shard must be i/n with 0 <= i < n, got '%s'." spec)
 
-    /// Every n-th job starting at i.
-    let shard (i: int, n: int) (all: BenchJob[]) = all |> Array.indexed |> Array.filter (fun (k, _) -> k % n = i) |> Array.map snd
+    /// Every n-th (task, seed) group of jobs starting at i: the jobs of one (task, seed) stay in
+    /// one shard, so the MMG variants among them share one training run. With one estimator this
+    /// is every n-th job.
+    let shard (i: int, n: int) (all: BenchJob[]) =
+        let groups = all |> Array.map (fun j -> j.Task, j.Seed) |> Array.distinct
+        let mine = groups |> Array.indexed |> Array.filter (fun (k, _) -> k % n = i) |> Array.map snd |> Set.ofArray
+        all |> Array.filter (fun j -> mine.Contains(j.Task, j.Seed))
 
     let private quote (s: string) =
         if isNull s then "" elif s.IndexOfAny([| ','; '"'; '\n'; '\r' |]) >= 0 then "\"" + s.Replace("\"", "\"\"").Replace("\r", " ").Replace("\n", " ") + "\"" else s

@@ -99,7 +99,7 @@ module CommandLine =
                 | Device _ -> "cpu | cuda."
                 | Threads _ -> "CPU threads for torch (default 1)."
                 | Out _ -> "output directory (results.csv, summary.csv, heatmap.png); a rerun resumes."
-                | Shard _ -> "i/n: run every n-th job starting at i (0-based), for array jobs."
+                | Shard _ -> "i/n: run every n-th (task, seed) starting at i (0-based), for array jobs; merge with `mmg bench merge`."
                 | Speed -> "measure throughput (training it/s, KSG time) instead of accuracy; writes docs-ready numbers."
 
     type HighMiArgs =

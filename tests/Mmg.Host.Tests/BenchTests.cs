@@ -65,6 +65,16 @@ public class BenchTests : IDisposable
     }
 
     [Fact]
+    public void ShardsKeepTheJobsOfOneTaskAndSeedTogether()
+    {
+        var all = Core.Bench.jobs(new[] { "a", "b", "c" }, new[] { "mmg", "mmg-orthogonal", "ksg" }, 2);
+        var shards = Enumerable.Range(0, 4).Select(i => Core.Bench.shard(i, 4, all)).ToArray();
+        Assert.Equal(all.Length, shards.Sum(s => s.Length));
+        foreach (var group in all.GroupBy(j => (j.Task, j.Seed)))
+            Assert.Single(shards, s => s.Any(j => j.Task == group.Key.Task && j.Seed == group.Key.Seed));
+    }
+
+    [Fact]
     public void AKilledRunResumesWithoutLosingOrDuplicatingRows()
     {
         var outDir = Path.Combine(_dir, "resume");
