@@ -21,17 +21,10 @@ type JointDenoiser =
 /// vector plus its flag, never zeros (0 is a common value of standardised data).
 type JointDenoiserNet(shape: NetworkShape) as this =
     inherit torch.nn.Module("JointDenoiserNet")
-    let w = int64 shape.Width
-    let groups = if shape.Width % 8 = 0 then 8 else 1
-    let inProj = torch.nn.Linear(int64 (shape.DimX + shape.DimY + 2), w)
+    let inProj = torch.nn.Linear(int64 (shape.DimX + shape.DimY + 2), int64 shape.Width)
     let absentX = torch.nn.Parameter(torch.zeros(int64 shape.DimX))
     let absentY = torch.nn.Parameter(torch.zeros(int64 shape.DimY))
-    let freq = LogSnrFeatures.frequencies shape.Frequencies
-    let emb1 = torch.nn.Linear(int64 (2 * shape.Frequencies), w)
-    let emb2 = torch.nn.Linear(w, w)
-    let blocks = torch.nn.ModuleList<ResidualBlock>([| for _ in 1 .. shape.Blocks -> new ResidualBlock(shape.Width, groups) |])
-    let outNorm = new FeatureGroupNorm(groups, shape.Width)
-    let outLin = torch.nn.Linear(w, int64 (shape.DimX + shape.DimY))
+    let trunk = new DenoiserTrunk(shape, shape.DimX + shape.DimY)
     do this.RegisterComponents()
 
     member _.Shape = shape
@@ -43,12 +36,7 @@ type JointDenoiserNet(shape: NetworkShape) as this =
         let xIn = torch.where (presentX.unsqueeze 1L, zx, absentX.expand_as zx)
         let yIn = torch.where (presentY.unsqueeze 1L, zy, absentY.expand_as zy)
         let flags = torch.stack ([| presentX.``to`` zx.dtype; presentY.``to`` zx.dtype |], 1L)
-        let h0 = inProj.forward (torch.cat ([| xIn; yIn; flags |], 1L))
-        let e = emb2.forward (torch.nn.functional.silu (emb1.forward (LogSnrFeatures.sinusoids freq a)))
-        let mutable h = h0
-        for b in blocks do
-            h <- b.forward (h, e)
-        outLin.forward (torch.nn.functional.silu (outNorm.forward h))
+        trunk.forward (inProj.forward (torch.cat ([| xIn; yIn; flags |], 1L)), a)
 
     /// Number of trainable parameters.
     member this.ParameterCount = this.parameters () |> Seq.sumBy (fun p -> p.numel ())

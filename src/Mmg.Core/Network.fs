@@ -63,26 +63,41 @@ type NetworkShape =
       /// Number of sinusoidal frequencies fed to the learned log-SNR embedding.
       Frequencies: int }
 
-/// Conditional noise predictor ε̂(z, a, y) of the paper's kind: input projection of
-/// [z, y-or-absent, present-flag], a learned embedding of the log-SNR (fixed log-spaced
-/// sinusoids → Linear → SiLU → Linear), residual MLP blocks with GroupNorm and SiLU, output of
-/// dim_x. "y absent" is an explicit flag plus a learned stand-in vector, never y = 0 (0 is a
-/// common value of standardised y).
-type DenoiserNet(shape: NetworkShape) as this =
-    inherit torch.nn.Module("DenoiserNet")
+/// The part every denoiser here shares after its input projection: the learned log-SNR
+/// embedding (fixed log-spaced sinusoids → Linear → SiLU → Linear), the residual MLP blocks with
+/// GroupNorm and SiLU, and the output head (GroupNorm → SiLU → Linear to `outputs`).
+type DenoiserTrunk(shape: NetworkShape, outputs: int) as this =
+    inherit torch.nn.Module<Tensor, Tensor, Tensor>("DenoiserTrunk")
     let w = int64 shape.Width
     let groups = if shape.Width % 8 = 0 then 8 else 1
-    let inProj = torch.nn.Linear(int64 (shape.DimX + shape.DimY + 1), w)
-    let absentY = torch.nn.Parameter(torch.zeros(int64 shape.DimY))
     // angular frequencies for periods from 2 to 64 log-SNR units (fixed, not trained)
     let freq = LogSnrFeatures.frequencies shape.Frequencies
     let emb1 = torch.nn.Linear(int64 (2 * shape.Frequencies), w)
     let emb2 = torch.nn.Linear(w, w)
     let blocks = torch.nn.ModuleList<ResidualBlock>([| for _ in 1 .. shape.Blocks -> new ResidualBlock(shape.Width, groups) |])
     let outNorm = new FeatureGroupNorm(groups, shape.Width)
-    let outLin = torch.nn.Linear(w, int64 shape.DimX)
+    let outLin = torch.nn.Linear(w, int64 outputs)
     do this.RegisterComponents()
 
+    /// The prediction from the projected input h0 [n; width] and the log-SNR a [n].
+    /// Call inside a dispose scope.
+    override _.forward(h0: Tensor, a: Tensor) =
+        let e = emb2.forward (torch.nn.functional.silu (emb1.forward (LogSnrFeatures.sinusoids freq a)))
+        let mutable h = h0
+        for b in blocks do
+            h <- b.forward (h, e)
+        outLin.forward (torch.nn.functional.silu (outNorm.forward h))
+
+/// Conditional noise predictor ε̂(z, a, y) of the paper's kind: input projection of
+/// [z, y-or-absent, present-flag], then the shared trunk (learned log-SNR embedding, residual
+/// MLP blocks with GroupNorm and SiLU, output of dim_x). "y absent" is an explicit flag plus a
+/// learned stand-in vector, never y = 0 (0 is a common value of standardised y).
+type DenoiserNet(shape: NetworkShape) as this =
+    inherit torch.nn.Module("DenoiserNet")
+    let inProj = torch.nn.Linear(int64 (shape.DimX + shape.DimY + 1), int64 shape.Width)
+    let absentY = torch.nn.Parameter(torch.zeros(int64 shape.DimY))
+    let trunk = new DenoiserTrunk(shape, shape.DimX)
+    do this.RegisterComponents()
 
     member _.Shape = shape
 
@@ -91,12 +106,7 @@ type DenoiserNet(shape: NetworkShape) as this =
     member _.Predict(z: Tensor, a: Tensor, y: Tensor, present: Tensor) : Tensor =
         let yIn = torch.where (present.unsqueeze 1L, y, absentY.expand_as y)
         let flag = present.``to``(z.dtype).unsqueeze 1L
-        let h0 = inProj.forward (torch.cat ([| z; yIn; flag |], 1L))
-        let e = emb2.forward (torch.nn.functional.silu (emb1.forward (LogSnrFeatures.sinusoids freq a)))
-        let mutable h = h0
-        for b in blocks do
-            h <- b.forward (h, e)
-        outLin.forward (torch.nn.functional.silu (outNorm.forward h))
+        trunk.forward (inProj.forward (torch.cat ([| z; yIn; flag |], 1L)), a)
 
     /// Number of trainable parameters.
     member this.ParameterCount = this.parameters () |> Seq.sumBy (fun p -> p.numel ())

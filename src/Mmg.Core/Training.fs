@@ -53,8 +53,9 @@ type EmaAdam(parameters: seq<Modules.Parameter>, emaParameters: seq<Modules.Para
         step <- step + 1
         let decay = min config.EmaDecay ((1.0 + float step) / (10.0 + float step))
         (use _ = torch.no_grad ()
+         use weight = torch.tensor (1.0 - decay, dtype = parameters.[0].dtype, device = parameters.[0].device)
          for pe, p in Array.zip emaParameters parameters do
-             pe.lerp_(p, torch.tensor (1.0 - decay, dtype = pe.dtype, device = pe.device)) |> ignore)
+             pe.lerp_(p, weight) |> ignore)
         let l = loss.item<float32> () |> float
         smoothed <- if Double.IsNaN smoothed then l else 0.99 * smoothed + 0.01 * l
         if smoothed < best * (1.0 - 1e-4) then
