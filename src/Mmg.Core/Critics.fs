@@ -644,6 +644,8 @@ module Critics =
           Variants = [||]
           Curves = None
           Pointwise = [||]
+          Interval = None
+          IndependencePValue = nan
           Settings = Estimation.settings settings }
 
     type private NeuralEstimator(name: string, options: EstimatorOptions) =

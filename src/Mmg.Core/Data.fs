@@ -52,12 +52,8 @@ module Data =
         let flat = c.data<float>().ToArray()
         Array2D.init r k (fun i j -> flat.[i * k + j])
 
-    /// A seeded random permutation of 0..n−1 split into (train, test) index arrays; the test part
-    /// has round(n·testFraction) rows, at least 1 and at most n − 1.
-    let split (seed: int) (testFraction: float) (n: int) : int[] * int[] =
-        if not (testFraction > 0.0 && testFraction < 1.0) then
-            invalidArg "testFraction" (sprintf "testFraction must lie strictly between 0 and 1, got %g." testFraction)
-        if n < 2 then invalidArg "n" (sprintf "a train/test split needs at least 2 rows, got %d." n)
+    /// A seeded random permutation of 0..n−1 (Fisher–Yates with System.Random(seed)).
+    let permutation (seed: int) (n: int) : int[] =
         let rng = Random(seed)
         let perm = Array.init n id
         for i in n - 1 .. -1 .. 1 do
@@ -65,8 +61,24 @@ module Data =
             let t = perm.[i]
             perm.[i] <- perm.[j]
             perm.[j] <- t
+        perm
+
+    /// A seeded random permutation of 0..n−1 split into (train, test) index arrays; the test part
+    /// has round(n·testFraction) rows, at least 1 and at most n − 1.
+    let split (seed: int) (testFraction: float) (n: int) : int[] * int[] =
+        if not (testFraction > 0.0 && testFraction < 1.0) then
+            invalidArg "testFraction" (sprintf "testFraction must lie strictly between 0 and 1, got %g." testFraction)
+        if n < 2 then invalidArg "n" (sprintf "a train/test split needs at least 2 rows, got %d." n)
+        let perm = permutation seed n
         let nTest = min (n - 1) (max 1 (int (Math.Round(float n * testFraction))))
         perm.[nTest..], perm.[.. nTest - 1]
+
+    /// The rows 0..n−1 in `k` seeded random folds of (nearly) equal size, each sorted; every
+    /// row is in exactly one fold.
+    let folds (seed: int) (k: int) (n: int) : int[][] =
+        if k < 2 || k > n then invalidArg "k" (sprintf "cross-fitting needs 2 ≤ folds ≤ rows, got %d folds for %d rows." k n)
+        let perm = permutation seed n
+        Array.init k (fun f -> perm |> Array.indexed |> Array.filter (fun (i, _) -> i % k = f) |> Array.map snd |> Array.sort)
 
     /// Rows of a tensor by index.
     let rows (index: int[]) (t: Tensor) : Tensor =

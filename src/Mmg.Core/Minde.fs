@@ -263,6 +263,8 @@ module Minde =
           Variants = [| named name est.Orthogonal; named (name + "-difference") est.Difference |]
           Curves = None
           Pointwise = [||]
+          Interval = None
+          IndependencePValue = nan
           Settings = settings }
 
 /// MINDE-c: the conditional MINDE estimator. In Mmg's framework it is MMG's orthogonal estimator
