@@ -126,6 +126,8 @@ type MmgEvaluation =
       MmgAdaptive: McEstimate
       MmgOrthogonal: McEstimate
       MmgOrthogonalAdaptive: McEstimate
+      /// ½(difference + orthogonal) of the adaptive model, row by row (see MmgEstimator).
+      MmgDebiased: McEstimate
       /// Pointwise MI per row (difference form of the requested variant's model; empty unless
       /// asked for).
       Pointwise: float[]
@@ -175,10 +177,11 @@ type MmgModel(shape: NetworkShape, fixedNet: DenoiserNet, adaptiveNet: DenoiserN
             let d, o = Mmse.pointwise (Network.asDenoiser net) q g repeats batch xs ys
             use d = d
             use o = o
-            Mmse.summarize d, Mmse.summarize o, d.data<float>().ToArray(), o.data<float>().ToArray()
+            use b = (d + o) * 0.5
+            Mmse.summarize d, Mmse.summarize o, Mmse.summarize b, d.data<float>().ToArray(), o.data<float>().ToArray()
         // the same seed for both models: common random numbers across the fixed and adaptive runs
-        let fd, fo, fdp, fop = run fixedNet fixedQ seed
-        let ad, ao, adp, aop = run adaptiveNet adaptiveQ seed
+        let fd, fo, _, fdp, fop = run fixedNet fixedQ seed
+        let ad, ao, ab, adp, aop = run adaptiveNet adaptiveQ seed
         // Pointwise MI is the difference form (paper eq. 7) of the variant's model, whatever the
         // variant's integrand: the orthogonal identity holds only in expectation over x given
         // (z, y), so per row the orthogonal integrand is not the pointwise MI (it can even have
@@ -188,7 +191,7 @@ type MmgModel(shape: NetworkShape, fixedNet: DenoiserNet, adaptiveNet: DenoiserN
             match pointwiseVariant with
             | null | "" -> [||]
             | "mmg" | "mmg-orthogonal" -> fdp
-            | "mmg-adaptive" | "mmg-orthogonal-adaptive" -> adp
+            | "mmg-adaptive" | "mmg-orthogonal-adaptive" | "mmg-debiased" -> adp
             | other -> invalidArg "variant" (sprintf "unknown MMG variant '%s'." other)
         let lo0, hi0 = LogSnr.range fixedQ
         let lo1, hi1 = LogSnr.range adaptiveQ
@@ -203,6 +206,7 @@ type MmgModel(shape: NetworkShape, fixedNet: DenoiserNet, adaptiveNet: DenoiserN
           MmgAdaptive = ad
           MmgOrthogonal = fo
           MmgOrthogonalAdaptive = ao
+          MmgDebiased = ab
           Pointwise = pointwise
           Curves = { LogSnr = grid; Unconditional = u; Conditional = c; Gap = gap; OrthogonalGap = og } }
 
@@ -278,14 +282,19 @@ type MmgModel(shape: NetworkShape, fixedNet: DenoiserNet, adaptiveNet: DenoiserN
 /// The MMG estimator (all four variants from one training run); `variant` picks the headline.
 type MmgEstimator(variant: string, options: EstimatorOptions) =
     do
-        if not (Array.contains variant [| "mmg"; "mmg-adaptive"; "mmg-orthogonal"; "mmg-orthogonal-adaptive" |]) then
-            invalidArg "variant" (sprintf "unknown MMG variant '%s'; use mmg, mmg-adaptive, mmg-orthogonal or mmg-orthogonal-adaptive." variant)
+        if not (Array.contains variant MmgEstimator.Variants) then
+            invalidArg "variant" (sprintf "unknown MMG variant '%s'; use one of %s." variant (String.Join(", ", MmgEstimator.Variants)))
 
     /// Below this MMSE-gap area (nats) of the preliminary model the log-SNR density is not adapted.
     static member AdaptThreshold = 0.02
 
     /// The variant names, default last.
-    static member Variants = [| "mmg"; "mmg-adaptive"; "mmg-orthogonal"; "mmg-orthogonal-adaptive" |]
+    /// `mmg-debiased` is ½(difference + orthogonal) of the adaptive model: on held-out rows a
+    /// model's estimation error δ (independent of those rows) moves the two forms in opposite
+    /// directions, difference ≈ I − E‖δ‖², orthogonal ≈ I + E‖δ‖², so their mean cancels it to
+    /// first order (docs/accuracy.md); on independent data it is ≈ 0 where the orthogonal form,
+    /// ≥ 0 by construction, reports the overfitting as information.
+    static member Variants = [| "mmg"; "mmg-adaptive"; "mmg-orthogonal"; "mmg-orthogonal-adaptive"; "mmg-debiased" |]
 
     member _.Variant = variant
     member _.Options = options
@@ -427,7 +436,7 @@ type MmgEstimator(variant: string, options: EstimatorOptions) =
                 if wantPointwise then test |> Array.iteri (fun i row -> pointwise.[row] <- ev.Pointwise.[i])
                 let pValue = if permutations > 0 then fst (m.PermutationTest(pick test x, pick test y, permutations, options.Seed + k + 13)) else nan
                 ev, test.Length, pValue)
-        let variantOf (ev: MmgEvaluation) i = [| ev.Mmg; ev.MmgAdaptive; ev.MmgOrthogonal; ev.MmgOrthogonalAdaptive |].[i]
+        let variantOf (ev: MmgEvaluation) i = [| ev.Mmg; ev.MmgAdaptive; ev.MmgOrthogonal; ev.MmgOrthogonalAdaptive; ev.MmgDebiased |].[i]
         // pooled over folds: the mean over all scored rows and its Monte Carlo standard error
         let pooled i =
             let total = evaluations |> Array.sumBy (fun (_, c, _) -> float c)

@@ -52,11 +52,11 @@ let ``common random numbers: a denoiser that ignores y gives a zero difference i
     Assert.Equal(0.0, o.abs().max().item<float> ())
 
 [<Fact>]
-let ``seeded MMG runs repeat exactly and all four variants are reported`` () =
+let ``seeded MMG runs repeat exactly and all five variants are reported`` () =
     let x, y, _ = gaussianSamples 1 800 bivariate 1
     let run () = (MmgEstimator("mmg-orthogonal-adaptive", options 5 150) :> IMiEstimator).Estimate(x, y, null)
     let a, b = run (), run ()
-    Assert.Equal<string[]>([| "mmg"; "mmg-adaptive"; "mmg-orthogonal"; "mmg-orthogonal-adaptive" |], a.Variants |> Array.map (fun v -> v.Name))
+    Assert.Equal<string[]>([| "mmg"; "mmg-adaptive"; "mmg-orthogonal"; "mmg-orthogonal-adaptive"; "mmg-debiased" |], a.Variants |> Array.map (fun v -> v.Name))
     for va, vb in Array.zip a.Variants b.Variants do
         Assert.Equal(va.Estimate, vb.Estimate)
         Assert.Equal(va.StdError, vb.StdError)

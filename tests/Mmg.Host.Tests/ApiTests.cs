@@ -16,7 +16,7 @@ public class ApiTests
         var progress = new List<TrainingStatus>();
         EstimateResult r = est.Estimate(x, y, new Recorder(progress));
         Assert.Equal("mmg-orthogonal-adaptive", r.Estimator);
-        Assert.Equal(new[] { "mmg", "mmg-adaptive", "mmg-orthogonal", "mmg-orthogonal-adaptive" }, r.Variants.Select(v => v.Name));
+        Assert.Equal(new[] { "mmg", "mmg-adaptive", "mmg-orthogonal", "mmg-orthogonal-adaptive", "mmg-debiased" }, r.Variants.Select(v => v.Name));
         Assert.True(double.IsFinite(r.Estimate) && r.StdError > 0);
         Assert.Equal("nats", r.Unit);
         Assert.NotNull(r.Curves);

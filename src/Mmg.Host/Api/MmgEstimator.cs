@@ -110,6 +110,7 @@ public sealed class MmgModel : IDisposable
             new VariantEstimate("mmg-adaptive", e.MmgAdaptive.Mean, e.MmgAdaptive.StdError),
             new VariantEstimate("mmg-orthogonal", e.MmgOrthogonal.Mean, e.MmgOrthogonal.StdError),
             new VariantEstimate("mmg-orthogonal-adaptive", e.MmgOrthogonalAdaptive.Mean, e.MmgOrthogonalAdaptive.StdError),
+            new VariantEstimate("mmg-debiased", e.MmgDebiased.Mean, e.MmgDebiased.StdError),
         };
         var head = variants.Single(v => v.Name == _variant);
         return new EstimateResult

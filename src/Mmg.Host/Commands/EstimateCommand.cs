@@ -21,7 +21,7 @@ internal static class EstimateCommand
         var isMmg = Core.Registry.isMmg(name);
         foreach (var opt in new[] { "plot", "save-model", "load-model", "pointwise" })
             if (c.Has(opt) && !isMmg)
-                throw new ArgumentException($"--{opt} needs an MMG estimator (mmg, mmg-adaptive, mmg-orthogonal, mmg-orthogonal-adaptive), not '{name}'.");
+                throw new ArgumentException($"--{opt} needs an MMG estimator (mmg, mmg-adaptive, mmg-orthogonal, mmg-orthogonal-adaptive, mmg-debiased), not '{name}'.");
         if (c.Has("task") && c.Has("input")) throw new ArgumentException("give either --task or --input, not both.");
         if (c.Has("samples") && !c.Has("task")) throw new ArgumentException("--samples applies to --task only.");
         if ((c.Has("x") || c.Has("y")) && !c.Has("input")) throw new ArgumentException("--x and --y select CSV columns and need --input.");
