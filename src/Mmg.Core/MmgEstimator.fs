@@ -360,7 +360,7 @@ type MmgEstimator(variant: string, options: EstimatorOptions) =
         // Adaptive phase. If the preliminary model's gap is still large at an end of the fixed
         // range (high MI puts the conditional transition beyond it), widen the range by half its
         // width on that side, train there for a fifth of the adaptive budget and look again, up to
-        // three times: the range is found from the data, not set per task (DESIGN.md §1).
+        // three times: the range is found from the data, not set per task (docs/design.md §1).
         let mutable adaptiveQ, top, bottom = MmgEstimator.AdaptDensity(ema, p.FixedQ, xs, ys, p.CurvePoints, options.Seed + 7)
         let mutable range = LogSnr.range p.FixedQ
         let mutable rounds = 0
