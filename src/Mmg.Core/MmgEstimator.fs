@@ -351,6 +351,7 @@ type MmgEstimator(variant: string, options: EstimatorOptions) =
             { BatchSize = p.BatchSize; LearningRate = p.LearningRate; EmaDecay = p.EmaDecay
               DropProbability = p.DropProbability; PlateauPatience = p.PlateauPatience; MinLearningRate = 1e-5 }
         use trainer = new DenoiserTrainer(net, ema, cfg, options.Seed)
+        trainer.Schedule <- (if Estimation.extraInt options "cosine" 0 <> 0 then Cosine else Plateau)
         trainer.Train(xs, ys, p.FixedQ, p.Steps, "denoiser (fixed q)", progress) |> ignore
         // snapshot of the fixed-q EMA model
         let fixedNet = (new DenoiserNet(shape)).``to`` device
@@ -387,7 +388,7 @@ type MmgEstimator(variant: string, options: EstimatorOptions) =
                   "blocks", box shape.Blocks; "ema_decay", box p.EmaDecay; "drop_probability", box p.DropProbability
                   "repeats", box p.Repeats; "test_fraction", box p.TestFraction; "seed", box options.Seed
                   "device", box (string device); "fixed_q", box (q2 p.FixedQ); "adaptive_q", box (q2 adaptiveQ)
-                  "range_widening_rounds", box rounds; "linear_base", box shape.LinearBase; "regression_shrinkage", box shrinkage; "parameters", box ema.ParameterCount ]
+                  "range_widening_rounds", box rounds; "schedule", box (sprintf "%A" trainer.Schedule |> fun t -> t.ToLowerInvariant()); "linear_base", box shape.LinearBase; "regression_shrinkage", box shrinkage; "parameters", box ema.ParameterCount ]
         new MmgModel(shape, fixedNet, ema, p.FixedQ, adaptiveQ, sx, sy, device, settings)
 
     /// The two-sided 97.5% quantile of Student's t with `df` degrees of freedom.
