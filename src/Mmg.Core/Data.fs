@@ -61,7 +61,7 @@ module Data =
         for i in 0 .. r - 1 do
             for j in 0 .. c - 1 do
                 if abs m.[i, j] > float Single.MaxValue then
-                    invalidArg "m" (sprintf "the value %g (row %d, column %d) is beyond the float32 range (±3.4e38) in which the networks train; rescale the column." m.[i, j] i j)
+                    invalidArg "m" (sprintf "the value %g (column %d) is beyond the float32 range (±3.4e38) in which the networks train; rescale the column." m.[i, j] j)
         let flat = Array.init (r * c) (fun k -> float32 m.[k / c, k % c])
         use t = torch.tensor(flat, dtype = torch.ScalarType.Float32)
         t.reshape(int64 r, int64 c)

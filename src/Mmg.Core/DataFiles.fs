@@ -66,7 +66,7 @@ module DataFiles =
     /// header names, files with fewer than 2 data rows, and (with a hint) ';'-separated files.
     let readCsv (path: string) (xColumns: string) (yColumns: string) : LabelledSamples =
         if String.IsNullOrWhiteSpace path then invalidArg "path" "the input file name is empty."
-        if Directory.Exists path then fail path "is a directory, not a CSV file."
+        if Directory.Exists path then raise (InvalidDataException(sprintf "%s is a directory, not a CSV file; give the path of the CSV file." path))
         if not (File.Exists path) then raise (FileNotFoundException(sprintf "%s: no such file." path, path))
         if FileInfo(path).Length = 0L then fail path "the file is empty; expected a header row (X0,..,Y0,..) and data rows."
         use reader = new StreamReader(path, Text.Encoding.UTF8, true)
@@ -141,6 +141,17 @@ module DataFiles =
             line <- reader.ReadLine()
         if xRows.Count = 0 then fail path "has a header but no data rows."
         if xRows.Count = 1 then fail path "has only 1 data row; estimating mutual information needs many rows (at least 2; most estimators need hundreds)."
+        // a column whose mean or variance overflows cannot be standardised (Data.validate checks
+        // this too; here the message can name the column and the line)
+        for rows, cols in [ xRows, xs; yRows, ys ] do
+            cols
+            |> Array.iteri (fun j c ->
+                let n = float rows.Count
+                let mean = (rows |> Seq.sumBy (fun r -> r.[j])) / n
+                let ss = rows |> Seq.sumBy (fun r -> (r.[j] - mean) * (r.[j] - mean))
+                if not (Double.IsFinite mean && Double.IsFinite ss) then
+                    let i = rows |> Seq.mapi (fun i r -> i, abs r.[j]) |> Seq.maxBy snd |> fst
+                    fail path (sprintf "column %s cannot be standardised: its values are too large (%g on line %d), so its mean or variance overflows; rescale the column (e.g. divide it by a power of 10)." c rows.[i].[j] (i + 2)))
         let matrix (rows: ResizeArray<float[]>) (k: int) = Array2D.init rows.Count k (fun i j -> rows.[i].[j])
         { X = matrix xRows xs.Length; Y = matrix yRows ys.Length; XNames = xs; YNames = ys }
 
