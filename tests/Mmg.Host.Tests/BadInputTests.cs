@@ -81,6 +81,7 @@ public class BadInputTests : IDisposable
         Fails(["estimate", "--bogus"], "'--bogus'", "mmg estimate --help");
         Fails(["estimate", "--steps", "abc"], "--steps", "'abc'");
         Fails(["sample", "--task", "1v1-normal-0.75"], "--out");
+        Fails(["sample", "--out", P("s.csv")], "--task");
     }
 
     [Fact]
@@ -262,6 +263,21 @@ public class BadInputTests : IDisposable
         rows[9] = "1e100,0.5";
         Fails(["estimate", "--profile", "quick", "--steps", "5", "--threads", "1", "--input", Csv("f32.csv", string.Join("\n", rows)),
             "--json", P("r.json")], "1e+100", "float32");
+    }
+
+    [Fact]
+    public void NonFiniteEstimatesAreFailuresNotResults()
+    {
+        EstimateResult R(double estimate, double variant) => new()
+        {
+            Estimator = "mmg", Estimate = estimate, StdError = double.NaN, Seconds = 1, Pointwise = [],
+            Variants = [new VariantEstimate("mmg", estimate, 0.1), new VariantEstimate("mmg-adaptive", variant, 0.1)],
+            Settings = new Dictionary<string, string>(),
+        };
+        Assert.Contains("non-finite", Assert.Throws<InvalidOperationException>(() => Commands.EstimateCommand.RequireFinite(R(double.NaN, 1))).Message);
+        Assert.Contains("mmg-adaptive", Assert.Throws<InvalidOperationException>(() => Commands.EstimateCommand.RequireFinite(R(1, double.PositiveInfinity))).Message);
+        Commands.EstimateCommand.RequireFinite(R(0.4, 0.5));
+        Fails(["highmi", "--mi", "2.5,abc", "--out", P("h")], "--mi", "'abc'");
     }
 
     // ------------------------------------------------------------------ CSV files

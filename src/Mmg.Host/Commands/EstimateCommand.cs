@@ -100,7 +100,7 @@ internal static class EstimateCommand
     }
 
     /// <summary>A NaN or infinite estimate is a failure, not a result: nothing is written.</summary>
-    private static void RequireFinite(EstimateResult r)
+    internal static void RequireFinite(EstimateResult r)
     {
         if (!double.IsFinite(r.Estimate))
             throw new InvalidOperationException(string.Create(CultureInfo.InvariantCulture,

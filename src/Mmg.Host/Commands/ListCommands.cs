@@ -44,9 +44,9 @@ internal static class ListCommands
 
     public static int Sample(CommandContext c)
     {
-        var path = c.Get("out")!;
+        var path = c.Get("out") ?? throw new ArgumentException("sample needs --out FILE, the CSV to write (see `mmg sample --help`).");
         Outputs.CheckFile("out", path);
-        var task = BenchmarkTasks.Find(c.Get("task")!);
+        var task = BenchmarkTasks.Find(c.Get("task") ?? throw new ArgumentException("sample needs --task ID, the benchmark task to sample (see `mmg tasks`)."));
         var n = c.GetInt("samples", 10000);
         if (n < 1) throw new ArgumentException($"--samples must be at least 1, got {n}.");
         if ((long)n * (task.DimX + task.DimY) > Core.Tasks.MaxValues)
