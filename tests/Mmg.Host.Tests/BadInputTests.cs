@@ -133,6 +133,7 @@ public class BadInputTests : IDisposable
             (new NullReferenceException("Object reference not set"), "--verbose"),
             (new System.Reflection.TargetInvocationException(new InvalidDataException("bad cell")), "bad cell"),
             (new AggregateException(new IOException("disk full")), "disk full"),
+            (new ArgumentNullException("path"), "path is missing"),
         };
         foreach (var (e, mention) in cases)
         {
@@ -278,6 +279,8 @@ public class BadInputTests : IDisposable
         Assert.Contains("mmg-adaptive", Assert.Throws<InvalidOperationException>(() => Commands.EstimateCommand.RequireFinite(R(1, double.PositiveInfinity))).Message);
         Commands.EstimateCommand.RequireFinite(R(0.4, 0.5));
         Fails(["highmi", "--mi", "2.5,abc", "--out", P("h")], "--mi", "'abc'");
+        Fails(["consistency", "--test", "bogus", "--out", P("c")], "bogus");
+        Fails(["consistency", "--data", P("nomnist"), "--out", P("c")], "nomnist", "not found");
     }
 
     // ------------------------------------------------------------------ CSV files
