@@ -100,7 +100,7 @@ public static class Cli
                 $"a native library could not be loaded ({first}); see the README's Troubleshooting section (libtorch on Debian 12), or rebuild with `dotnet build`.",
             OutOfMemoryException or InsufficientExecutionStackException =>
                 "out of memory; use fewer samples (--samples), fewer rows or a smaller model.",
-            ArgumentNullException { ParamName: { } p } => $"{p} is missing (null).",
+            ArgumentNullException { ParamName: { } missing } => $"{missing} is missing (null).",
             System.Text.Json.JsonException => $"invalid JSON: {first}",
             System.Runtime.InteropServices.ExternalException => $"libtorch failed: {first}",
             ArgumentException or InvalidDataException or FileNotFoundException or DirectoryNotFoundException or FormatException
