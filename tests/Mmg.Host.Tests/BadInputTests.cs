@@ -558,6 +558,26 @@ public class SavedModelTests : IClassFixture<SavedModelTests.TrainedModel>, IDis
     }
 
     [Fact]
+    public void ASaveThatFailsHalfwayLeavesTheOldModelAndNoDebris()
+    {
+        // a save killed or failing while writing the weights: the old folder stays as it was
+        var dir = Copy("kept");
+        var before = BadInputTests.Snapshot(_dir);
+        var info = JsonSerializer.Deserialize<Core.MmgModelInfo>(File.ReadAllText(Path.Combine(dir, "model.json")))!;
+        var e = Assert.Throws<IOException>(() => Core.ModelFiles.save(dir, info, Microsoft.FSharp.Core.FuncConvert.FromAction<string>(folder =>
+        {
+            File.WriteAllText(Path.Combine(folder, "fixed.bin"), "new weights");
+            throw new IOException("disk full");
+        })));
+        Assert.Equal("disk full", e.Message);
+        Assert.Equal(before.OrderBy(k => k.Key), BadInputTests.Snapshot(_dir).OrderBy(k => k.Key));
+        // and into a new folder: nothing is created
+        Assert.Throws<IOException>(() => Core.ModelFiles.save(Path.Combine(_dir, "new"), info, Microsoft.FSharp.Core.FuncConvert.FromAction<string>(_ => throw new IOException("disk full"))));
+        Assert.Equal(before.OrderBy(k => k.Key), BadInputTests.Snapshot(_dir).OrderBy(k => k.Key));
+        using var m = MmgModel.Load(dir);
+    }
+
+    [Fact]
     public void ModelJsonThatIsNotJsonIsRefused()
     {
         var dir = Copy("notjson");
