@@ -103,23 +103,6 @@ module MmgProfiles =
             Repeats = Estimation.extraInt options "repeats" p.Repeats
             TestFraction = Estimation.orDefaultF options.TestFraction p.TestFraction }
 
-/// What the persisted model knows besides its weights.
-type MmgModelInfo =
-    { DimX: int
-      DimY: int
-      Width: int
-      Blocks: int
-      Frequencies: int
-      /// Whether the networks carry the linear-Gaussian base (false in models saved before it).
-      LinearBase: bool
-      MeanX: float[]
-      StdX: float[]
-      MeanY: float[]
-      StdY: float[]
-      FixedQ: float[]
-      AdaptiveQ: float[]
-      Settings: Dictionary<string, string> }
-
 /// The four MMG variants of one evaluation, each with its standard error.
 type MmgEvaluation =
     { Mmg: McEstimate
@@ -241,37 +224,45 @@ type MmgModel(shape: NetworkShape, fixedNet: DenoiserNet, adaptiveNet: DenoiserN
             if statistic yp >= observed then atLeast <- atLeast + 1
         float (1 + atLeast) / float (1 + permutations), observed
 
-    /// Writes model.json, fixed.bin and adaptive.bin into `dir` (created if needed). Writes to
-    /// temporary names first, so an interrupted save never leaves a half-written model.
+    /// Saves the model as one folder (model.json, fixed.bin, adaptive.bin), written to a temporary
+    /// folder and renamed into place (ModelFiles.save): an interrupted save leaves the old model
+    /// or the new one, never a mix. model.json records a format version and the weights' SHA-256.
     member _.Save(dir: string) =
-        Directory.CreateDirectory dir |> ignore
         let info =
-            { DimX = shape.DimX; DimY = shape.DimY; Width = shape.Width; Blocks = shape.Blocks; Frequencies = shape.Frequencies
-              LinearBase = shape.LinearBase; MeanX = stdX.Mean; StdX = stdX.Std; MeanY = stdY.Mean; StdY = stdY.Std
+            { FormatVersion = ModelFiles.FormatVersion
+              DimX = shape.DimX; DimY = shape.DimY; Width = shape.Width; Blocks = shape.Blocks; Frequencies = shape.Frequencies
+              LinearBase = shape.LinearBase
+              MeanX = stdX.Mean; StdX = stdX.Std; MeanY = stdY.Mean; StdY = stdY.Std
               FixedQ = qToArray fixedQ; AdaptiveQ = qToArray adaptiveQ
-              Settings = Dictionary<string, string>(settings) }
-        let write (name: string) (action: string -> unit) =
-            let tmp = Path.Combine(dir, name + ".tmp")
-            action tmp
-            File.Move(tmp, Path.Combine(dir, name), true)
-        write "fixed.bin" (fun p -> fixedNet.save p |> ignore)
-        write "adaptive.bin" (fun p -> adaptiveNet.save p |> ignore)
-        write "model.json" (fun p -> File.WriteAllText(p, JsonSerializer.Serialize(info, JsonSerializerOptions(WriteIndented = true))))
+              Settings = Dictionary<string, string>(settings)
+              Checksums = null }
+        ModelFiles.save dir info (fun folder ->
+            fixedNet.save (Path.Combine(folder, "fixed.bin")) |> ignore
+            adaptiveNet.save (Path.Combine(folder, "adaptive.bin")) |> ignore)
 
-    /// Loads a model saved by Save.
+    /// Loads a model saved by Save; refuses (one line) a folder whose model.json is missing,
+    /// not JSON, of another format version, or whose weights do not match their checksums.
     static member Load(dir: string, device: torch.Device) =
-        let path = Path.Combine(dir, "model.json")
-        if not (File.Exists path) then
-            invalidArg "dir" (sprintf "no saved MMG model in '%s' (model.json is missing)." dir)
-        let info = JsonSerializer.Deserialize<MmgModelInfo>(File.ReadAllText path)
+        let info = ModelFiles.read dir
         let shape = { DimX = info.DimX; DimY = info.DimY; Width = info.Width; Blocks = info.Blocks; Frequencies = info.Frequencies; LinearBase = info.LinearBase }
         let load name =
             let net = new DenoiserNet(shape)
-            net.load (Path.Combine(dir, name)) |> ignore
-            net.``to`` device |> ignore
-            net.eval ()
-            net
-        new MmgModel(shape, load "fixed.bin", load "adaptive.bin", qOfArray info.FixedQ, qOfArray info.AdaptiveQ,
+            try
+                net.load (Path.Combine(dir, name)) |> ignore
+                net.``to`` device |> ignore
+                net.eval ()
+                net
+            with e ->
+                net.Dispose()
+                let first = e.Message.Split('\n').[0].Trim()
+                raise (InvalidDataException(sprintf "model %s: %s does not hold the network model.json describes (%s)." dir name first))
+        let fixedNet = load "fixed.bin"
+        let adaptiveNet =
+            try load "adaptive.bin"
+            with _ ->
+                fixedNet.Dispose()
+                reraise ()
+        new MmgModel(shape, fixedNet, adaptiveNet, qOfArray info.FixedQ, qOfArray info.AdaptiveQ,
                      { Mean = info.MeanX; Std = info.StdX }, { Mean = info.MeanY; Std = info.StdY }, device, info.Settings)
 
     interface IDisposable with
