@@ -24,6 +24,8 @@ module CommandLine =
         | Save_Model of dir: string
         | Load_Model of dir: string
         | Pointwise of csv: string
+        | Folds of k: int
+        | Test of permutations: int
         interface IArgParserTemplate with
             member this.Usage =
                 match this with
@@ -42,7 +44,9 @@ module CommandLine =
                 | Plot _ -> "write the MMSE curves with the gap shaded to this PNG (MMG estimators)."
                 | Save_Model _ -> "save the trained MMG model to this directory."
                 | Load_Model _ -> "estimate with a saved MMG model (no training; all rows are test rows)."
-                | Pointwise _ -> "write pointwise MI per test row to this CSV (MMG estimators)."
+                | Pointwise _ -> "write pointwise MI for every input row to this CSV (MMG estimators; cross-fitted: --folds models, 5 unless given)."
+                | Folds _ -> "K-fold cross-fitting (MMG, K ≥ 2): K models, every row scored by a model that did not train on it, and an interval over the folds (training + data variability); default 1 = one split."
+                | Test _ -> "test independence (MMG): permutation test with this many permutations (e.g. 199) on held-out rows; prints the p-value."
 
     type TasksArgs =
         | Json of path: string

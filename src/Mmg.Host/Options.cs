@@ -29,6 +29,11 @@ internal static class Options
         AtLeast(c, "seeds", 1, int.MaxValue);
         AtLeast(c, "images", 1, int.MaxValue);
         AtLeast(c, "samples", command == "estimate" ? 2 : 1, MaxSamples);
+        if (command == "estimate")
+        {
+            AtLeast(c, "folds", 1, 100);
+            AtLeast(c, "test", 1, 1_000_000);
+        }
         OneOf(c, "device", Devices);
         OneOf(c, "profile", Profiles);
         if (command == "bench merge" && string.IsNullOrWhiteSpace(c.Get("dirs")))

@@ -22,7 +22,7 @@ internal static class EstimateCommand
         if (!Estimators.Names.Contains(name))
             throw new ArgumentException($"unknown estimator '{name}'; known: {string.Join(", ", Estimators.Names)}.");
         var isMmg = Core.Registry.isMmg(name);
-        foreach (var opt in new[] { "plot", "save-model", "load-model", "pointwise" })
+        foreach (var opt in new[] { "plot", "save-model", "load-model", "pointwise", "folds", "test" })
             if (c.Has(opt) && !isMmg)
                 throw new ArgumentException($"--{opt} needs an MMG estimator (mmg, mmg-adaptive, mmg-orthogonal, mmg-orthogonal-adaptive, mmg-debiased), not '{name}'.");
         if (Classical.Contains(name))
@@ -30,7 +30,7 @@ internal static class EstimateCommand
                 if (c.Has(opt))
                     throw new ArgumentException($"--{opt} does not apply to {name}: it trains no network (it runs on the CPU without libtorch); drop --{opt}.");
         if (c.Has("load-model"))
-            foreach (var opt in new[] { "profile", "steps", "save-model" })
+            foreach (var opt in new[] { "profile", "steps", "save-model", "folds" })
                 if (c.Has(opt))
                     throw new ArgumentException($"--{opt} does not apply with --load-model: a loaded model is used as saved, not trained again; drop --{opt}.");
         if (c.Has("task") && c.Has("input")) throw new ArgumentException("give either --task or --input, not both.");
@@ -59,6 +59,8 @@ internal static class EstimateCommand
             {
                 using var model = MmgModel.Load(modelDir, c.Get("device") ?? "cpu", name);
                 result = model.Estimate(x, y, seed: seed, pointwise: c.Has("pointwise"));
+                if (c.Has("test"))
+                    result = result with { IndependencePValue = model.IndependencePValue(x, y, c.GetInt("test", 199), seed) };
             }
             else if (isMmg)
             {
@@ -66,6 +68,8 @@ internal static class EstimateCommand
                 trained = new MmgEstimator(new MmgOptions
                 {
                     Variant = name, Seed = s.Seed, Device = s.Device, Profile = s.Profile, Steps = s.Steps, Pointwise = c.Has("pointwise"),
+                    Folds = c.Has("folds") ? c.GetInt("folds", 1) : null,
+                    Permutations = c.Has("test") ? c.GetInt("test", 199) : null,
                 });
                 var est = trained;
                 result = ProgressBars.Run(console, name, p => est.Estimate(x, y, p));
@@ -145,6 +149,8 @@ internal static class EstimateCommand
         ["estimate"] = r.Estimate,
         ["std_error"] = r.StdError,
         ["unit"] = r.Unit,
+        ["interval"] = r.Interval is { } i ? new Dictionary<string, object> { ["low"] = i.Low, ["high"] = i.High, ["level"] = i.Level, ["method"] = i.Method } : null,
+        ["independence_p_value"] = double.IsNaN(r.IndependencePValue) ? null : r.IndependencePValue,
         ["variants"] = r.Variants.ToDictionary(v => v.Name, v => new Dictionary<string, double> { ["estimate"] = v.Estimate, ["std_error"] = v.StdError }),
         ["ground_truth"] = truth,
         ["seconds"] = r.Seconds,
@@ -168,6 +174,7 @@ internal static class EstimateCommand
 
     private static void WritePointwise(string path, IReadOnlyList<double> values)
     {
+        // one value per input row, keyed by the input row number (0-based data row, header excluded)
         var lines = new List<string> { "row,pointwise_mi" };
         lines.AddRange(values.Select((v, i) => string.Create(CultureInfo.InvariantCulture, $"{i},{v:R}")));
         Report.WriteAtomically(path, string.Join("\n", lines) + "\n");

@@ -20,8 +20,19 @@ internal static class Report
         }
         console.Write(table);
         console.MarkupLine(Markup.Escape(string.Create(CultureInfo.InvariantCulture,
-            $"I(X;Y) ≈ {F(r.Estimate)} ± {F(r.StdError)} nats ({r.Estimator}, {r.Seconds:0.0} s){(truth is { } tt ? $"; true MI {F(tt)}" : "")}")));
+            $"I(X;Y) ≈ {F(r.Estimate)} ± {F(r.StdError)} nats (Monte Carlo s.e.; {r.Estimator}, {r.Seconds:0.0} s){(truth is { } tt ? $"; true MI {F(tt)}" : "")}")));
+        if (r.Interval is { } i)
+            console.MarkupLine(Markup.Escape(string.Create(CultureInfo.InvariantCulture,
+                $"{i.Level:0%} interval [{F(i.Low)}, {F(i.High)}] nats ({IntervalText(i.Method)})")));
+        if (!double.IsNaN(r.IndependencePValue))
+            console.MarkupLine(Markup.Escape(string.Create(CultureInfo.InvariantCulture,
+                $"independence test: p = {r.IndependencePValue:0.####} (H0: I(X;Y) = 0; permutations on held-out rows)")));
     }
+
+    private static string IntervalText(string method) =>
+        method.StartsWith("cross-fit-", StringComparison.Ordinal)
+            ? $"{method.Substring("cross-fit-".Length)}-fold cross-fit: training, data and Monte Carlo variability"
+            : "Monte Carlo error only; use --folds 5 for training and data variability";
 
     /// <summary>Writes via a temporary file in the same folder, so a failure leaves nothing half-written (<see cref="Outputs.WriteAtomically"/>).</summary>
     public static void WriteAtomically(string path, string text) =>
