@@ -36,7 +36,11 @@ internal static class BenchCommand
     public static int Merge(CommandContext c)
     {
         var dirs = (c.Get("dirs") ?? "").Split('\n', StringSplitOptions.RemoveEmptyEntries);
-        var outDir = c.Get("out") ?? throw new ArgumentException("bench merge needs --out DIR (a folder that is not one of the shards).");
+        if (c.Get("out") is not { } outDir)
+        {
+            c.Err.WriteLine("mmg: error: bench merge needs --out DIR (a folder that is not one of the shards; merge never writes into them).");
+            return ExitCodes.Usage;
+        }
         var report = Core.Bench.mergePlan(dirs, c.Has("allow-version-change"));
         Core.Bench.checkMergeOut(dirs, outDir, report.Manifest);
         var m = report.Manifest;
