@@ -154,6 +154,9 @@ module CommandLine =
         | Device of device: string
         | Threads of n: int
         | Out of dir: string
+        | Shard of spec: string
+        | Shard_Count of n: int
+        | Allow_Version_Change
         | Quick
         | Figure_Only
         interface IArgParserTemplate with
@@ -168,7 +171,10 @@ module CommandLine =
                 | Data _ -> "folder with the MNIST IDX files (default data/cache/mnist; fetch with data/fetch-mnist.sh)."
                 | Device _ -> "cpu | cuda."
                 | Threads _ -> "CPU threads for torch (default 1)."
-                | Out _ -> "output directory (results.csv, consistency.png)."
+                | Out _ -> "output directory (results.csv, jobs/, manifest.json, consistency.png); a rerun resumes; '{shard}' becomes the shard index."
+                | Shard _ -> "i/n or auto, as for `mmg bench`; merge by copying the shards' jobs/*.csv into one folder, then --figure-only."
+                | Shard_Count _ -> "number of shards for --shard auto."
+                | Allow_Version_Change -> "resume an --out made by another mmg or TorchSharp version."
                 | Quick -> "a small synthetic run that tests the pipeline, not accuracy."
                 | Figure_Only -> "only redraw the figure from results.csv."
 

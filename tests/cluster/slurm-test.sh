@@ -17,10 +17,8 @@ step() { echo "slurm-test: [$((SECONDS - T0)) s] $*"; }
 [ "$(id -u)" = 0 ] || fail "needs root (it installs Slurm and starts munged, slurmctld and slurmd)."
 
 # ---- the mmg build under test ---------------------------------------------------------------
-if [ -z "${MMG_DLL:-}" ]; then
-  for c in Release Debug; do
-    [ -f "src/Mmg.Host/bin/$c/net10.0/mmg.dll" ] && { MMG_DLL=src/Mmg.Host/bin/$c/net10.0/mmg.dll; break; }
-  done
+if [ -z "${MMG_DLL:-}" ]; then   # the newest build (CI's `dotnet test` leaves a Debug one)
+  MMG_DLL=$(ls -t src/Mmg.Host/bin/{Release,Debug}/net10.0/mmg.dll 2>/dev/null | head -n 1 || true)
 fi
 if [ -z "${MMG_DLL:-}" ]; then
   step "building mmg (Release)"
@@ -87,8 +85,10 @@ if ! munge -n >/dev/null 2>&1; then
 fi
 munge -n | unmunge >/dev/null || fail "munge does not work."
 
-for f in slurmctld slurmd; do
-  pgrep -x "$f" >/dev/null && fail "a $f is already running on this machine; this test runs its own cluster (stop it first)."
+for comm in /proc/[0-9]*/comm; do   # no procps on a minimal Debian
+  case "$(cat "$comm" 2>/dev/null)" in
+    slurmctld|slurmd) fail "a $(cat "$comm") (pid $(basename "$(dirname "$comm")")) is already running; this test runs its own cluster (stop it first)." ;;
+  esac
 done
 mkdir -p "$WORK/spool/ctld" "$WORK/spool/d" "$WORK/logs"
 cat >"$SLURM_CONF" <<EOF
@@ -118,7 +118,7 @@ AuthInfo=cred_expire=10
 SchedulerParameters=sched_interval=2
 MinJobAge=600
 KillWait=30
-NodeName=localhost NodeAddr=127.0.0.1 CPUs=$(nproc) RealMemory=$(free -m | awk '/^Mem:/{print int($2*0.9)}') State=UNKNOWN
+NodeName=localhost NodeAddr=127.0.0.1 CPUs=$(nproc) RealMemory=$(awk '/^MemTotal:/{print int($2 / 1024 * 0.9)}' /proc/meminfo) State=UNKNOWN
 PartitionName=debug Nodes=ALL Default=YES MaxTime=INFINITE State=UP
 EOF
 slurmctld

@@ -125,22 +125,8 @@ internal static class JobRunner
         var manifest = new Core.BenchManifest(Core.Bench.ManifestFormat, plan.Command, plan.TaskIds.ToArray(), plan.Estimators, seeds, profile, steps, samples,
             device, index, count, mine.Select(Core.Bench.jobKey).ToArray(), tool, commit, torchSharp, DateTime.UtcNow.ToString("o", CultureInfo.InvariantCulture));
 
-        var created = !Directory.Exists(outDir);
-        Directory.CreateDirectory(outDir);
         var resultsPath = Path.Combine(outDir, "results.csv");
-        FolderLock? folderLock = null;
-        try
-        {
-            folderLock = FolderLock.Take(outDir);
-            CheckOrWriteManifest(c, outDir, manifest);
-        }
-        catch
-        {
-            folderLock?.Dispose();
-            if (created && !Directory.EnumerateFileSystemEntries(outDir).Any()) Directory.Delete(outDir);
-            throw;
-        }
-        using (folderLock)
+        using (OpenFolder(c, outDir, manifest, resultsPath, Core.Bench.header))
         using (var stop = new Interruption(c.Err, AbandonAfter))
         {
             Core.Bench.repairTail(resultsPath);
@@ -165,16 +151,40 @@ internal static class JobRunner
         }
     }
 
-    /// <summary>Writes the manifest of a new --out; for an existing one, refuses other settings, another tool, or a results.csv that is not ours.</summary>
-    private static void CheckOrWriteManifest(CommandContext c, string outDir, Core.BenchManifest requested)
+    /// <summary>
+    /// Creates --out, takes its lock and checks (or, the first time, writes) its manifest; on a
+    /// refusal the lock is released and a folder created here is removed again.
+    /// </summary>
+    public static FolderLock OpenFolder(CommandContext c, string outDir, Core.BenchManifest manifest, string resultsPath, string header)
     {
-        var resultsPath = Path.Combine(outDir, "results.csv");
+        var created = !Directory.Exists(outDir);
+        Directory.CreateDirectory(outDir);
+        FolderLock? folderLock = null;
+        try
+        {
+            folderLock = FolderLock.Take(outDir);
+            CheckOrWriteManifest(c, outDir, manifest, resultsPath, header);
+            return folderLock;
+        }
+        catch
+        {
+            folderLock?.Dispose();
+            if (created && !Directory.EnumerateFileSystemEntries(outDir).Any()) Directory.Delete(outDir);
+            throw;
+        }
+    }
+
+    /// <summary>Writes the manifest of a new --out; for an existing one, refuses other settings, another tool, or a results.csv that is not ours.</summary>
+    private static void CheckOrWriteManifest(CommandContext c, string outDir, Core.BenchManifest requested, string resultsPath, string header)
+    {
         var recorded = Core.Bench.tryReadManifest(outDir);
         if (recorded is null)
         {
             if (File.Exists(resultsPath))
             {
-                Core.Bench.readRows(resultsPath);   // refuses a file that is not ours, naming it
+                using (var reader = new StreamReader(resultsPath))
+                    if (reader.ReadLine() is not { } first || first.TrimEnd('\r') != header)
+                        throw new InvalidDataException($"{resultsPath} was not written by mmg (its first line is not '{header}'); choose another --out.");
                 throw new InvalidDataException($"{resultsPath} has no {Core.Bench.ManifestFile} beside it (made by an older mmg or by hand), so its settings are unknown; use another --out.");
             }
             Core.Bench.writeManifest(outDir, requested);
