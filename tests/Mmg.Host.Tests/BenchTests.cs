@@ -372,4 +372,36 @@ public class BenchTests : IDisposable
         Assert.Equal(4, after.Select(r => string.Join(",", r.Split(',').Take(3))).Distinct().Count());
         Assert.Equal(before, after.Take(before.Length));
     }
+    [Fact]
+    public void ConsistencyJobsResumeRefuseOtherSettingsAndMergeByFigureOnly()
+    {
+        var outDir = Path.Combine(_dir, "consistency");
+        var args = new[] { "consistency", "--quick", "--test", "baseline", "--images", "300", "--estimators", "cca", "--threads", "1", "--out", outDir };
+        var (code, stdout, err) = RunCaptured(args);
+        Assert.True(code == 0, err);
+        Assert.Contains("1 to run", stdout);
+        var job = Path.Combine(outDir, "jobs", "baseline_cca_seed1.csv");
+        var rows = File.ReadAllLines(Path.Combine(outDir, "results.csv"));
+        Assert.Equal(File.ReadAllLines(job), rows);
+        Assert.True(rows.Length > 2);
+
+        // a rerun has nothing to do and changes no job file; other settings are refused
+        var before = File.ReadAllBytes(job);
+        (code, stdout, _) = RunCaptured(args);
+        Assert.Equal(0, code);
+        Assert.Contains("1 already in", stdout);
+        Assert.Equal(before, File.ReadAllBytes(job));
+        var seeds = args.Concat(new[] { "--seeds", "2" }).ToArray();
+        (code, _, err) = RunCaptured(seeds);
+        Assert.Equal(2, code);
+        Assert.Contains("--seeds: 1, not 2", err);
+
+        // shards merge by copying their job files into one folder and drawing from there
+        var merged = Path.Combine(_dir, "consistency-merged");
+        Directory.CreateDirectory(Path.Combine(merged, "jobs"));
+        File.Copy(job, Path.Combine(merged, "jobs", Path.GetFileName(job)));
+        Assert.Equal(0, Run("consistency", "--figure-only", "--out", merged));
+        Assert.Equal(rows, File.ReadAllLines(Path.Combine(merged, "results.csv")));
+        Assert.True(File.Exists(Path.Combine(merged, "consistency.png")));
+    }
 }
