@@ -17,9 +17,7 @@ internal static class BenchCommand
             foreach (var e in estimators)
                 if (!Estimators.Names.Contains(e)) throw new UsageException($"unknown estimator '{e}'; known: {string.Join(", ", Estimators.Names)}.");
             var plan = new JobPlan("bench", taskIds, tasks.ToDictionary(t => t.Id), estimators, c.GetInt("seeds", 1));
-            var outcome = JobRunner.Run(c, plan);
-            if (outcome.Code != ExitCodes.Interrupted) WriteSummary(c.Console(false), outcome.OutDir, outcome.Rows);
-            return outcome.Code;
+            return JobRunner.Run(c, plan, o => WriteSummary(c.Console(false), o.OutDir, o.Rows)).Code;
         }
         catch (UsageException e)
         {
@@ -54,19 +52,23 @@ internal static class BenchCommand
         }
         var created = !Directory.Exists(outDir);
         Directory.CreateDirectory(outDir);
+        FolderLock folderLock;
         try
         {
-            using var folderLock = FolderLock.Take(outDir);
-            Core.Bench.writeMerge(dirs, outDir, report);
+            folderLock = FolderLock.Take(outDir);
         }
         catch
         {
             if (created && !Directory.EnumerateFileSystemEntries(outDir).Any()) Directory.Delete(outDir);
             throw;
         }
-        var console = c.Console(false);
-        console.MarkupLine(Markup.Escape($"merged {report.Rows.Length} of {m.Jobs.Length} jobs from {dirs.Length} folders into {Path.Combine(outDir, "results.csv")}"));
-        WriteSummary(console, outDir, report.Rows);
+        using (folderLock)
+        {
+            Core.Bench.writeMerge(dirs, outDir, report);
+            var console = c.Console(false);
+            console.MarkupLine(Markup.Escape($"merged {report.Rows.Length} of {m.Jobs.Length} jobs from {dirs.Length} folders into {Path.Combine(outDir, "results.csv")}"));
+            WriteSummary(console, outDir, report.Rows);
+        }
         var failed = report.Rows.Count(r => r.Status != "ok");
         if (failed > 0) c.Err.WriteLine($"mmg: {failed} of {report.Rows.Length} merged jobs failed; rerun their shards to retry them. Exit code 3.");
         return failed > 0 ? ExitCodes.DoneWithFailures : ExitCodes.Done;

@@ -94,8 +94,12 @@ internal static class JobRunner
         return (tool, plus >= 0 ? tool[(plus + 1)..] : "unknown", torchPlus >= 0 ? torch[..torchPlus] : torch);
     }
 
-    /// <summary>Runs the plan's jobs of this shard in --out, resuming what is there. Returns 0, 3 or 75.</summary>
-    public static JobOutcome Run(CommandContext c, JobPlan plan)
+    /// <summary>
+    /// Runs the plan's jobs of this shard in --out, resuming what is there; <paramref name="finish"/>
+    /// (summaries, figures) runs while the folder is still locked, unless the run was interrupted.
+    /// Returns 0, 3 or 75.
+    /// </summary>
+    public static JobOutcome Run(CommandContext c, JobPlan plan, Action<JobOutcome>? finish = null)
     {
         // check everything before anything is written
         var seeds = plan.Seeds;
@@ -146,8 +150,10 @@ internal static class JobRunner
                 return new JobOutcome(ExitCodes.Interrupted, outDir, rows);
             }
             var failed = rows.Count(r => r.Status != "ok");
+            var outcome = new JobOutcome(failed > 0 ? ExitCodes.DoneWithFailures : ExitCodes.Done, outDir, rows);
+            finish?.Invoke(outcome);
             if (failed > 0) c.Err.WriteLine($"mmg: {failed} of {mine.Length} jobs failed (see the error column of {resultsPath}); a rerun retries them. Exit code 3.");
-            return new JobOutcome(failed > 0 ? ExitCodes.DoneWithFailures : ExitCodes.Done, outDir, rows);
+            return outcome;
         }
     }
 
