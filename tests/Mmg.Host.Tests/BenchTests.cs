@@ -36,6 +36,12 @@ public class BenchTests : IDisposable
         return p;
     }
 
+    private const int SigTerm = 15;
+
+    /// <summary>libc's kill(2): .NET cannot send a process SIGTERM, and minimal Debian has no /bin/kill.</summary>
+    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "kill", SetLastError = true)]
+    private static extern int Kill(int pid, int signal);
+
     private static void WaitForRows(Process p, string dir, int rows)
     {
         var results = Path.Combine(dir, "results.csv");
@@ -314,7 +320,7 @@ public class BenchTests : IDisposable
         using (var p = StartMmg(args))
         {
             WaitForRows(p, outDir, 1);   // cca is done, MMG is training
-            using (var kill = Process.Start("kill", new[] { "-TERM", p.Id.ToString(System.Globalization.CultureInfo.InvariantCulture) })) kill.WaitForExit();
+            Assert.Equal(0, Kill(p.Id, SigTerm));
             Assert.True(p.WaitForExit(15_000), "mmg did not stop within 15 s of SIGTERM");
             Assert.Equal(75, p.ExitCode);
         }
