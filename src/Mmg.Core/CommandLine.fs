@@ -51,6 +51,13 @@ module CommandLine =
                 match this with
                 | Json _ -> "write the task list as JSON to this file, or '-' for stdout."
 
+    type EstimatorsArgs =
+        | Json of path: string
+        interface IArgParserTemplate with
+            member this.Usage =
+                match this with
+                | Json _ -> "write the estimator names as JSON to this file, or '-' for stdout."
+
     type SampleArgs =
         | [<Mandatory>] Task of id: string
         | Samples of n: int
@@ -188,23 +195,25 @@ module CommandLine =
     type MmgArgs =
         | [<CliPrefix(CliPrefix.None)>] Estimate of ParseResults<EstimateArgs>
         | [<CliPrefix(CliPrefix.None)>] Tasks of ParseResults<TasksArgs>
-        | [<CliPrefix(CliPrefix.None)>] Estimators
+        | [<CliPrefix(CliPrefix.None)>] Estimators of ParseResults<EstimatorsArgs>
         | [<CliPrefix(CliPrefix.None)>] Sample of ParseResults<SampleArgs>
         | [<CliPrefix(CliPrefix.None)>] Bench of ParseResults<BenchArgs>
         | [<CliPrefix(CliPrefix.None)>] Highmi of ParseResults<HighMiArgs>
         | [<CliPrefix(CliPrefix.None)>] Consistency of ParseResults<ConsistencyArgs>
         | [<CliPrefix(CliPrefix.None)>] Gaussian_Mi of ParseResults<GaussianArgs>
+        | Verbose
         interface IArgParserTemplate with
             member this.Usage =
                 match this with
                 | Estimate _ -> "estimate I(X;Y) from a CSV, a benchmark task, or (no input) the bundled sample."
                 | Tasks _ -> "list the benchmark tasks with their true MI."
-                | Estimators -> "list the estimators."
+                | Estimators _ -> "list the estimators."
                 | Sample _ -> "write samples of a benchmark task to CSV."
                 | Bench _ -> "run estimators over benchmark tasks and seeds (resumable, shardable)."
                 | Highmi _ -> "the high-MI experiment (paper §5.2)."
                 | Consistency _ -> "the MNIST self-consistency tests (paper §5.3)."
                 | Gaussian_Mi _ -> "closed-form MI of a bivariate normal."
+                | Verbose -> "on an error, print the full exception with its stack trace (also: environment MMG_VERBOSE=1); may follow the command."
 
     /// A parsed command line: the subcommand path (e.g. ["bench"; "merge"]), options by their
     /// long name without dashes (e.g. "save-model"), flags with value "true", and positional
@@ -232,17 +241,42 @@ module CommandLine =
             | [| v |] -> options.[name] <- Estimation.text v
             | many -> options.[name] <- String.Join(",", many |> Array.map Estimation.text)
 
-    /// Parses argv. Raises UsageException for errors and for --help (with the usage text).
+    /// The first line of an Argu error without its "ERROR: " prefix, plus where to find the usage
+    /// (taken from the "USAGE: mmg <command>" line that follows it).
+    let private oneLine (message: string) =
+        let lines = message.Split('\n') |> Array.map (fun l -> l.TrimEnd())
+        let first = lines.[0].Trim()
+        let first = if first.StartsWith("ERROR: ", StringComparison.Ordinal) then first.Substring 7 else first
+        let command =
+            lines
+            |> Array.tryPick (fun l ->
+                let l = l.Trim()
+                if l.StartsWith("USAGE: ", StringComparison.Ordinal) then
+                    let rest = l.Substring 7
+                    let cut = rest.IndexOf(" [", StringComparison.Ordinal)
+                    Some((if cut > 0 then rest.Substring(0, cut) else rest).Trim())
+                else None)
+            |> Option.defaultValue "mmg"
+        sprintf "%s (see `%s --help`)." (first.TrimEnd('.')) command
+
+    /// Parses argv. Raises UsageException for errors (one line) and for --help (with the usage text).
     let parse (argv: string[]) : Command =
+        if isNull argv then nullArg "argv"
         let results =
             try parser.Value.ParseCommandLine(argv, raiseOnUsage = true)
-            with :? ArguParseException as e -> raise (UsageException(e.Message.TrimEnd(), e.ErrorCode = ErrorCode.HelpText))
+            with :? ArguParseException as e ->
+                if e.ErrorCode = ErrorCode.HelpText then raise (UsageException(e.Message.TrimEnd(), true))
+                else raise (UsageException(oneLine e.Message, false))
         let options = Dictionary<string, string>()
         let path =
-            match results.GetSubCommand() with
+            match results.TryGetSubCommand() with
+            | None ->
+                raise (UsageException("no command given; use one of estimate, tasks, estimators, sample, bench, highmi, consistency, gaussian-mi (see `mmg --help`).", false))
+            | Some sub ->
+            match sub with
             | Estimate r -> collect r options; [| "estimate" |]
             | Tasks r -> collect r options; [| "tasks" |]
-            | Estimators -> [| "estimators" |]
+            | Estimators r -> collect r options; [| "estimators" |]
             | Sample r -> collect r options; [| "sample" |]
             | Bench r ->
                 match r.TryGetResult BenchArgs.Merge with
@@ -251,6 +285,7 @@ module CommandLine =
             | Highmi r -> collect r options; [| "highmi" |]
             | Consistency r -> collect r options; [| "consistency" |]
             | Gaussian_Mi r -> collect r options; [| "gaussian-mi" |]
+            | Verbose -> raise (UsageException("--verbose needs a command (see `mmg --help`).", false))
         { Path = path; Options = options }
 
     /// The top-level usage text.

@@ -32,6 +32,7 @@ internal static class ConsistencyCommand
     {
         var shard = JobRunner.Shard(c);
         var outDir = JobRunner.OutDir(c, shard);
+        if (File.Exists(outDir)) throw new ArgumentException($"--out {outDir} is a file; give a folder for results.csv and consistency.png.");
         var resultsPath = Path.Combine(outDir, "results.csv");
         var jobsDir = Path.Combine(outDir, "jobs");
         var console = c.Console(false);

@@ -12,6 +12,9 @@ internal static class EstimateCommand
 
     public static string BundledPath => Path.Combine(AppContext.BaseDirectory, "data", "sample.csv");
 
+    /// <summary>Estimators that train no network: torch options do not apply to them.</summary>
+    private static readonly string[] Classical = ["ksg", "cca"];
+
     public static int Run(CommandContext c)
     {
         var seed = c.GetInt("seed", 0);
@@ -21,43 +24,70 @@ internal static class EstimateCommand
         var isMmg = Core.Registry.isMmg(name);
         foreach (var opt in new[] { "plot", "save-model", "load-model", "pointwise" })
             if (c.Has(opt) && !isMmg)
-                throw new ArgumentException($"--{opt} needs an MMG estimator (mmg, mmg-adaptive, mmg-orthogonal, mmg-orthogonal-adaptive), not '{name}'.");
+                throw new ArgumentException($"--{opt} needs an MMG estimator (mmg, mmg-adaptive, mmg-orthogonal, mmg-orthogonal-adaptive, mmg-debiased), not '{name}'.");
+        if (Classical.Contains(name))
+            foreach (var opt in new[] { "device", "profile", "steps", "threads" })
+                if (c.Has(opt))
+                    throw new ArgumentException($"--{opt} does not apply to {name}: it trains no network (it runs on the CPU without libtorch); drop --{opt}.");
+        if (c.Has("load-model"))
+            foreach (var opt in new[] { "profile", "steps", "save-model" })
+                if (c.Has(opt))
+                    throw new ArgumentException($"--{opt} does not apply with --load-model: a loaded model is used as saved, not trained again; drop --{opt}.");
         if (c.Has("task") && c.Has("input")) throw new ArgumentException("give either --task or --input, not both.");
         if (c.Has("samples") && !c.Has("task")) throw new ArgumentException("--samples applies to --task only.");
         if ((c.Has("x") || c.Has("y")) && !c.Has("input")) throw new ArgumentException("--x and --y select CSV columns and need --input.");
-        if (c.Has("save-model") && c.Has("load-model")) throw new ArgumentException("give either --save-model or --load-model, not both.");
 
+        // Every output is checked before any data is read or anything trained.
         var jsonPath = c.Get("json");
+        Outputs.CheckFile("json", jsonPath);
+        Outputs.CheckFile("plot", c.Get("plot"));
+        Outputs.CheckFile("pointwise", c.Get("pointwise"));
+        if (c.Get("save-model") is { } saveDir) Outputs.CheckModelFolder("save-model", saveDir);
+        Outputs.CheckDistinct(new[] { "input", "json", "plot", "pointwise", "save-model", "load-model" }.Select(o => (o, c.Get(o))));
+        // A saved model is verified (format version, checksums) before libtorch is loaded.
+        if (c.Get("load-model") is { } loadDir) Core.ModelFiles.read(loadDir);
+
         var console = c.Console(useStderr: jsonPath == "-");
         var (x, y, truth, source) = LoadData(c, seed, console);
 
+        if (!Classical.Contains(name)) c.ApplyThreads();
         EstimateResult result;
-        if (c.Get("load-model") is { } modelDir)
+        MmgEstimator? trained = null;
+        try
         {
-            using var model = MmgModel.Load(modelDir, c.Get("device") ?? "cpu", name);
-            result = model.Estimate(x, y, seed: seed, pointwise: c.Has("pointwise"));
-        }
-        else if (isMmg)
-        {
-            var s = c.Settings(seed);
-            using var est = new MmgEstimator(new MmgOptions
+            if (c.Get("load-model") is { } modelDir)
             {
-                Variant = name, Seed = s.Seed, Device = s.Device, Profile = s.Profile, Steps = s.Steps, Pointwise = c.Has("pointwise"),
-            });
-            result = ProgressBars.Run(console, name, p => est.Estimate(x, y, p));
+                using var model = MmgModel.Load(modelDir, c.Get("device") ?? "cpu", name);
+                result = model.Estimate(x, y, seed: seed, pointwise: c.Has("pointwise"));
+            }
+            else if (isMmg)
+            {
+                var s = c.Settings(seed);
+                trained = new MmgEstimator(new MmgOptions
+                {
+                    Variant = name, Seed = s.Seed, Device = s.Device, Profile = s.Profile, Steps = s.Steps, Pointwise = c.Has("pointwise"),
+                });
+                var est = trained;
+                result = ProgressBars.Run(console, name, p => est.Estimate(x, y, p));
+            }
+            else
+            {
+                var est = Estimators.Create(name, c.Settings(seed));
+                result = ProgressBars.Run(console, name, p => est.Estimate(x, y, p));
+            }
+
+            RequireFinite(result);
+            Report.Table(console, result, truth);
             if (c.Get("save-model") is { } dir)
             {
-                est.Model!.Save(dir);
+                trained!.Model!.Save(dir);
                 console.MarkupLine($"model saved to [bold]{Markup.Escape(dir)}[/]");
             }
         }
-        else
+        finally
         {
-            var est = Estimators.Create(name, c.Settings(seed));
-            result = ProgressBars.Run(console, name, p => est.Estimate(x, y, p));
+            trained?.Dispose();
         }
-
-        Report.Table(console, result, truth);
         if (jsonPath is not null) WriteJson(c, jsonPath, result, truth, source, x, y);
         if (c.Get("plot") is { } png && result.Curves is { } curves)
         {
@@ -69,6 +99,18 @@ internal static class EstimateCommand
         return 0;
     }
 
+    /// <summary>A NaN or infinite estimate is a failure, not a result: nothing is written.</summary>
+    internal static void RequireFinite(EstimateResult r)
+    {
+        if (!double.IsFinite(r.Estimate))
+            throw new InvalidOperationException(string.Create(CultureInfo.InvariantCulture,
+                $"{r.Estimator} produced a non-finite estimate ({r.Estimate}); training diverged or the data overflow; nothing was written. Rescale the data, or try more rows, another --seed or another estimator."));
+        foreach (var v in r.Variants)
+            if (!double.IsFinite(v.Estimate))
+                throw new InvalidOperationException(string.Create(CultureInfo.InvariantCulture,
+                    $"{r.Estimator}: the variant {v.Name} is not a finite number ({v.Estimate}); training diverged; nothing was written. Try more rows, another --seed or another estimator."));
+    }
+
     private static (double[,] X, double[,] Y, double? Truth, string Source) LoadData(CommandContext c, int seed, IAnsiConsole console)
     {
         if (c.Get("task") is { } id)
@@ -76,6 +118,8 @@ internal static class EstimateCommand
             var task = BenchmarkTasks.Find(id);
             var n = c.Has("samples") ? c.GetInt("samples", 0) : Core.MmgProfiles.byName(c.Get("profile") ?? "default", task.DimX, task.DimY).Samples;
             if (n < 2) throw new ArgumentException($"--samples must be at least 2, got {n}.");
+            if ((long)n * (task.DimX + task.DimY) > Core.Tasks.MaxValues)
+                throw new ArgumentException($"--samples {n} of task {task.Id} ({task.DimX + task.DimY} columns) is more than the limit of {Core.Tasks.MaxValues} values; use at most {Core.Tasks.MaxValues / (task.DimX + task.DimY)} samples.");
             var (x, y) = task.Sample(n, seed);
             var source = $"task {task.Id} ({task.DimX}×{task.DimY}), {n} samples, seed {seed}";
             console.MarkupLine(Markup.Escape(source));

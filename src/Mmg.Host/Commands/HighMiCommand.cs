@@ -24,7 +24,10 @@ internal static class HighMiCommand
         var outDir = JobRunner.OutDir(c, JobRunner.Shard(c));
         var resultsPath = Path.Combine(outDir, "results.csv");
         var code = ExitCodes.Done;
-        var mis = c.GetList("mi", "1,2.5,5,7.5,10,12.5,15").Select(v => double.Parse(v, CultureInfo.InvariantCulture)).ToArray();
+        var mis = c.GetList("mi", "1,2.5,5,7.5,10,12.5,15").Select(v =>
+            double.TryParse(v, NumberStyles.Float, CultureInfo.InvariantCulture, out var mi) && double.IsFinite(mi) && mi > 0
+                ? mi
+                : throw new ArgumentException($"--mi: '{v}' is not a positive number of nats; give a comma-separated list such as 2.5,5,10.")).ToArray();
         var transforms = c.GetList("transforms", "none,half_cube,spiral");
         var tasks = new Dictionary<string, BenchmarkTask>();
         var panelOf = new Dictionary<string, string>();
@@ -35,6 +38,7 @@ internal static class HighMiCommand
             tasks[task.Id] = task;
             panelOf[task.Id] = t;
         }
+        if (File.Exists(outDir)) throw new ArgumentException($"--out {outDir} is a file; give a folder for results.csv and highmi.png.");
         if (!c.Has("figure-only"))
         {
             var estimators = c.GetList("estimators", "mmg-adaptive,mmg-orthogonal-adaptive");

@@ -15,6 +15,7 @@ internal static class ListCommands
         }).ToArray();
         if (c.Get("json") is { } path)
         {
+            Outputs.CheckFile("json", path);
             var text = JsonSerializer.Serialize(rows, CommandContext.Json);
             if (path == "-") c.Out.WriteLine(text); else Report.WriteAtomically(path, text);
             return 0;
@@ -30,18 +31,28 @@ internal static class ListCommands
 
     public static int EstimatorList(CommandContext c)
     {
+        if (c.Get("json") is { } path)
+        {
+            Outputs.CheckFile("json", path);
+            var text = JsonSerializer.Serialize(Estimators.Names, CommandContext.Json);
+            if (path == "-") c.Out.WriteLine(text); else Report.WriteAtomically(path, text);
+            return 0;
+        }
         foreach (var n in Estimators.Names) c.Out.WriteLine(n == Estimators.Default ? $"{n} (default)" : n);
         return 0;
     }
 
     public static int Sample(CommandContext c)
     {
-        var task = BenchmarkTasks.Find(c.Get("task")!);
+        var path = c.Get("out") ?? throw new ArgumentException("sample needs --out FILE, the CSV to write (see `mmg sample --help`).");
+        Outputs.CheckFile("out", path);
+        var task = BenchmarkTasks.Find(c.Get("task") ?? throw new ArgumentException("sample needs --task ID, the benchmark task to sample (see `mmg tasks`)."));
         var n = c.GetInt("samples", 10000);
         if (n < 1) throw new ArgumentException($"--samples must be at least 1, got {n}.");
+        if ((long)n * (task.DimX + task.DimY) > Core.Tasks.MaxValues)
+            throw new ArgumentException($"--samples {n} of task {task.Id} ({task.DimX + task.DimY} columns) is more than the limit of {Core.Tasks.MaxValues} values; use at most {Core.Tasks.MaxValues / (task.DimX + task.DimY)} samples.");
         var seed = c.GetInt("seed", 0);
         var (x, y) = task.Sample(n, seed);
-        var path = c.Get("out")!;
         Core.DataFiles.writeCsv(path, x, y);
         c.Out.WriteLine($"wrote {n} samples of {task.Id} (seed {seed}, true MI {Report.F(task.TrueMutualInformation)} nats) to {path}");
         return 0;

@@ -23,13 +23,7 @@ internal static class Report
             $"I(X;Y) ≈ {F(r.Estimate)} ± {F(r.StdError)} nats ({r.Estimator}, {r.Seconds:0.0} s){(truth is { } tt ? $"; true MI {F(tt)}" : "")}")));
     }
 
-    /// <summary>Writes via a temporary file in the same folder, so a failure leaves nothing half-written.</summary>
-    public static void WriteAtomically(string path, string text)
-    {
-        var full = Path.GetFullPath(path);
-        Directory.CreateDirectory(Path.GetDirectoryName(full)!);
-        var tmp = full + ".tmp";
-        File.WriteAllText(tmp, text);
-        File.Move(tmp, full, overwrite: true);
-    }
+    /// <summary>Writes via a temporary file in the same folder, so a failure leaves nothing half-written (<see cref="Outputs.WriteAtomically"/>).</summary>
+    public static void WriteAtomically(string path, string text) =>
+        Outputs.WriteAtomically(path, tmp => File.WriteAllText(tmp, text));
 }
