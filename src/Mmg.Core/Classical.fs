@@ -393,6 +393,8 @@ module Classical =
           Y: float[]
           /// Exact duplicate rows dropped (see prepareKsg).
           DuplicatesDropped: int
+          /// Rows that repeat another row exactly and were kept.
+          DuplicatesKept: int
           /// Distinct values per column, x columns then y columns (before dropping duplicates).
           Distinct: int[]
           /// Names of the columns treated as discrete (X0, Y1, ...).
@@ -466,11 +468,11 @@ module Classical =
             let listing = String.Join(", ", Array.map2 (fun nm d -> sprintf "%s: %d" nm d) names distinct)
             invalidArg "x" (sprintf "the data look discrete: every column of x and of y has at most %d distinct values, each repeated %d or more times on average (%s). KSG assumes continuous data; on discrete data it reports nonsense (e.g. 9.57 nats for independent columns). Use a plug-in (contingency-table) estimate, or pass option allowDiscrete=true to run KSG on the tie-broken data anyway." DiscreteMaxValues DiscreteMinRepeats listing)
         // A column with n distinct values rules out duplicate rows: skip the row sort then.
-        let keep =
-            if not dropDuplicates || Array.max distinct = n0 then Array.init n0 id
+        let keep, kept =
+            if Array.max distinct = n0 then Array.init n0 id, 0
             else
                 let m, mx, my, firsts = duplicateStructure x y
-                if m < n0 && mx = m && my = m then firsts else Array.init n0 id
+                if dropDuplicates && m < n0 && mx = m && my = m then firsts, 0 else Array.init n0 id, n0 - m
         let n = keep.Length
         let rng = Random(seed)
         // Box–Muller, both outputs used (cos then sin)
@@ -507,6 +509,7 @@ module Classical =
         let ys, mys = prepare y dy dx
         { N = n; Dx = dx; Dy = dy; X = xs; Y = ys
           DuplicatesDropped = n0 - n
+          DuplicatesKept = kept
           Distinct = distinct
           DiscreteColumns = discrete
           Scaling = Array.append mxs mys
@@ -608,6 +611,9 @@ module Classical =
                     [ if tieShare >= TieShareWarning then
                         yield
                             sprintf "%.0f%% of rows have a k-th-neighbour distance of zero (repeated values): there KSG rests on the seeded tie-breaking jitter and acts like a plug-in estimate on the discretised values, which can be biased; prefer data with more resolution or another estimator" (100.0 * tieShare)
+                      if data.DuplicatesKept > 0 then
+                        yield
+                            sprintf "%d rows repeat another row exactly and were kept (%s); a copy among the k neighbours inflates the estimate" data.DuplicatesKept (if dropDuplicates then "the repeated values also occur in other rows, as rounding or a discrete column produces" else "dropDuplicates=false")
                       if data.DuplicatesDropped > 0 then
                         yield
                             sprintf "%d exact duplicate rows (whole-row copies) were dropped; %d distinct rows remain" data.DuplicatesDropped n
