@@ -58,6 +58,8 @@ internal static class EstimateCommand
         }
 
         Report.Table(console, result, truth);
+        if (result.Settings.TryGetValue("warning", out var warning))
+            console.MarkupLine($"[yellow]warning:[/] {Markup.Escape(warning)}");
         if (jsonPath is not null) WriteJson(c, jsonPath, result, truth, source, x, y);
         if (c.Get("plot") is { } png && result.Curves is { } curves)
         {
