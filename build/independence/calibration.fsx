@@ -1,7 +1,7 @@
 // Calibration and power of the permutation independence test (docs/independence.md).
 // A benchmark, not a test. After `dotnet build Mmg.sln -c Release`:
-//   dotnet fsi --optimize+ build/independence/calibration.fsx [runs] [ksg permutations] [cca permutations]
-// (defaults 100, 19 and 99: with B = 19 or 99 the level of p <= 0.05 is exactly 0.05; KSG in up
+//   dotnet fsi --optimize+ build/independence/calibration.fsx [runs] [ksg permutations] [cca permutations] [sections]
+// (defaults 100, 19, 99 and "cca,ksg,power"; sections picks the tables to run: with B = 19 or 99 the level of p <= 0.05 is exactly 0.05; KSG in up
 // to 11 joint dimensions costs ~0.3 s of CPU per estimate at n = 1000, hence its smaller B).
 // Prints markdown tables: the false-positive rate at alpha = 0.05 on independent data (dims
 // 1-10, Gaussian and non-Gaussian) with its binomial standard error and the acceptance band
@@ -17,6 +17,7 @@ let runs = if args.Length > 0 then int args.[0] else 100
 let ksgPerms = if args.Length > 1 then int args.[1] else 19
 let ccaPerms = if args.Length > 2 then int args.[2] else 99
 let permsFor name = if name = "ksg" then ksgPerms else ccaPerms
+let sections = (if args.Length > 3 then args.[3] else "cca,ksg,power").Split(',')
 let alpha = 0.05
 
 let gauss (rng: Random) =
@@ -37,7 +38,7 @@ printfn ""
 printfn "| statistic | permutations | n | data | rejections | rate | binomial s.e. | alpha ± 2 s.e. | inside | seconds |"
 printfn "|---|---|---|---|---|---|---|---|---|---|"
 let se = Math.Sqrt(alpha * (1.0 - alpha) / float runs)
-for name, n in [ "cca", 1000; "cca", 10000; "ksg", 1000 ] do
+for name, n in [ "cca", 1000; "cca", 10000; "ksg", 1000 ] |> List.filter (fun (name, _) -> Array.contains name sections) do
     for gaussian in [ true; false ] do
         let watch = Stopwatch.StartNew()
         let rejected =
@@ -74,16 +75,17 @@ let weakTasks : (string * (int -> int -> float[,] * float[,]) * float) list =
             nan
       for id in [ "student-identity-3-3-3"; "student-identity-5-5-3" ] do
           let s, mi = task id
-          yield id + " (no correlation)", s, mi ]
+          yield id + " (uncorrelated; a shared scale makes it dependent)", s, mi ]
 
 let powerRuns = max 20 (runs / 5)
-printfn ""
-printfn "Power at alpha = %.2f (%d runs per cell; %d permutations for ksg, %d for cca):" alpha powerRuns ksgPerms ccaPerms
-printfn ""
-printfn "| data | true MI (nats) | ksg, n = 1000 | cca, n = 1000 | cca, n = 10000 |"
-printfn "|---|---|---|---|---|"
-for label, sample, mi in weakTasks do
-    let power name n =
-        let r = [| for run in 0 .. powerRuns - 1 -> let x, y = sample n (7919 * run + n) in (test name run x y).PValue <= alpha |]
-        float (r |> Array.filter id |> Array.length) / float powerRuns
-    printfn "| %s | %s | %.2f | %.2f | %.2f |" label (if Double.IsNaN mi then "—" else sprintf "%.3f" mi) (power "ksg" 1000) (power "cca" 1000) (power "cca" 10000)
+if Array.contains "power" sections then
+  printfn ""
+  printfn "Power at alpha = %.2f (%d runs per cell; %d permutations for ksg, %d for cca):" alpha powerRuns ksgPerms ccaPerms
+  printfn ""
+  printfn "| data | true MI (nats) | ksg, n = 1000 | cca, n = 1000 | cca, n = 10000 |"
+  printfn "|---|---|---|---|---|"
+  for label, sample, mi in weakTasks do
+      let power name n =
+          let r = [| for run in 0 .. powerRuns - 1 -> let x, y = sample n (7919 * run + n) in (test name run x y).PValue <= alpha |]
+          float (r |> Array.filter id |> Array.length) / float powerRuns
+      printfn "| %s | %s | %.2f | %.2f | %.2f |" label (if Double.IsNaN mi then "—" else sprintf "%.3f" mi) (power "ksg" 1000) (power "cca" 1000) (power "cca" 10000)

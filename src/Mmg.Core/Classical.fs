@@ -5,6 +5,7 @@ open System.Collections.Concurrent
 open System.Diagnostics
 open System.Globalization
 open System.Threading.Tasks
+open System.Runtime.CompilerServices
 
 /// Neighbour counts behind one KSG-1 estimate, indexed by row: Epsilon.[i] is the max-norm
 /// distance from row i to its k-th nearest other row in the joint (x, y) space; CountX.[i] and
@@ -115,6 +116,7 @@ type MaxNormKdTree(data: float[], dim: int) =
     let nodeHi = his.ToArray()
 
     /// Max-norm distance from the query (q.[qo .. qo+dim−1]) to the node's box; 0 inside it.
+    [<MethodImpl(MethodImplOptions.AggressiveOptimization)>]
     member private _.BoxDistance(node: int, q: float[], qo: int) =
         let b = node * dim
         let mutable d = 0.0
@@ -127,6 +129,7 @@ type MaxNormKdTree(data: float[], dim: int) =
         d
 
     /// The largest max-norm distance from the query to any corner of the node's box.
+    [<MethodImpl(MethodImplOptions.AggressiveOptimization)>]
     member private _.BoxFarthest(node: int, q: float[], qo: int) =
         let b = node * dim
         let mutable d = 0.0
@@ -136,6 +139,7 @@ type MaxNormKdTree(data: float[], dim: int) =
             if g > d then d <- g
         d
 
+    [<MethodImpl(MethodImplOptions.AggressiveOptimization)>]
     member private _.PointDistance(p: int, q: float[], qo: int) =
         let b = p * dim
         let mutable d = 0.0
@@ -147,6 +151,7 @@ type MaxNormKdTree(data: float[], dim: int) =
     member _.Count = n
     member _.Dim = dim
 
+    [<MethodImpl(MethodImplOptions.AggressiveOptimization)>]
     member private this.VisitNearest(node: int, boxDist: float, q: float[], qo: int, self: int, best: float[], k: int, filled: byref<int>) =
         if filled < k || boxDist < best.[k - 1] then
             let l = nodeLeft.[node]
@@ -181,6 +186,7 @@ type MaxNormKdTree(data: float[], dim: int) =
     /// The k smallest max-norm distances from the query to the points other than row `self`
     /// (pass −1 to exclude none), written sorted ascending into best.[0 .. k−1]; returns how
     /// many were found (k unless the tree holds fewer points).
+    [<MethodImpl(MethodImplOptions.AggressiveOptimization)>]
     member this.Nearest(q: float[], qo: int, self: int, best: float[], k: int) : int =
         if k < 1 || isNull best || best.Length < k then
             invalidArg "k" (sprintf "k must be at least 1 and best must hold k values; got k = %d and %d values." k (if isNull best then 0 else best.Length))
@@ -188,6 +194,7 @@ type MaxNormKdTree(data: float[], dim: int) =
         this.VisitNearest(0, this.BoxDistance(0, q, qo), q, qo, self, best, k, &filled)
         filled
 
+    [<MethodImpl(MethodImplOptions.AggressiveOptimization)>]
     member private this.VisitCount(node: int, q: float[], qo: int, radius: float) : int =
         if this.BoxDistance(node, q, qo) >= radius then 0
         elif this.BoxFarthest(node, q, qo) < radius then nodeEnd.[node] - nodeStart.[node]
@@ -202,6 +209,7 @@ type MaxNormKdTree(data: float[], dim: int) =
 
     /// The number of points (the query's own row included, if it is in the tree) at max-norm
     /// distance strictly less than radius.
+    [<MethodImpl(MethodImplOptions.AggressiveOptimization)>]
     member this.CountWithin(q: float[], qo: int, radius: float) : int = this.VisitCount(0, q, qo, radius)
 
 /// The classical estimators beside MMG: KSG-1 (k nearest neighbours) and the Gaussian/CCA
@@ -255,6 +263,7 @@ module Classical =
     /// The number of values v_j in the ascending array s with abs(v − v_j) < r, exactly as a scan
     /// computes it: fl(v − v_j) = −fl(v_j − v), and fl(v_j − v) is non-decreasing in v_j, so the
     /// rows that pass form one run of s, found by two binary searches on that same predicate.
+    [<MethodImpl(MethodImplOptions.AggressiveOptimization)>]
     let private countSorted (s: float[]) (v: float) (r: float) =
         if not (r > 0.0) then 0
         else
@@ -283,11 +292,27 @@ module Classical =
             let t = MaxNormKdTree(v, d)
             fun i r -> t.CountWithin(v, i * d, r)
 
+    /// The neighbour counts of rows lo .. hi−1 (the hot loop of countsFlat; fully optimised at
+    /// its first call, since it runs only once or twice per estimate).
+    [<MethodImpl(MethodImplOptions.AggressiveOptimization)>]
+    let private countRows (tz: MaxNormKdTree) (joint: float[]) (dz: int) (countX: int -> float -> int) (countY: int -> float -> int)
+                          (ks: int[]) (kmax: int) (eps: float[][]) (cx: int[][]) (cy: int[][]) (lo: int) (hi: int) =
+        let best = Array.zeroCreate<float> kmax
+        for i in lo .. hi - 1 do
+            tz.Nearest(joint, i * dz, i, best, kmax) |> ignore
+            for a in 0 .. ks.Length - 1 do
+                let e = best.[ks.[a] - 1]
+                eps.[a].[i] <- e
+                // the marginal counts include row i itself whenever e > 0 (its distance 0 < e)
+                let self = if e > 0.0 then 1 else 0
+                cx.[a].[i] <- countX i e - self
+                cy.[a].[i] <- countY i e - self
+
     /// Neighbour counts on already-prepared row-major data (x: n×dx, y: n×dy), for each k in ks:
     /// one k-d tree in the joint space (kNN distance, the query's own row excluded) and, in each
     /// marginal space, strict range counts (sorted values in one dimension, a k-d tree in more).
-    /// Rows run in parallel; the result is deterministic.
-    let private countsFlat (n: int) (xs: float[]) (dx: int) (ys: float[]) (dy: int) (ks: int[]) : NeighbourCounts[] =
+    /// Rows run on `threads` threads (1: a plain loop); the result does not depend on it.
+    let private countsFlat (threads: int) (n: int) (xs: float[]) (dx: int) (ys: float[]) (dy: int) (ks: int[]) : NeighbourCounts[] =
         let joint = concatRows n xs dx ys dy
         let dz = dx + dy
         let tz = MaxNormKdTree(joint, dz)
@@ -297,22 +322,12 @@ module Classical =
         let eps = ks |> Array.map (fun _ -> Array.zeroCreate<float> n)
         let cx = ks |> Array.map (fun _ -> Array.zeroCreate<int> n)
         let cy = ks |> Array.map (fun _ -> Array.zeroCreate<int> n)
-        let chunk = max 64 (n / (8 * max 1 Environment.ProcessorCount))
-        Parallel.ForEach(
-            Partitioner.Create(0, n, chunk),
-            fun (lo: int, hi: int) ->
-                let best = Array.zeroCreate<float> kmax
-                for i in lo .. hi - 1 do
-                    tz.Nearest(joint, i * dz, i, best, kmax) |> ignore
-                    for a in 0 .. ks.Length - 1 do
-                        let e = best.[ks.[a] - 1]
-                        eps.[a].[i] <- e
-                        // CountWithin includes row i itself whenever e > 0 (its distance 0 < e).
-                        let self = if e > 0.0 then 1 else 0
-                        cx.[a].[i] <- countX i e - self
-                        cy.[a].[i] <- countY i e - self
-        )
-        |> ignore
+        let rowsIn (lo: int, hi: int) = countRows tz joint dz countX countY ks kmax eps cx cy lo hi
+        if threads <= 1 then rowsIn (0, n)
+        else
+            let chunk = max 64 (n / (8 * threads))
+            Parallel.ForEach(Partitioner.Create(0, n, chunk), ParallelOptions(MaxDegreeOfParallelism = threads), Action<int * int>(rowsIn))
+            |> ignore
         Array.init ks.Length (fun a -> { K = ks.[a]; Epsilon = eps.[a]; CountX = cx.[a]; CountY = cy.[a] })
 
     /// KSG-1 neighbour counts of (x, y) after per-column standardisation (standardizeColumns),
@@ -327,7 +342,7 @@ module Classical =
         requireK n k
         let xs = standardizeColumns x
         let ys = standardizeColumns y
-        (countsFlat n xs (Array2D.length2 x) ys (Array2D.length2 y) [| k |]).[0]
+        (countsFlat 1 n xs (Array2D.length2 x) ys (Array2D.length2 y) [| k |]).[0]
 
     /// A column is treated as discrete when it has at most this many distinct values and each
     /// value repeats, on average, at least DiscreteMinRepeats times.
@@ -363,6 +378,7 @@ module Classical =
     /// Robust location and scale of a column: the median, and IQR/1.349 (equal to the standard
     /// deviation for a normal column), else 1.4826·MAD, else the sample standard deviation when
     /// more than half the values coincide. Returns (center, scale, method, distinct values).
+    [<MethodImpl(MethodImplOptions.AggressiveOptimization)>]
     let robustScale (column: float[]) : float * float * string * int =
         let s = Array.sort column
         let mutable distinct = if s.Length > 0 then 1 else 0
@@ -449,6 +465,7 @@ module Classical =
     ///    one outlier does not squash the other rows together.
     /// 4. Seeded jitter breaks ties reproducibly: JitterScale · max(1, mean |value|) · N(0, 1)
     ///    (System.Random(seed), Box–Muller, x columns then y columns, row-major).
+    [<MethodImpl(MethodImplOptions.AggressiveOptimization)>]
     let prepareKsg (seed: int) (allowDiscrete: bool) (dropDuplicates: bool) (x: float[,]) (y: float[,]) : KsgData =
         Data.validate 2 x y
         let n0 = Array2D.length1 x
@@ -515,12 +532,13 @@ module Classical =
           Scaling = Array.append mxs mys
           MaxJitter = maxJitter.Value }
 
-    /// KSG-1 neighbour counts on prepared data (prepareKsg), for each k in ks.
+    /// KSG-1 neighbour counts on prepared data (prepareKsg), for each k in ks, on one thread.
     let countsOfPrepared (ks: int[]) (data: KsgData) : NeighbourCounts[] =
         requireK data.N (Array.max ks)
-        countsFlat data.N data.X data.Dx data.Y data.Dy ks
+        countsFlat 1 data.N data.X data.Dx data.Y data.Dy ks
 
     /// Per-row KSG-1 terms ψ(k) + ψ(N) − ψ(n_x+1) − ψ(n_y+1); their mean is the estimate.
+    [<MethodImpl(MethodImplOptions.AggressiveOptimization)>]
     let ksgTerms (counts: NeighbourCounts) : float[] =
         let n = counts.Epsilon.Length
         let psi = Array.init (n + 1) (fun m -> if m = 0 then nan else digamma (float m))
@@ -580,6 +598,10 @@ module Classical =
                     | "false" | "0" | "no" -> false
                     | _ -> invalidArg key (sprintf "option '%s' must be true or false, got '%s'." key t)
                 | _ -> fallback
+        // One thread by default: on the shared 2-core machine two threads cost twice the CPU
+        // time (0.094 s vs 0.049 s per 10 000-row estimate) and were slower in wall time under
+        // load (docs/estimators-classical.md); "threads" > 1 splits the rows.
+        let threads = Estimation.extraInt options "threads" 1
         let allowDiscrete = flag "allowDiscrete" false
         let dropDuplicates = flag "dropDuplicates" true
         do
@@ -600,7 +622,9 @@ module Classical =
                 requireK (Array2D.length1 x) (Array.max ks)
                 let data = prepareKsg options.Seed allowDiscrete dropDuplicates x y
                 let n, dx, dy = data.N, data.Dx, data.Dy
-                let counts = countsOfPrepared ks data
+                if threads < 1 then invalidArg "threads" (sprintf "option 'threads' must be at least 1, got %d." threads)
+                requireK n (Array.max ks)
+                let counts = countsFlat threads n data.X dx data.Y dy ks
                 let perK = counts |> Array.map ksgTerms
                 // rows whose k-th neighbour (largest k) is a tie in the data, not a real distance
                 let tieRadius = TieRadiusInJitters * data.MaxJitter
@@ -655,7 +679,7 @@ module Classical =
                           "n", box n
                           "dimX", box dx
                           "dimY", box dy
-                          "threads", box Environment.ProcessorCount
+                          "threads", box threads
                           if not warnings.IsEmpty then "warning", box (String.Join("; ", warnings)) ] }
 
     /// The KSG-1 estimator with the given options (see KsgEstimator).
