@@ -34,7 +34,7 @@ module CommandLine =
                 | X _ -> "comma-separated column names for x (with --input)."
                 | Y _ -> "comma-separated column names for y (with --input)."
                 | Samples _ -> "number of samples drawn from --task (default: the profile's, 10000)."
-                | Estimator _ -> "estimator name (default mmg-orthogonal-adaptive); see `mmg estimators`."
+                | Estimator _ -> "estimator name (default mmg-debiased); see `mmg estimators`."
                 | Profile _ -> "default | paper | quick (neural estimators)."
                 | Steps _ -> "training steps (overrides the profile)."
                 | Seed _ -> "random seed (default 0); runs with the same seed repeat exactly."
@@ -108,7 +108,7 @@ module CommandLine =
                 match this with
                 | Merge _ -> "join the results of several shards."
                 | Tasks _ -> "comma-separated task ids, or 'all' (default all)."
-                | Estimators _ -> "comma-separated estimator names, or 'all' (default mmg-orthogonal-adaptive)."
+                | Estimators _ -> "comma-separated estimator names, or 'all' (default mmg-debiased)."
                 | Seeds _ -> "number of seeds per (task, estimator) (default 1)."
                 | Profile _ -> "default | paper | quick."
                 | Samples _ -> "samples per task (default: the profile's)."
@@ -139,7 +139,7 @@ module CommandLine =
         interface IArgParserTemplate with
             member this.Usage =
                 match this with
-                | Estimators _ -> "comma-separated estimator names (default mmg-adaptive,mmg-orthogonal-adaptive)."
+                | Estimators _ -> "comma-separated estimator names (default mmg-adaptive,mmg-orthogonal-adaptive,mmg-debiased)."
                 | Seeds _ -> "seeds per point (default 1)."
                 | Profile _ -> "default | paper | quick."
                 | Samples _ -> "samples per task (default: the profile's)."
@@ -174,7 +174,7 @@ module CommandLine =
             member this.Usage =
                 match this with
                 | Test _ -> "baseline | dpi | additivity | all (default all)."
-                | Estimators _ -> "comma-separated estimator names (default mmg-orthogonal-adaptive)."
+                | Estimators _ -> "comma-separated estimator names (default mmg-debiased)."
                 | Seeds _ -> "seeds (default 1)."
                 | Profile _ -> "default | paper | quick."
                 | Steps _ -> "training steps of the MI estimator (overrides the profile)."

@@ -91,7 +91,7 @@ public class BadInputTests : IDisposable
         Assert.True(code == 0, err);
         var names = output.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
         Assert.Contains("ksg", names);
-        Assert.Contains("mmg-orthogonal-adaptive (default)", names);
+        Assert.Contains("mmg-debiased (default)", names);
         Assert.Equal(Estimators.Names.Count, names.Length);
         var (code2, json, _) = Run("estimators", "--json", "-");
         Assert.Equal(0, code2);
