@@ -9,7 +9,12 @@ internal static class BenchCommand
     public static int Run(CommandContext c)
     {
         if (c.Has("speed")) return Speed(c);
-        var taskIds = c.Get("tasks") is null or "all" ? Core.Tasks.all.Select(t => t.Id).ToArray() : c.GetList("tasks", "");
+        var taskIds = c.Get("tasks") is null or "all" ? Core.Tasks.all.Select(t => t.Id).ToArray()
+            : c.Get("tasks") == "cmi" ? Core.CmiTasks.all.Select(t => t.Id).ToArray() : c.GetList("tasks", "");
+        var cmiCount = taskIds.Count(Core.CmiTasks.isCmi);
+        if (cmiCount > 0 && cmiCount < taskIds.Length)
+            throw new ArgumentException("--tasks mixes MI and CMI tasks; run them as two benchmarks (MI estimators cannot condition on Z).");
+        if (cmiCount > 0) return RunConditional(c, taskIds);
         var tasks = taskIds.Select(BenchmarkTasks.Find).ToArray();
         var estimators = c.Get("estimators") == "all" ? Estimators.Names.ToArray() : c.GetList("estimators", Estimators.Default);
         foreach (var e in estimators)
@@ -68,6 +73,60 @@ internal static class BenchCommand
                 bar.Description = "jobs";
                 bar.StopTask();
             });
+    }
+
+    /// <summary>The benchmark on CMI tasks: as Run, with conditional estimators and I(X;Y|Z) as the truth.</summary>
+    private static int RunConditional(CommandContext c, string[] taskIds)
+    {
+        var tasks = taskIds.Select(Core.CmiTasks.find).ToArray();
+        var names = Core.CmiRegistry.names.ToArray();
+        var estimators = c.Get("estimators") == "all" ? names : c.GetList("estimators", Core.CmiRegistry.defaultName);
+        foreach (var e in estimators)
+            if (!Core.CmiRegistry.isCmi(e)) throw new ArgumentException($"'{e}' is not a conditional-MI estimator; for CMI tasks use: {string.Join(", ", names)}.");
+        var seeds = c.GetInt("seeds", 1);
+        var outDir = c.Get("out") ?? throw new ArgumentException("--out DIR is required (results.csv, summary.csv and heatmap.png go there).");
+        Directory.CreateDirectory(outDir);
+        var resultsPath = Path.Combine(outDir, "results.csv");
+        var all = Core.Bench.jobs(taskIds, estimators, seeds);
+        var mine = c.Get("shard") is { } spec ? Core.Bench.shard(Core.Bench.parseShard(spec).Item1, Core.Bench.parseShard(spec).Item2, all) : all;
+        var todo = Core.Bench.remaining(Core.Bench.readRows(resultsPath), mine);
+        var console = c.Console(false);
+        console.MarkupLine(Markup.Escape($"{mine.Length} jobs ({tasks.Length} CMI tasks × {estimators.Length} estimators × {seeds} seeds{(c.Has("shard") ? $", shard {c.Get("shard")}" : "")}); {mine.Length - todo.Length} already in {resultsPath}, {todo.Length} to run."));
+        var byId = tasks.ToDictionary(t => t.Id);
+        console.Progress()
+            .AutoClear(false)
+            .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new RemainingTimeColumn(), new SpinnerColumn())
+            .Start(ctx =>
+            {
+                var bar = ctx.AddTask("jobs", maxValue: Math.Max(1, todo.Length));
+                // the MMG-CMI variants of one (task, seed) share one training run
+                foreach (var group in todo.GroupBy(j => (j.Task, j.Seed)))
+                {
+                    Core.EstimatorResult? shared = null;
+                    foreach (var job in group)
+                    {
+                        bar.Description = Markup.Escape($"{job.Task} / {job.Estimator} / seed {job.Seed}");
+                        var task = byId[job.Task];
+                        var isMmg = Core.CmiRegistry.isMmg(job.Estimator);
+                        var row = Core.Bench.run(job, task.TrueCMI, Microsoft.FSharp.Core.FuncConvert.FromFunc(() =>
+                        {
+                            if (isMmg && shared is not null) return AsVariant(shared, job.Estimator);
+                            var settings = c.Settings(job.Seed);
+                            var n = c.Has("samples") ? c.GetInt("samples", 0) : Core.MmgProfiles.byName(settings.Profile, task.DimX, task.DimY + task.DimZ).Samples;
+                            var (x, y, z) = task.Sample.Invoke(n).Invoke(job.Seed);
+                            var result = Core.CmiRegistry.create(job.Estimator, settings.ToCore()).Estimate(x, y, z, null!);
+                            if (isMmg) shared = result;
+                            return result;
+                        }));
+                        Core.Bench.appendRow(resultsPath, row);
+                        bar.Increment(1);
+                    }
+                }
+                bar.Description = "jobs";
+                bar.StopTask();
+            });
+        WriteSummary(console, outDir, Core.Bench.readRows(resultsPath), tasks.Length);
+        return 0;
     }
 
     private static Core.EstimatorResult AsVariant(Core.EstimatorResult r, string variant)

@@ -14,6 +14,7 @@ internal static class EstimateCommand
 
     public static int Run(CommandContext c)
     {
+        if (IsConditional(c)) return RunConditional(c);
         var seed = c.GetInt("seed", 0);
         var name = c.Get("estimator") ?? Estimators.Default;
         if (!Estimators.Names.Contains(name))
@@ -24,7 +25,7 @@ internal static class EstimateCommand
                 throw new ArgumentException($"--{opt} needs an MMG estimator (mmg, mmg-adaptive, mmg-orthogonal, mmg-orthogonal-adaptive), not '{name}'.");
         if (c.Has("task") && c.Has("input")) throw new ArgumentException("give either --task or --input, not both.");
         if (c.Has("samples") && !c.Has("task")) throw new ArgumentException("--samples applies to --task only.");
-        if ((c.Has("x") || c.Has("y")) && !c.Has("input")) throw new ArgumentException("--x and --y select CSV columns and need --input.");
+        if ((c.Has("x") || c.Has("y") || c.Has("z")) && !c.Has("input")) throw new ArgumentException("--x, --y and --z select CSV columns and need --input.");
         if (c.Has("save-model") && c.Has("load-model")) throw new ArgumentException("give either --save-model or --load-model, not both.");
 
         var jsonPath = c.Get("json");
@@ -63,6 +64,98 @@ internal static class EstimateCommand
         {
             Reports.Plots.Curves(curves, string.Create(CultureInfo.InvariantCulture,
                 $"{result.Estimator}: I = {result.Estimate:0.000} ± {result.StdError:0.000} nats{(truth is { } t ? $" (truth {t:0.000})" : "")}"), png);
+            console.MarkupLine($"plot written to [bold]{Markup.Escape(png)}[/]");
+        }
+        if (c.Get("pointwise") is { } pw) WritePointwise(pw, result.Pointwise);
+        return 0;
+    }
+
+    /// <summary>I(X;Y|Z) is asked for by a CMI task, a conditional estimator, --z (other than "none"),
+    /// or Z&lt;digits&gt; columns in the input (unless --z none).</summary>
+    private static bool IsConditional(CommandContext c)
+    {
+        if (c.Get("task") is { } id && Core.CmiTasks.isCmi(id)) return true;
+        if (c.Get("estimator") is { } e && Core.CmiRegistry.isCmi(e)) return true;
+        var z = c.Get("z");
+        if (z is not null) return !z.Trim().Equals("none", StringComparison.OrdinalIgnoreCase);
+        return c.Get("input") is { } path && File.Exists(path) && new FileInfo(path).Length > 0
+            && Core.DataFiles.defaultZColumns(Core.DataFiles.columns(path)).Length > 0;
+    }
+
+    private static int RunConditional(CommandContext c)
+    {
+        var seed = c.GetInt("seed", 0);
+        var name = c.Get("estimator") ?? Core.CmiRegistry.defaultName;
+        if (!Core.CmiRegistry.isCmi(name))
+            throw new ArgumentException($"'{name}' estimates I(X;Y) only and cannot condition on Z; use one of {string.Join(", ", Core.CmiRegistry.names)} (or --z none to ignore the Z columns).");
+        var isMmg = Core.CmiRegistry.isMmg(name);
+        foreach (var opt in new[] { "save-model", "load-model" })
+            if (c.Has(opt)) throw new ArgumentException($"--{opt} is not available for conditional MI yet (MMG-CMI models are not saved).");
+        foreach (var opt in new[] { "plot", "pointwise" })
+            if (c.Has(opt) && !isMmg) throw new ArgumentException($"--{opt} needs an MMG-CMI estimator ({string.Join(", ", Core.CmiEstimator.Variants)}), not '{name}'.");
+        if (c.Has("task") && c.Has("input")) throw new ArgumentException("give either --task or --input, not both.");
+        if (c.Has("samples") && !c.Has("task")) throw new ArgumentException("--samples applies to --task only.");
+        if ((c.Has("x") || c.Has("y") || c.Has("z")) && !c.Has("input")) throw new ArgumentException("--x, --y and --z select CSV columns and need --input.");
+        var jsonPath = c.Get("json");
+        var console = c.Console(useStderr: jsonPath == "-");
+
+        double[,] x, y, z;
+        double? truth = null;
+        string source;
+        string[] zNames;
+        if (c.Get("task") is { } id)
+        {
+            if (!Core.CmiTasks.isCmi(id)) throw new ArgumentException($"'{id}' is an MI task (no Z); conditional estimators need a CMI task (see `mmg tasks`, kind cmi).");
+            var task = ConditionalBenchmarkTask.Find(id);
+            var n = c.Has("samples") ? c.GetInt("samples", 0) : Core.MmgProfiles.byName(c.Get("profile") ?? "default", task.DimX, task.DimY + task.DimZ).Samples;
+            if (n < 2) throw new ArgumentException($"--samples must be at least 2, got {n}.");
+            (x, y, z) = task.Sample(n, seed);
+            truth = task.TrueConditionalMutualInformation;
+            zNames = Enumerable.Range(0, task.DimZ).Select(j => $"Z{j}").ToArray();
+            source = $"task {task.Id} ({task.DimX}×{task.DimY} | {task.DimZ}), {n} samples, seed {seed}";
+        }
+        else if (c.Get("input") is { } path)
+        {
+            var (s, zz, names) = Core.DataFiles.readCsvConditional(path, c.Get("x"), c.Get("y"), c.Get("z")).ToValueTuple();
+            (x, y, z, zNames) = (s.X, s.Y, zz, names);
+            source = $"{path}: {x.GetLength(0)} rows, x = [{string.Join(",", s.XNames)}], y = [{string.Join(",", s.YNames)}], z = [{string.Join(",", names)}]";
+        }
+        else throw new ArgumentException("conditional MI needs --input (with Z columns or --z) or a CMI --task.");
+        console.MarkupLine(Markup.Escape(source));
+
+        var settings = c.Settings(seed);
+        EstimateResult result;
+        if (isMmg)
+        {
+            var est = new Core.CmiEstimator(name, settings.ToCore());
+            result = ProgressBars.Run(console, name, p =>
+            {
+                var (r, model) = est.EstimateWithModel(x, y, z, Estimators.Callback(p)!, c.Has("pointwise")).ToValueTuple();
+                ((IDisposable)model).Dispose();
+                return EstimateResult.From(r);
+            });
+        }
+        else
+        {
+            var est = ConditionalEstimators.Create(name, settings);
+            result = ProgressBars.Run(console, name, p => est.Estimate(x, y, z, p));
+        }
+
+        Report.Table(console, result, truth, "I(X;Y|Z)", "true CMI");
+        if (jsonPath is not null)
+        {
+            var doc = (Dictionary<string, object?>)JsonDocument(result, truth, source, x.GetLength(0), x.GetLength(1), y.GetLength(1));
+            doc["quantity"] = "I(X;Y|Z)";
+            doc["dim_z"] = z.GetLength(1);
+            doc["z_columns"] = zNames;
+            var text = JsonSerializer.Serialize(doc, CommandContext.Json);
+            if (jsonPath == "-") c.Out.WriteLine(text);
+            else Report.WriteAtomically(jsonPath, text);
+        }
+        if (c.Get("plot") is { } png && result.Curves is { } curves)
+        {
+            Reports.Plots.Curves(curves, string.Create(CultureInfo.InvariantCulture,
+                $"{result.Estimator}: I(X;Y|Z) = {result.Estimate:0.000} ± {result.StdError:0.000} nats{(truth is { } t ? $" (truth {t:0.000})" : "")}"), png);
             console.MarkupLine($"plot written to [bold]{Markup.Escape(png)}[/]");
         }
         if (c.Get("pointwise") is { } pw) WritePointwise(pw, result.Pointwise);

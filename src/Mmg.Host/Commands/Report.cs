@@ -9,7 +9,7 @@ internal static class Report
     public static string F(double v, string format = "0.0000") =>
         double.IsNaN(v) ? "–" : v.ToString(format, CultureInfo.InvariantCulture);
 
-    public static void Table(IAnsiConsole console, EstimateResult r, double? truth)
+    public static void Table(IAnsiConsole console, EstimateResult r, double? truth, string quantity = "I(X;Y)", string truthLabel = "true MI")
     {
         var table = new Table().AddColumns("estimator", "estimate (nats)", "std error", truth is null ? "" : "truth − estimate");
         var rows = r.Variants.Count > 0 ? r.Variants : new[] { new VariantEstimate(r.Estimator, r.Estimate, r.StdError) };
@@ -20,7 +20,7 @@ internal static class Report
         }
         console.Write(table);
         console.MarkupLine(Markup.Escape(string.Create(CultureInfo.InvariantCulture,
-            $"I(X;Y) ≈ {F(r.Estimate)} ± {F(r.StdError)} nats ({r.Estimator}, {r.Seconds:0.0} s){(truth is { } tt ? $"; true MI {F(tt)}" : "")}")));
+            $"{quantity} ≈ {F(r.Estimate)} ± {F(r.StdError)} nats ({r.Estimator}, {r.Seconds:0.0} s){(truth is { } tt ? $"; {truthLabel} {F(tt)}" : "")}")));
     }
 
     /// <summary>Writes via a temporary file in the same folder, so a failure leaves nothing half-written.</summary>
