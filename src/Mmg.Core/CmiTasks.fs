@@ -33,9 +33,11 @@ module CmiTasks =
     /// Exact I(X;Y|Z) and I(X;Y) of a covariance ordered (X, Y, Z).
     let truths (dimX: int) (dimY: int) (cov: float[,]) : float * float =
         use t = Gaussian.ofArray2D cov
+        // round-off of the log-determinants (≈ 1e-16) is not information: report exact zeros
+        let clean v = if abs v < 1e-12 then 0.0 else v
         let cmi = ConditionalGaussian.conditionalMutualInformation dimX dimY t
         use xy = ConditionalGaussian.select [| 0 .. dimX + dimY - 1 |] t
-        cmi, Gaussian.mutualInformation dimX xy
+        clean cmi, clean (Gaussian.mutualInformation dimX xy)
 
     /// Covariance L·Lᵀ + diag(noise) of a linear latent-variable model.
     let latentCovariance (loading: float[,]) (noise: float[]) : float[,] =
