@@ -351,6 +351,8 @@ module Classical =
                   Variants = variants
                   Curves = None
                   Pointwise = [||]
+                  Interval = None
+                  IndependencePValue = nan
                   Settings =
                     Estimation.settings
                         [ (if ksOption.IsSome then "ks", box (ksText ks) else "k", box k)
@@ -483,6 +485,8 @@ module Classical =
                   Variants = [||]
                   Curves = None
                   Pointwise = [||]
+                  Interval = None
+                  IndependencePValue = nan
                   Settings =
                     Estimation.settings
                         [ "method", box "Gaussian plug-in: -1/2 sum log(1 - r_i^2) via log-determinants of the sample correlation matrix"

@@ -8,24 +8,104 @@ open TorchSharp
 /// [x_a, y-or-absent, present-flag, z], then the shared DenoiserTrunk. z is always seen; y is
 /// given or replaced by the learned "absent" vector, as in DenoiserNet. The layers are created
 /// in DenoiserNet's order with DenoiserNet's names, so with dimZ = 0 this is DenoiserNet: the
-/// same initial weights from the same torch seed, the same forward pass, the same saved keys.
+/// same initial weights from the same torch seed, the same forward pass.
+/// With shape.LinearBase the trunk learns a residual on top of DenoiserNet's linear-Gaussian base,
+/// here conditional on z: the "unconditional" prediction is the linear-Gaussian predictor of x
+/// given z (mean B_xz·z, covariance Cov(X|Z)), the conditional one that of x given (y, z) (see
+/// SetLinearBase). With dimZ = 0 both are DenoiserNet's base exactly.
 type CmiDenoiserNet(shape: NetworkShape, dimZ: int) as this =
     inherit torch.nn.Module("DenoiserNet")
     do if dimZ < 0 then invalidArg "dimZ" (sprintf "dimZ must be ≥ 0, got %d." dimZ)
+    let dx, dy, dz = int64 shape.DimX, int64 shape.DimY, int64 dimZ
     let inProj = torch.nn.Linear(int64 (shape.DimX + shape.DimY + 1 + dimZ), int64 shape.Width)
     let absentY = torch.nn.Parameter(torch.zeros(int64 shape.DimY))
     let trunk = new DenoiserTrunk(shape, shape.DimX)
-    do this.RegisterComponents()
+    // the linear base (buffers, never trained): x given z, and x given (y, z); identity / zero until set
+    let zU = torch.eye(dx)
+    let zLambda = torch.ones(dx)
+    let zRegression = torch.zeros(dx, dz)
+    let yzU = torch.eye(dx)
+    let yzLambda = torch.ones(dx)
+    let yzRegression = torch.zeros(dx, dy + dz)
+    do
+        this.register_buffer("base_u", zU)
+        this.register_buffer("base_lambda", zLambda)
+        this.register_buffer("z_regression", zRegression)
+        this.register_buffer("cond_u", yzU)
+        this.register_buffer("cond_lambda", yzLambda)
+        this.register_buffer("regression", yzRegression)
+        if shape.LinearBase then trunk.ZeroOutput()
+        this.RegisterComponents()
 
     member _.Shape = shape
     member _.DimZ = dimZ
+
+    /// Sets the linear base from standardised training rows x, y, z. With z: the least-squares
+    /// regressions B_xz, B_yz (ridge 1e-6) give the residuals x̃ = x − B_xz·z, ỹ = y − B_yz·z,
+    /// and LinearGaussian.fit on (x̃, ỹ) gives Cov(X|Z) (its "unconditional" part), the
+    /// James–Stein-shrunk partial regression b of x̃ on ỹ and Cov(X|Y,Z). The predictor given
+    /// (y, z) has mean B_xz·z + b·(y − B_yz·z), so on data with X ⊥ Y | Z the base's two
+    /// predictions differ only by the shrunk b ≈ 0, whatever the dependence on z. Without z this is
+    /// DenoiserNet.SetLinearBase. Returns the shrinkage factor of b.
+    member _.SetLinearBase(x: Tensor, y: Tensor, z: Tensor) : float =
+        let ols (target: Tensor) (z: Tensor) =
+            // [d_target; dz] least-squares coefficients of target on z (float64, centred)
+            use scope = torch.NewDisposeScope()
+            let t64 = target.``to`` torch.ScalarType.Float64
+            let z64 = z.``to`` torch.ScalarType.Float64
+            let tc = t64 - t64.mean ([| 0L |], keepdim = true)
+            let zc = z64 - z64.mean ([| 0L |], keepdim = true)
+            let n = float target.shape.[0]
+            let szz = zc.t().matmul(zc) / n + torch.eye(z.shape.[1], dtype = torch.ScalarType.Float64) * 1e-6
+            let szt = zc.t().matmul(tc) / n
+            torch.linalg.solve(szz, szt).t().MoveToOuterDisposeScope()
+        let uU, lU, uC, lC, b, c, bxz, byz =
+            if dimZ = 0 then
+                let uU, lU, uC, lC, b, c = LinearGaussian.fit 1e-7 x y
+                uU, lU, uC, lC, b, c, torch.zeros(dx, 0L), torch.zeros(dy, 0L)
+            else
+                use bxz64 = ols x z
+                use byz64 = ols y z
+                use x64 = x.``to`` torch.ScalarType.Float64
+                use y64 = y.``to`` torch.ScalarType.Float64
+                use z64 = z.``to`` torch.ScalarType.Float64
+                use xr = x64 - z64.matmul (bxz64.t ())
+                use yr = y64 - z64.matmul (byz64.t ())
+                let uU, lU, uC, lC, b, c = LinearGaussian.fit 1e-7 xr yr
+                uU, lU, uC, lC, b, c, bxz64.``to`` torch.ScalarType.Float32, byz64.``to`` torch.ScalarType.Float32
+        // the (y, z) regression: [b, B_xz − b·B_yz]
+        use zPart = bxz - b.matmul byz
+        use combined = torch.cat ([| b; zPart |], 1L)
+        use _ = torch.no_grad ()
+        for dst, src in [ zU, uU; zLambda, lU; zRegression, bxz; yzU, uC; yzLambda, lC; yzRegression, combined ] do
+            dst.copy_ src |> ignore
+        for t in [ uU; lU; uC; lC; b; bxz; byz ] do t.Dispose()
+        c
+
+    /// The linear base's tensors.
+    member _.LinearBaseTensors = [| zU; zLambda; zRegression; yzU; yzLambda; yzRegression |]
+
+    /// Copies the linear base of another network of the same shape.
+    member this.CopyLinearBase(other: CmiDenoiserNet) =
+        use _ = torch.no_grad ()
+        for dst, src in Array.zip this.LinearBaseTensors other.LinearBaseTensors do
+            dst.copy_ src |> ignore
 
     /// ε̂ for rows x_a [n; dx], a [n], y [n; dy], present [n] (bool) and z [n; dz].
     /// Call inside a dispose scope.
     member _.Predict(xa: Tensor, a: Tensor, y: Tensor, present: Tensor, z: Tensor) : Tensor =
         let yIn = torch.where (present.unsqueeze 1L, y, absentY.expand_as y)
         let flag = present.``to``(xa.dtype).unsqueeze 1L
-        trunk.forward (inProj.forward (torch.cat ([| xa; yIn; flag; z |], 1L)), a)
+        let learned = trunk.forward (inProj.forward (torch.cat ([| xa; yIn; flag; z |], 1L)), a)
+        if shape.LinearBase then
+            let a1 = a.unsqueeze 1L
+            let alpha, sigma = Channel.signalScale a1, Channel.noiseScale a1
+            let givenZ = if dimZ = 0 then xa else xa - alpha * z.matmul (zRegression.t ())
+            let yz = if dimZ = 0 then y else torch.cat ([| y; z |], 1L)
+            let unconditional = LinearGaussian.predict zU zLambda alpha sigma givenZ
+            let conditional = LinearGaussian.predict yzU yzLambda alpha sigma (xa - alpha * yz.matmul (yzRegression.t ()))
+            learned + torch.where (present.unsqueeze 1L, conditional, unconditional)
+        else learned
 
     member this.ParameterCount = this.parameters () |> Seq.sumBy (fun p -> p.numel ())
 
@@ -52,6 +132,11 @@ type CmiTrainer(net: CmiDenoiserNet, ema: CmiDenoiserNet, config: TrainConfig, s
 
     member _.Steps = loop.Steps
     member _.LearningRate = loop.LearningRate
+
+    /// The learning-rate schedule (as DenoiserTrainer.Schedule).
+    member _.Schedule
+        with get () = loop.Schedule
+        and set v = loop.Schedule <- v
 
     member _.Step(x: Tensor, y: Tensor, z: Tensor, q: LogSnrDensity) : float =
         use scope = torch.NewDisposeScope()
@@ -100,7 +185,7 @@ type CmiModel(shape: NetworkShape, dimZ: int, fixedNet: CmiDenoiserNet, adaptive
             st.``to`` device
         prep stdX x, prep stdY y, prep stdZ z
 
-    /// All four variants on (x, y, z), as MmgModel.Evaluate.
+    /// All five variants on (x, y, z), as MmgModel.Evaluate.
     member this.Evaluate(x: float[,], y: float[,], z: float[,], repeats: int, seed: int, pointwiseVariant: string, curvePoints: int) : MmgEvaluation =
         CmiData.validate 2 x y z
         let xs, ys, zs = this.Prepare(x, y, z)
@@ -114,16 +199,17 @@ type CmiModel(shape: NetworkShape, dimZ: int, fixedNet: CmiDenoiserNet, adaptive
             let d, o = ConditionalMmse.pointwise (net.AsDenoiser()) q g repeats batch xs ys zs
             use d = d
             use o = o
-            Mmse.summarize d, Mmse.summarize o, d.data<float>().ToArray(), o.data<float>().ToArray()
-        let fd, fo, fdp, fop = run fixedNet fixedQ seed
-        let ad, ao, adp, aop = run adaptiveNet adaptiveQ seed
+            use b = (d + o) * 0.5
+            Mmse.summarize d, Mmse.summarize o, Mmse.summarize b, d.data<float>().ToArray()
+        let fd, fo, _, fdp = run fixedNet fixedQ seed
+        let ad, ao, ab, adp = run adaptiveNet adaptiveQ seed
+        // pointwise CMI is the difference form of the variant's model, as for MMG (the orthogonal
+        // integrand is not the pointwise value row by row)
         let pointwise =
             match pointwiseVariant with
             | null | "" -> [||]
-            | "mmg-cmi" -> fdp
-            | "mmg-cmi-orthogonal" -> fop
-            | "mmg-cmi-adaptive" -> adp
-            | "mmg-cmi-orthogonal-adaptive" -> aop
+            | "mmg-cmi" | "mmg-cmi-orthogonal" -> fdp
+            | "mmg-cmi-adaptive" | "mmg-cmi-orthogonal-adaptive" | "mmg-cmi-debiased" -> adp
             | other -> invalidArg "variant" (sprintf "unknown MMG-CMI variant '%s'." other)
         let lo0, hi0 = LogSnr.range fixedQ
         let lo1, hi1 = LogSnr.range adaptiveQ
@@ -139,6 +225,7 @@ type CmiModel(shape: NetworkShape, dimZ: int, fixedNet: CmiDenoiserNet, adaptive
           MmgAdaptive = ad
           MmgOrthogonal = fo
           MmgOrthogonalAdaptive = ao
+          MmgDebiased = ab
           Pointwise = pointwise
           Curves = { LogSnr = grid; Unconditional = u; Conditional = c; Gap = gap; OrthogonalGap = og } }
 
@@ -149,23 +236,28 @@ type CmiModel(shape: NetworkShape, dimZ: int, fixedNet: CmiDenoiserNet, adaptive
 
 /// MMG for conditional MI (issue 14): one noise predictor ε̂(x_a, a, y, z) that always sees z and
 /// sees y or the "absent" token, trained and evaluated exactly as MmgEstimator (same profiles,
-/// importance-weighted loss, EmaAdam, adaptive density with range widening, held-out rows,
-/// standardisation fit on the training rows); all four variants from one run. With dz = 0 it
-/// reproduces MmgEstimator's numbers for the same options (tested).
+/// importance-weighted loss, EmaAdam, linear-Gaussian base (option "linear-base", default on),
+/// gated adaptive density with range widening, held-out rows, standardisation fit on the training
+/// rows); all five variants from one run. With dz = 0 it reproduces MmgEstimator's numbers for
+/// the same options (tested). Cross-fitting ("folds") and the permutation test are MMG-only.
 type CmiEstimator(variant: string, options: EstimatorOptions) =
     do
         if not (Array.contains variant CmiEstimator.Variants) then
             invalidArg "variant" (sprintf "unknown MMG-CMI variant '%s'; use %s." variant (String.Join(", ", CmiEstimator.Variants)))
 
-    /// The variant names, the default last.
-    static member Variants = [| "mmg-cmi"; "mmg-cmi-adaptive"; "mmg-cmi-orthogonal"; "mmg-cmi-orthogonal-adaptive" |]
+    /// The variant names, in MmgEstimator.Variants' order (the default is CmiRegistry.defaultName).
+    /// `mmg-cmi-debiased` is ½(difference + orthogonal) of the adaptive model, as mmg-debiased.
+    static member Variants = [| "mmg-cmi"; "mmg-cmi-adaptive"; "mmg-cmi-orthogonal"; "mmg-cmi-orthogonal-adaptive"; "mmg-cmi-debiased" |]
 
     member _.Variant = variant
 
     /// The profile for these dimensions: Y and Z together play the part of MMG's Y.
     static member Profile(options: EstimatorOptions, dimX: int, dimY: int, dimZ: int) = MmgProfiles.resolve options dimX (dimY + dimZ)
 
-    /// LogSnr.fitToGap on the preliminary model's orthogonal gap, as MmgEstimator.AdaptDensity.
+    /// LogSnr.fitToGap on the preliminary model's orthogonal gap, gated and bounded exactly as
+    /// MmgEstimator.AdaptDensity: below MmgEstimator.AdaptThreshold nats of gap area q is kept
+    /// (the curve is mostly noise), else the fitted location is clamped into the measured range
+    /// and the scale to at most a quarter of its width.
     static member AdaptDensity(net: CmiDenoiserNet, q: LogSnrDensity, x: Tensor, y: Tensor, z: Tensor, points: int, seed: int) =
         let lo, hi = LogSnr.range q
         let grid = Array.init points (fun i -> lo + (hi - lo) * float i / float (points - 1))
@@ -176,9 +268,16 @@ type CmiEstimator(variant: string, options: EstimatorOptions) =
         use g = new torch.Generator(uint64 seed)
         net.eval ()
         let grid, _, _, _, og = ConditionalMmse.curves (net.AsDenoiser()) g grid xc yc zc
-        let peak = Array.max og
-        let top, bottom = peak > 0.0 && og.[og.Length - 1] > 0.1 * peak, peak > 0.0 && og.[0] > 0.1 * peak
-        LogSnr.fitToGap grid og 0.5 4.0 q, top, bottom
+        let area = 0.5 * Array.sum (Array.init (grid.Length - 1) (fun i -> 0.5 * (og.[i] + og.[i + 1]) * (grid.[i + 1] - grid.[i])))
+        if not (area >= MmgEstimator.AdaptThreshold) then q, false, false
+        else
+            let peak = Array.max og
+            let top, bottom = og.[og.Length - 1] > 0.1 * peak, og.[0] > 0.1 * peak
+            let fitted =
+                match LogSnr.fitToGap grid og 0.5 4.0 q with
+                | Logistic(m, sc, c) -> LogSnr.logistic (min hi (max lo m)) (min sc ((hi - lo) / 4.0)) c
+                | other -> other
+            fitted, top, bottom
 
     /// Trains on (x, y, z) (raw units) and returns the model.
     member _.Fit(x: float[,], y: float[,], z: float[,], progress: Action<TrainingProgress>) : CmiModel =
@@ -188,7 +287,7 @@ type CmiEstimator(variant: string, options: EstimatorOptions) =
         let device = Estimation.device options.Device
         torch.random.manual_seed (int64 options.Seed) |> ignore
         let width = if p.Width > 0 then p.Width else Network.defaultWidth dimX (dimY + dimZ)
-        let shape = Network.shape dimX dimY width
+        let shape = { Network.shape dimX dimY width with LinearBase = Estimation.extraInt options "linear-base" 1 <> 0 }
         use xt = Data.toTensor x
         use yt = Data.toTensor y
         use zt = Data.toTensor z
@@ -201,12 +300,16 @@ type CmiEstimator(variant: string, options: EstimatorOptions) =
         use zs = prep sz zt
         let net = (new CmiDenoiserNet(shape, dimZ)).``to`` device
         let ema = (new CmiDenoiserNet(shape, dimZ)).``to`` device
+        let shrinkage = if shape.LinearBase then net.SetLinearBase(xs, ys, zs) else nan
+        ema.CopyLinearBase net
         let cfg =
             { BatchSize = p.BatchSize; LearningRate = p.LearningRate; EmaDecay = p.EmaDecay
               DropProbability = p.DropProbability; PlateauPatience = p.PlateauPatience; MinLearningRate = 1e-5 }
         use trainer = new CmiTrainer(net, ema, cfg, options.Seed)
+        trainer.Schedule <- (if Estimation.extraInt options "cosine" 0 <> 0 then Cosine else Plateau)
         trainer.Train(xs, ys, zs, p.FixedQ, p.Steps, "denoiser (fixed q)", progress) |> ignore
         let fixedNet = (new CmiDenoiserNet(shape, dimZ)).``to`` device
+        fixedNet.CopyLinearBase net
         (use _ = torch.no_grad ()
          for dst, src in Seq.zip (fixedNet.parameters ()) (ema.parameters ()) do dst.copy_ src |> ignore)
         // adaptive phase with range widening, as MmgEstimator.Fit
@@ -236,7 +339,7 @@ type CmiEstimator(variant: string, options: EstimatorOptions) =
                   "blocks", box shape.Blocks; "ema_decay", box p.EmaDecay; "drop_probability", box p.DropProbability
                   "repeats", box p.Repeats; "test_fraction", box p.TestFraction; "seed", box options.Seed
                   "device", box (string device); "fixed_q", box (q2 p.FixedQ); "adaptive_q", box (q2 adaptiveQ)
-                  "range_widening_rounds", box rounds; "parameters", box ema.ParameterCount; "dim_z", box dimZ ]
+                  "range_widening_rounds", box rounds; "schedule", box (sprintf "%A" trainer.Schedule |> fun t -> t.ToLowerInvariant()); "linear_base", box shape.LinearBase; "regression_shrinkage", box shrinkage; "parameters", box ema.ParameterCount; "dim_z", box dimZ ]
         new CmiModel(shape, dimZ, fixedNet, ema, p.FixedQ, adaptiveQ, sx, sy, sz, device, settings)
 
     /// Split, train on the training rows, evaluate all variants on the held-out rows.
@@ -251,11 +354,14 @@ type CmiEstimator(variant: string, options: EstimatorOptions) =
         let pick (rows: int[]) (m: float[,]) = Array2D.init rows.Length (Array2D.length2 m) (fun i j -> m.[rows.[i], j])
         let model = this.Fit(pick train x, pick train y, pick train z, progress)
         let ev = model.Evaluate(pick test x, pick test y, pick test z, p.Repeats, options.Seed + 11, (if wantPointwise then variant else ""), p.CurvePoints)
-        let named name (e: McEstimate) = { Name = name; Estimate = e.Mean; StdError = e.StdError }
+        // the same arithmetic as MmgEstimator's one-split pooling (so that dz = 0 repeats it exactly)
+        let c = float test.Length
+        let named name (e: McEstimate) = { Name = name; Estimate = c * e.Mean / c; StdError = sqrt ((c * e.StdError) ** 2.0) / c }
         let variants =
             [| named "mmg-cmi" ev.Mmg; named "mmg-cmi-adaptive" ev.MmgAdaptive; named "mmg-cmi-orthogonal" ev.MmgOrthogonal
-               named "mmg-cmi-orthogonal-adaptive" ev.MmgOrthogonalAdaptive |]
+               named "mmg-cmi-orthogonal-adaptive" ev.MmgOrthogonalAdaptive; named "mmg-cmi-debiased" ev.MmgDebiased |]
         let head = variants |> Array.find (fun v -> v.Name = variant)
+        let mc = 1.96 * head.StdError
         let settings = Dictionary<string, string>(model.Settings)
         settings.["train_rows"] <- string train.Length
         settings.["test_rows"] <- string test.Length
@@ -266,6 +372,8 @@ type CmiEstimator(variant: string, options: EstimatorOptions) =
           Variants = variants
           Curves = Some ev.Curves
           Pointwise = ev.Pointwise
+          Interval = Some { Low = head.Estimate - mc; High = head.Estimate + mc; Level = 0.95; Method = "monte-carlo" }
+          IndependencePValue = nan
           Settings = settings },
         model
 

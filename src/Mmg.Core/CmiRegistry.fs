@@ -8,7 +8,7 @@ module CmiRegistry =
     /// The default conditional-MI estimator.
     let defaultName = "mmg-cmi-orthogonal-adaptive"
 
-    /// Whether name is an MMG-CMI variant (all four come from one training run).
+    /// Whether name is an MMG-CMI variant (all five come from one training run).
     let isMmg (name: string) = Array.contains name CmiEstimator.Variants
 
     /// Whether name is a conditional-MI estimator.

@@ -25,6 +25,8 @@ module CommandLine =
         | Save_Model of dir: string
         | Load_Model of dir: string
         | Pointwise of csv: string
+        | Folds of k: int
+        | Test of permutations: int
         interface IArgParserTemplate with
             member this.Usage =
                 match this with
@@ -44,7 +46,9 @@ module CommandLine =
                 | Plot _ -> "write the MMSE curves with the gap shaded to this PNG (MMG estimators)."
                 | Save_Model _ -> "save the trained MMG model to this directory."
                 | Load_Model _ -> "estimate with a saved MMG model (no training; all rows are test rows)."
-                | Pointwise _ -> "write pointwise MI per test row to this CSV (MMG estimators)."
+                | Pointwise _ -> "write pointwise MI for every input row to this CSV (MMG estimators; cross-fitted: --folds models, 5 unless given)."
+                | Folds _ -> "K-fold cross-fitting (MMG, K ≥ 2): K models, every row scored by a model that did not train on it, and an interval over the folds (training + data variability); default 1 = one split."
+                | Test _ -> "test independence (MMG): permutation test with this many permutations (e.g. 199) on held-out rows; prints the p-value."
 
     type TasksArgs =
         | Json of path: string
@@ -52,6 +56,13 @@ module CommandLine =
             member this.Usage =
                 match this with
                 | Json _ -> "write the task list as JSON to this file, or '-' for stdout."
+
+    type EstimatorsArgs =
+        | Json of path: string
+        interface IArgParserTemplate with
+            member this.Usage =
+                match this with
+                | Json _ -> "write the estimator names as JSON to this file, or '-' for stdout."
 
     type SampleArgs =
         | [<Mandatory>] Task of id: string
@@ -201,25 +212,27 @@ module CommandLine =
     type MmgArgs =
         | [<CliPrefix(CliPrefix.None)>] Estimate of ParseResults<EstimateArgs>
         | [<CliPrefix(CliPrefix.None)>] Tasks of ParseResults<TasksArgs>
-        | [<CliPrefix(CliPrefix.None)>] Estimators
+        | [<CliPrefix(CliPrefix.None)>] Estimators of ParseResults<EstimatorsArgs>
         | [<CliPrefix(CliPrefix.None)>] Sample of ParseResults<SampleArgs>
         | [<CliPrefix(CliPrefix.None)>] Bench of ParseResults<BenchArgs>
         | [<CliPrefix(CliPrefix.None)>] Highmi of ParseResults<HighMiArgs>
         | [<CliPrefix(CliPrefix.None)>] Consistency of ParseResults<ConsistencyArgs>
         | [<CliPrefix(CliPrefix.None)>] Gaussian_Mi of ParseResults<GaussianArgs>
         | [<CliPrefix(CliPrefix.None)>] Citest of ParseResults<CiTestArgs>
+        | Verbose
         interface IArgParserTemplate with
             member this.Usage =
                 match this with
                 | Estimate _ -> "estimate I(X;Y), or I(X;Y|Z) given --z / Z columns / a CMI task, from a CSV, a benchmark task, or (no input) the bundled sample."
                 | Tasks _ -> "list the benchmark tasks with their true MI."
-                | Estimators -> "list the estimators."
+                | Estimators _ -> "list the estimators."
                 | Sample _ -> "write samples of a benchmark task to CSV."
                 | Bench _ -> "run estimators over benchmark tasks and seeds (resumable, shardable)."
                 | Highmi _ -> "the high-MI experiment (paper §5.2)."
                 | Consistency _ -> "the MNIST self-consistency tests (paper §5.3)."
                 | Gaussian_Mi _ -> "closed-form MI of a bivariate normal."
                 | Citest _ -> "conditional-independence test (KSG-CMI, local permutations) of a CSV, or its calibration on the CMI tasks."
+                | Verbose -> "on an error, print the full exception with its stack trace (also: environment MMG_VERBOSE=1); may follow the command."
 
     /// A parsed command line: the subcommand path (e.g. ["bench"; "merge"]), options by their
     /// long name without dashes (e.g. "save-model"), flags with value "true", and positional
@@ -247,17 +260,42 @@ module CommandLine =
             | [| v |] -> options.[name] <- Estimation.text v
             | many -> options.[name] <- String.Join(",", many |> Array.map Estimation.text)
 
-    /// Parses argv. Raises UsageException for errors and for --help (with the usage text).
+    /// The first line of an Argu error without its "ERROR: " prefix, plus where to find the usage
+    /// (taken from the "USAGE: mmg <command>" line that follows it).
+    let private oneLine (message: string) =
+        let lines = message.Split('\n') |> Array.map (fun l -> l.TrimEnd())
+        let first = lines.[0].Trim()
+        let first = if first.StartsWith("ERROR: ", StringComparison.Ordinal) then first.Substring 7 else first
+        let command =
+            lines
+            |> Array.tryPick (fun l ->
+                let l = l.Trim()
+                if l.StartsWith("USAGE: ", StringComparison.Ordinal) then
+                    let rest = l.Substring 7
+                    let cut = rest.IndexOf(" [", StringComparison.Ordinal)
+                    Some((if cut > 0 then rest.Substring(0, cut) else rest).Trim())
+                else None)
+            |> Option.defaultValue "mmg"
+        sprintf "%s (see `%s --help`)." (first.TrimEnd('.')) command
+
+    /// Parses argv. Raises UsageException for errors (one line) and for --help (with the usage text).
     let parse (argv: string[]) : Command =
+        if isNull argv then nullArg "argv"
         let results =
             try parser.Value.ParseCommandLine(argv, raiseOnUsage = true)
-            with :? ArguParseException as e -> raise (UsageException(e.Message.TrimEnd(), e.ErrorCode = ErrorCode.HelpText))
+            with :? ArguParseException as e ->
+                if e.ErrorCode = ErrorCode.HelpText then raise (UsageException(e.Message.TrimEnd(), true))
+                else raise (UsageException(oneLine e.Message, false))
         let options = Dictionary<string, string>()
         let path =
-            match results.GetSubCommand() with
+            match results.TryGetSubCommand() with
+            | None ->
+                raise (UsageException("no command given; use one of estimate, tasks, estimators, sample, bench, highmi, consistency, gaussian-mi, citest (see `mmg --help`).", false))
+            | Some sub ->
+            match sub with
             | Estimate r -> collect r options; [| "estimate" |]
             | Tasks r -> collect r options; [| "tasks" |]
-            | Estimators -> [| "estimators" |]
+            | Estimators r -> collect r options; [| "estimators" |]
             | Sample r -> collect r options; [| "sample" |]
             | Bench r ->
                 match r.TryGetResult BenchArgs.Merge with
@@ -267,6 +305,7 @@ module CommandLine =
             | Consistency r -> collect r options; [| "consistency" |]
             | Gaussian_Mi r -> collect r options; [| "gaussian-mi" |]
             | Citest r -> collect r options; [| "citest" |]
+            | Verbose -> raise (UsageException("--verbose needs a command (see `mmg --help`).", false))
         { Path = path; Options = options }
 
     /// The top-level usage text.

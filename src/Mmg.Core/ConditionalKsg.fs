@@ -200,6 +200,8 @@ module ConditionalKsg =
                   Variants = [||]
                   Curves = None
                   Pointwise = [||]
+                  Interval = None
+                  IndependencePValue = nan
                   Settings =
                     Estimation.settings
                         [ "method", box "Frenzel-Pompe: psi(k) - <psi(n_xz+1) + psi(n_yz+1) - psi(n_z+1)>, max-norm, standardised columns, exact k-d trees"
@@ -262,6 +264,8 @@ module ConditionalKsg =
                   Variants = [||]
                   Curves = None
                   Pointwise = [||]
+                  Interval = None
+                  IndependencePValue = nan
                   Settings =
                     Estimation.settings
                         [ "method", box "Gaussian plug-in: 1/2 log(det R_xz det R_yz / (det R_z det R_xyz)) of the sample correlation matrix"

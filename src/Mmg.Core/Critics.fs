@@ -112,6 +112,30 @@ module Critics =
             use r = e / ma
             j - r
 
+        /// mineSurrogate with the moving average given by its logarithm: the ratio
+        /// mean e^{f} / ma is formed as exp(log mean e^{f} − log ma), which stays finite when
+        /// e^{f} itself overflows (heavy tails).
+        let mineSurrogateLog (logMa: float) (scores: Tensor) : Tensor =
+            Checks.requireFinite "logMa" logMa
+            use j = jointMean scores
+            use m = logMeanExpOffDiagonal scores
+            use d = m - logMa
+            use r = d.exp ()
+            j - r
+
+        /// One step of MINE's moving average ma ← (1 − rate)·ma + rate·mean e^{f}, in log space:
+        /// log ma and log mean e^{f} in, the new log ma out (NaN log ma = no average yet). Finite
+        /// for any finite inputs, where the average itself would overflow to ∞ beyond e^709.
+        let mineMovingLogAverage (rate: float) (logMa: float) (logCurrent: float) : float =
+            if not (rate > 0.0 && rate <= 1.0) then invalidArg "rate" (sprintf "rate must lie in (0, 1], got %g." rate)
+            Checks.requireFinite "logCurrent" logCurrent
+            if Double.IsNaN logMa || rate = 1.0 then logCurrent
+            else
+                let a = Math.Log(1.0 - rate) + logMa
+                let b = Math.Log rate + logCurrent
+                let hi = max a b
+                hi + Math.Log(Math.Exp(a - hi) + Math.Exp(b - hi))
+
     // ---------------------------------------------------------------- networks
 
     /// A ReLU MLP: `layers` hidden layers of width `hidden`, then a linear output layer.
@@ -388,15 +412,20 @@ module Critics =
           Value = bound
           Score = bound }
 
+    /// MINE's loss with its moving average kept in log space (Bounds.mineMovingLogAverage), so
+    /// heavy-tailed scores cannot turn it into ∞ and the surrogate into NaN; scores that are
+    /// themselves no longer finite stop training with a clear error instead of a NaN estimate.
     let private mineObjective (rate: float) =
-        let ma = ref Double.NaN
+        let logMa = ref Double.NaN
         { Loss =
             (fun s ->
                 let current =
                     use m = Bounds.logMeanExpOffDiagonal s
-                    Math.Exp(m.item<float32> () |> float)
-                ma.Value <- (if Double.IsNaN ma.Value then current else (1.0 - rate) * ma.Value + rate * current)
-                use v = Bounds.mineSurrogate (max ma.Value 1e-6) s
+                    m.item<float32> () |> float
+                if not (Double.IsFinite current) then
+                    raise (InvalidOperationException(sprintf "mine: training diverged (the critic's log mean e^f is %g); the data may be too heavy-tailed for MINE: try a smaller learning rate, fewer steps or another estimator (e.g. infonce or ksg)." current))
+                logMa.Value <- Bounds.mineMovingLogAverage rate logMa.Value current
+                use v = Bounds.mineSurrogateLog logMa.Value s
                 v.neg ())
           Value = Bounds.dv
           Score = Bounds.dv }
@@ -604,6 +633,8 @@ module Critics =
         let values = batchValues model objective.Value r.BatchSize xTest yTest
         let k = values.Length
         let mean = Array.average values
+        if not (Double.IsFinite mean) then
+            raise (InvalidOperationException(sprintf "%s: the estimate is not a finite number (%g): training diverged; try a smaller learning rate, fewer steps or another estimator." name mean))
         let se =
             if k < 2 then Double.NaN
             else
@@ -644,6 +675,8 @@ module Critics =
           Variants = [||]
           Curves = None
           Pointwise = [||]
+          Interval = None
+          IndependencePValue = nan
           Settings = Estimation.settings settings }
 
     type private NeuralEstimator(name: string, options: EstimatorOptions) =

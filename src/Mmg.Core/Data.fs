@@ -7,8 +7,10 @@ open TorchSharp
 /// Validation, the train/test split and standardisation (fit on the training rows only).
 module Data =
     /// Checks a pair of sample matrices and fails with one line that names what and where:
-    /// empty input, unequal row counts, NaN/±Inf (row and column), constant columns, too few rows.
-    /// Rows are reported 0-based as in the arrays; columns as X0.., Y0.. (bmi's names).
+    /// empty input, unequal row counts, too few rows, NaN/±Inf (row and column), constant columns,
+    /// and columns whose standardisation overflows (mean or variance not finite in double, e.g.
+    /// values near 1e308). Rows are reported 0-based as in the arrays; columns as X0.., Y0..
+    /// (bmi's names).
     let validate (minRows: int) (x: float[,]) (y: float[,]) =
         if isNull x then nullArg "x"
         if isNull y then nullArg "y"
@@ -17,6 +19,8 @@ module Data =
         if nx = 0 || dx = 0 then invalidArg "x" (sprintf "x is empty (%d rows, %d columns); it needs at least one column and %d rows." nx dx minRows)
         if ny = 0 || dy = 0 then invalidArg "y" (sprintf "y is empty (%d rows, %d columns); it needs at least one column and %d rows." ny dy minRows)
         if nx <> ny then invalidArg "y" (sprintf "x has %d rows but y has %d; every sample needs both an x and a y." nx ny)
+        if nx < minRows then
+            invalidArg "x" (sprintf "only %d rows; this estimator needs at least %d (lower the batch size or give more samples)." nx minRows)
         let check (name: string) (m: float[,]) =
             for i in 0 .. Array2D.length1 m - 1 do
                 for j in 0 .. Array2D.length2 m - 1 do
@@ -32,14 +36,32 @@ module Data =
                     i <- i + 1
                 if constant then
                     invalidArg name (sprintf "column %s%d is constant (every value is %g); it carries no information, drop it." (name.ToUpperInvariant()) j first)
+                let n = Array2D.length1 m
+                let mutable sum = 0.0
+                let mutable big, bigRow = 0.0, 0
+                for i in 0 .. n - 1 do
+                    sum <- sum + m.[i, j]
+                    if abs m.[i, j] > big then
+                        big <- abs m.[i, j]
+                        bigRow <- i
+                let mean = sum / float n
+                let mutable ss = 0.0
+                for i in 0 .. n - 1 do
+                    let d = m.[i, j] - mean
+                    ss <- ss + d * d
+                if not (Double.IsFinite mean && Double.IsFinite ss) then
+                    invalidArg name (sprintf "column %s%d cannot be standardised: its values are too large (%g in row %d), so its mean or variance overflows; rescale the column (e.g. divide it by a power of 10)." (name.ToUpperInvariant()) j m.[bigRow, j] bigRow)
         check "x" x
         check "y" y
-        if nx < minRows then
-            invalidArg "x" (sprintf "only %d rows; this estimator needs at least %d (lower the batch size or give more samples)." nx minRows)
 
     /// A float32 [rows; cols] tensor of a 2-D array.
+    /// Values beyond float32's range (|v| > 3.4e38) are refused: they would become ±∞.
     let toTensor (m: float[,]) : Tensor =
         let r, c = Array2D.length1 m, Array2D.length2 m
+        for i in 0 .. r - 1 do
+            for j in 0 .. c - 1 do
+                if abs m.[i, j] > float Single.MaxValue then
+                    invalidArg "m" (sprintf "the value %g (column %d) is beyond the float32 range (±3.4e38) in which the networks train; rescale the column." m.[i, j] j)
         let flat = Array.init (r * c) (fun k -> float32 m.[k / c, k % c])
         use t = torch.tensor(flat, dtype = torch.ScalarType.Float32)
         t.reshape(int64 r, int64 c)
@@ -52,12 +74,8 @@ module Data =
         let flat = c.data<float>().ToArray()
         Array2D.init r k (fun i j -> flat.[i * k + j])
 
-    /// A seeded random permutation of 0..n−1 split into (train, test) index arrays; the test part
-    /// has round(n·testFraction) rows, at least 1 and at most n − 1.
-    let split (seed: int) (testFraction: float) (n: int) : int[] * int[] =
-        if not (testFraction > 0.0 && testFraction < 1.0) then
-            invalidArg "testFraction" (sprintf "testFraction must lie strictly between 0 and 1, got %g." testFraction)
-        if n < 2 then invalidArg "n" (sprintf "a train/test split needs at least 2 rows, got %d." n)
+    /// A seeded random permutation of 0..n−1 (Fisher–Yates with System.Random(seed)).
+    let permutation (seed: int) (n: int) : int[] =
         let rng = Random(seed)
         let perm = Array.init n id
         for i in n - 1 .. -1 .. 1 do
@@ -65,8 +83,24 @@ module Data =
             let t = perm.[i]
             perm.[i] <- perm.[j]
             perm.[j] <- t
+        perm
+
+    /// A seeded random permutation of 0..n−1 split into (train, test) index arrays; the test part
+    /// has round(n·testFraction) rows, at least 1 and at most n − 1.
+    let split (seed: int) (testFraction: float) (n: int) : int[] * int[] =
+        if not (testFraction > 0.0 && testFraction < 1.0) then
+            invalidArg "testFraction" (sprintf "testFraction must lie strictly between 0 and 1, got %g." testFraction)
+        if n < 2 then invalidArg "n" (sprintf "a train/test split needs at least 2 rows, got %d." n)
+        let perm = permutation seed n
         let nTest = min (n - 1) (max 1 (int (Math.Round(float n * testFraction))))
         perm.[nTest..], perm.[.. nTest - 1]
+
+    /// The rows 0..n−1 in `k` seeded random folds of (nearly) equal size, each sorted; every
+    /// row is in exactly one fold.
+    let folds (seed: int) (k: int) (n: int) : int[][] =
+        if k < 2 || k > n then invalidArg "k" (sprintf "cross-fitting needs 2 ≤ folds ≤ rows, got %d folds for %d rows." k n)
+        let perm = permutation seed n
+        Array.init k (fun f -> perm |> Array.indexed |> Array.filter (fun (i, _) -> i % k = f) |> Array.map snd |> Array.sort)
 
     /// Rows of a tensor by index.
     let rows (index: int[]) (t: Tensor) : Tensor =

@@ -56,6 +56,16 @@ type MmseCurves =
       /// The orthogonal-form gap E‖ε̂_y − ε̂‖² at each grid point.
       OrthogonalGap: float[] }
 
+/// An interval for the estimate and what it accounts for.
+type EstimateInterval =
+    { Low: float
+      High: float
+      /// Nominal coverage, e.g. 0.95.
+      Level: float
+      /// What the interval accounts for, e.g. "cross-fit-5" (training, data and Monte Carlo
+      /// variability over 5 folds) or "monte-carlo" (the evaluation's Monte Carlo error only).
+      Method: string }
+
 /// What every estimator returns. Estimate in nats; StdError is the estimator's own uncertainty
 /// (NaN where it has none, e.g. a deterministic closed form).
 type EstimatorResult =
@@ -68,6 +78,10 @@ type EstimatorResult =
       Curves: MmseCurves option
       /// Per-test-row MI where the estimator supports it (MMG), else empty.
       Pointwise: float[]
+      /// An interval for the estimate where the estimator offers one (MMG), else None.
+      Interval: EstimateInterval option
+      /// p-value of a test of H0: I(X;Y) = 0 where the estimator offers one (MMG), else NaN.
+      IndependencePValue: float
       /// Every setting actually used, as text, for reports and reproducibility.
       Settings: IReadOnlyDictionary<string, string> }
 

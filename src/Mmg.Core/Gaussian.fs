@@ -87,6 +87,26 @@ module Gaussian =
         use _ = syy
         0.5 * (logDet sxx + logDet syy - logDet cov)
 
+    /// Exact pointwise MI log p(x, y) / (p(x) p(y)) of each row of (x [n; dimX], y [n; dy]) for
+    /// the zero-mean Gaussian with covariance cov: ½(log det S_xx + log det S_yy − log det S)
+    /// − ½(wᵀS⁻¹w − xᵀS_xx⁻¹x − yᵀS_yy⁻¹y) with w = (x, y). Returns [n] float64; its mean over
+    /// samples of the distribution is the MI.
+    let pointwiseMutualInformation (dimX: int) (cov: Tensor) (x: Tensor) (y: Tensor) : Tensor =
+        validate dimX cov
+        Checks.requireSameRows "x" x "y" y
+        let sxx, sxy, syy = blocks dimX cov
+        use _ = sxx
+        use _ = sxy
+        use _ = syy
+        use scope = torch.NewDisposeScope()
+        let quad (s: Tensor) (v: Tensor) =
+            let v64 = v.``to`` f64
+            (v64 * torch.linalg.solve(s.``to`` f64, v64.t ()).t ()).sum 1L
+        let w = torch.cat ([| x.``to`` f64; y.``to`` f64 |], 1L)
+        let constant = mutualInformation dimX cov
+        let r = (quad cov w - quad sxx x - quad syy y) * -0.5 + constant
+        r.MoveToOuterDisposeScope()
+
     /// ε-space MMSE of x ~ N(m, s) at log-SNR a: γ·tr(s (I + γ s)⁻¹) = Σᵢ sigmoid(a + log λᵢ(s)).
     /// a: any shape; result has a's shape, float64.
     let mmseEpsOf (s: Tensor) (a: Tensor) : Tensor =

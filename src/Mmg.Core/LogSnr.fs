@@ -139,7 +139,7 @@ module LogSnr =
     /// Location = the gap's area median; scale from its interquartile range (for a logistic,
     /// IQR = 2·s·ln 3); clip so that the support covers the central 99% of the area plus one
     /// scale unit, and never less than `minClip`. Because the support follows the gap, it grows
-    /// with MI (DESIGN.md §1). Returns `fallback` when the gap has no positive area.
+    /// with MI (docs/design.md §1). Returns `fallback` when the gap has no positive area.
     let fitToGap (grid: float[]) (gap: float[]) (minScale: float) (minClip: float) (fallback: LogSnrDensity) =
         Checks.requirePositive "minScale" minScale
         Checks.requirePositive "minClip" minClip

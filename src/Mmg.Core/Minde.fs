@@ -102,7 +102,7 @@ module Minde =
     /// the support of MMG's fixed density (LogSnr.paperDefault), so the comparison with MMG
     /// changes only the shape of q: at a = −10 the signal weight sigmoid(a) is 5·10⁻⁵ and the gap
     /// of standardised data is negligible, and a = 14 covers the gap of a Gaussian pair up to
-    /// about 4.5 nats (DESIGN.md §1: the gap lives on a ∈ [−5, 2·I + 5]). Higher MI is truncated
+    /// about 4.5 nats (docs/design.md §1: the gap lives on a ∈ [−5, 2·I + 5]). Higher MI is truncated
     /// (underestimated) — see docs/estimators-neural.md.
     let density = Uniform(-10.0, 14.0)
 
@@ -263,6 +263,8 @@ module Minde =
           Variants = [| named name est.Orthogonal; named (name + "-difference") est.Difference |]
           Curves = None
           Pointwise = [||]
+          Interval = None
+          IndependencePValue = nan
           Settings = settings }
 
 /// MINDE-c: the conditional MINDE estimator. In Mmg's framework it is MMG's orthogonal estimator

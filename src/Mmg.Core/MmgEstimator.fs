@@ -103,28 +103,16 @@ module MmgProfiles =
             Repeats = Estimation.extraInt options "repeats" p.Repeats
             TestFraction = Estimation.orDefaultF options.TestFraction p.TestFraction }
 
-/// What the persisted model knows besides its weights.
-type MmgModelInfo =
-    { DimX: int
-      DimY: int
-      Width: int
-      Blocks: int
-      Frequencies: int
-      MeanX: float[]
-      StdX: float[]
-      MeanY: float[]
-      StdY: float[]
-      FixedQ: float[]
-      AdaptiveQ: float[]
-      Settings: Dictionary<string, string> }
-
 /// The four MMG variants of one evaluation, each with its standard error.
 type MmgEvaluation =
     { Mmg: McEstimate
       MmgAdaptive: McEstimate
       MmgOrthogonal: McEstimate
       MmgOrthogonalAdaptive: McEstimate
-      /// Pointwise MI per row for the requested variant (empty unless asked for).
+      /// ½(difference + orthogonal) of the adaptive model, row by row (see MmgEstimator).
+      MmgDebiased: McEstimate
+      /// Pointwise MI per row (difference form of the requested variant's model; empty unless
+      /// asked for).
       Pointwise: float[]
       Curves: MmseCurves }
 
@@ -172,17 +160,21 @@ type MmgModel(shape: NetworkShape, fixedNet: DenoiserNet, adaptiveNet: DenoiserN
             let d, o = Mmse.pointwise (Network.asDenoiser net) q g repeats batch xs ys
             use d = d
             use o = o
-            Mmse.summarize d, Mmse.summarize o, d.data<float>().ToArray(), o.data<float>().ToArray()
+            use b = (d + o) * 0.5
+            Mmse.summarize d, Mmse.summarize o, Mmse.summarize b, d.data<float>().ToArray(), o.data<float>().ToArray()
         // the same seed for both models: common random numbers across the fixed and adaptive runs
-        let fd, fo, fdp, fop = run fixedNet fixedQ seed
-        let ad, ao, adp, aop = run adaptiveNet adaptiveQ seed
+        let fd, fo, _, fdp, fop = run fixedNet fixedQ seed
+        let ad, ao, ab, adp, aop = run adaptiveNet adaptiveQ seed
+        // Pointwise MI is the difference form (paper eq. 7) of the variant's model, whatever the
+        // variant's integrand: the orthogonal identity holds only in expectation over x given
+        // (z, y), so per row the orthogonal integrand is not the pointwise MI (it can even have
+        // the wrong sign).
+        ignore (fop, aop)
         let pointwise =
             match pointwiseVariant with
             | null | "" -> [||]
-            | "mmg" -> fdp
-            | "mmg-orthogonal" -> fop
-            | "mmg-adaptive" -> adp
-            | "mmg-orthogonal-adaptive" -> aop
+            | "mmg" | "mmg-orthogonal" -> fdp
+            | "mmg-adaptive" | "mmg-orthogonal-adaptive" | "mmg-debiased" -> adp
             | other -> invalidArg "variant" (sprintf "unknown MMG variant '%s'." other)
         let lo0, hi0 = LogSnr.range fixedQ
         let lo1, hi1 = LogSnr.range adaptiveQ
@@ -197,40 +189,80 @@ type MmgModel(shape: NetworkShape, fixedNet: DenoiserNet, adaptiveNet: DenoiserN
           MmgAdaptive = ad
           MmgOrthogonal = fo
           MmgOrthogonalAdaptive = ao
+          MmgDebiased = ab
           Pointwise = pointwise
           Curves = { LogSnr = grid; Unconditional = u; Conditional = c; Gap = gap; OrthogonalGap = og } }
 
-    /// Writes model.json, fixed.bin and adaptive.bin into `dir` (created if needed). Writes to
-    /// temporary names first, so an interrupted save never leaves a half-written model.
+    /// Permutation test of H0: I(X;Y) = 0 on rows the model did not train on. The statistic is
+    /// the difference-form estimate of the adaptive model (how much y *helps* the denoiser; the
+    /// orthogonal form measures how much y *changes* it, which a wrongly paired y does even more,
+    /// so it cannot serve); it is recomputed with y's rows permuted
+    /// `permutations` times, with the same (a, ε) draws every time (common random numbers), so
+    /// only the pairing of x and y changes. Under H0 the pairs (x, y) and (x, π(y)) have the same
+    /// distribution and the model is independent of these rows, so the p-value
+    /// (1 + #{T_π ≥ T}) / (1 + permutations) is exact. Returns (p-value, observed statistic).
+    member this.PermutationTest(x: float[,], y: float[,], permutations: int, seed: int) : float * float =
+        Checks.requirePositiveInt "permutations" permutations
+        Data.validate 2 x y
+        let xs, ys = this.Prepare(x, y)
+        use xs = xs
+        use ys = ys
+        adaptiveNet.eval ()
+        let den = Network.asDenoiser adaptiveNet
+        let statistic (yy: Tensor) =
+            use g = new torch.Generator(uint64 seed)
+            let d, o = Mmse.pointwise den adaptiveQ g 2 4096 xs yy
+            use d = d
+            use o = o
+            d.mean().item<float> ()
+        let observed = statistic ys
+        let n = int ys.shape.[0]
+        let mutable atLeast = 0
+        for k in 1 .. permutations do
+            use idx = torch.tensor (Data.permutation (seed + 1000 * k) n |> Array.map int64, device = ys.device)
+            use yp = ys.index_select (0L, idx)
+            if statistic yp >= observed then atLeast <- atLeast + 1
+        float (1 + atLeast) / float (1 + permutations), observed
+
+    /// Saves the model as one folder (model.json, fixed.bin, adaptive.bin), written to a temporary
+    /// folder and renamed into place (ModelFiles.save): an interrupted save leaves the old model
+    /// or the new one, never a mix. model.json records a format version and the weights' SHA-256.
     member _.Save(dir: string) =
-        Directory.CreateDirectory dir |> ignore
         let info =
-            { DimX = shape.DimX; DimY = shape.DimY; Width = shape.Width; Blocks = shape.Blocks; Frequencies = shape.Frequencies
+            { FormatVersion = ModelFiles.FormatVersion
+              DimX = shape.DimX; DimY = shape.DimY; Width = shape.Width; Blocks = shape.Blocks; Frequencies = shape.Frequencies
+              LinearBase = shape.LinearBase
               MeanX = stdX.Mean; StdX = stdX.Std; MeanY = stdY.Mean; StdY = stdY.Std
               FixedQ = qToArray fixedQ; AdaptiveQ = qToArray adaptiveQ
-              Settings = Dictionary<string, string>(settings) }
-        let write (name: string) (action: string -> unit) =
-            let tmp = Path.Combine(dir, name + ".tmp")
-            action tmp
-            File.Move(tmp, Path.Combine(dir, name), true)
-        write "fixed.bin" (fun p -> fixedNet.save p |> ignore)
-        write "adaptive.bin" (fun p -> adaptiveNet.save p |> ignore)
-        write "model.json" (fun p -> File.WriteAllText(p, JsonSerializer.Serialize(info, JsonSerializerOptions(WriteIndented = true))))
+              Settings = Dictionary<string, string>(settings)
+              Checksums = null }
+        ModelFiles.save dir info (fun folder ->
+            fixedNet.save (Path.Combine(folder, "fixed.bin")) |> ignore
+            adaptiveNet.save (Path.Combine(folder, "adaptive.bin")) |> ignore)
 
-    /// Loads a model saved by Save.
+    /// Loads a model saved by Save; refuses (one line) a folder whose model.json is missing,
+    /// not JSON, of another format version, or whose weights do not match their checksums.
     static member Load(dir: string, device: torch.Device) =
-        let path = Path.Combine(dir, "model.json")
-        if not (File.Exists path) then
-            invalidArg "dir" (sprintf "no saved MMG model in '%s' (model.json is missing)." dir)
-        let info = JsonSerializer.Deserialize<MmgModelInfo>(File.ReadAllText path)
-        let shape = { DimX = info.DimX; DimY = info.DimY; Width = info.Width; Blocks = info.Blocks; Frequencies = info.Frequencies }
+        let info = ModelFiles.read dir
+        let shape = { DimX = info.DimX; DimY = info.DimY; Width = info.Width; Blocks = info.Blocks; Frequencies = info.Frequencies; LinearBase = info.LinearBase }
         let load name =
             let net = new DenoiserNet(shape)
-            net.load (Path.Combine(dir, name)) |> ignore
-            net.``to`` device |> ignore
-            net.eval ()
-            net
-        new MmgModel(shape, load "fixed.bin", load "adaptive.bin", qOfArray info.FixedQ, qOfArray info.AdaptiveQ,
+            try
+                net.load (Path.Combine(dir, name)) |> ignore
+                net.``to`` device |> ignore
+                net.eval ()
+                net
+            with e ->
+                net.Dispose()
+                let first = e.Message.Split('\n').[0].Trim()
+                raise (InvalidDataException(sprintf "model %s: %s does not hold the network model.json describes (%s)." dir name first))
+        let fixedNet = load "fixed.bin"
+        let adaptiveNet =
+            try load "adaptive.bin"
+            with _ ->
+                fixedNet.Dispose()
+                reraise ()
+        new MmgModel(shape, fixedNet, adaptiveNet, qOfArray info.FixedQ, qOfArray info.AdaptiveQ,
                      { Mean = info.MeanX; Std = info.StdX }, { Mean = info.MeanY; Std = info.StdY }, device, info.Settings)
 
     interface IDisposable with
@@ -241,11 +273,19 @@ type MmgModel(shape: NetworkShape, fixedNet: DenoiserNet, adaptiveNet: DenoiserN
 /// The MMG estimator (all four variants from one training run); `variant` picks the headline.
 type MmgEstimator(variant: string, options: EstimatorOptions) =
     do
-        if not (Array.contains variant [| "mmg"; "mmg-adaptive"; "mmg-orthogonal"; "mmg-orthogonal-adaptive" |]) then
-            invalidArg "variant" (sprintf "unknown MMG variant '%s'; use mmg, mmg-adaptive, mmg-orthogonal or mmg-orthogonal-adaptive." variant)
+        if not (Array.contains variant MmgEstimator.Variants) then
+            invalidArg "variant" (sprintf "unknown MMG variant '%s'; use one of %s." variant (String.Join(", ", MmgEstimator.Variants)))
+
+    /// Below this MMSE-gap area (nats) of the preliminary model the log-SNR density is not adapted.
+    static member AdaptThreshold = 0.02
 
     /// The variant names, default last.
-    static member Variants = [| "mmg"; "mmg-adaptive"; "mmg-orthogonal"; "mmg-orthogonal-adaptive" |]
+    /// `mmg-debiased` is ½(difference + orthogonal) of the adaptive model: on held-out rows a
+    /// model's estimation error δ (independent of those rows) moves the two forms in opposite
+    /// directions, difference ≈ I − E‖δ‖², orthogonal ≈ I + E‖δ‖², so their mean cancels it to
+    /// first order (docs/accuracy.md); on independent data it is ≈ 0 where the orthogonal form,
+    /// ≥ 0 by construction, reports the overfitting as information.
+    static member Variants = [| "mmg"; "mmg-adaptive"; "mmg-orthogonal"; "mmg-orthogonal-adaptive"; "mmg-debiased" |]
 
     member _.Variant = variant
     member _.Options = options
@@ -261,10 +301,22 @@ type MmgEstimator(variant: string, options: EstimatorOptions) =
         use g = new torch.Generator(uint64 seed)
         net.eval ()
         let grid, _, _, _, og = Mmse.curves (Network.asDenoiser net) g grid xc yc
-        let peak = Array.max og
-        // the gap is cut off at an end of the range if it is still above 10% of its peak there
-        let top, bottom = peak > 0.0 && og.[og.Length - 1] > 0.1 * peak, peak > 0.0 && og.[0] > 0.1 * peak
-        LogSnr.fitToGap grid og 0.5 4.0 q, top, bottom
+        // Adapt only to a gap worth adapting to: below MmgEstimator.AdaptThreshold nats the
+        // curve is mostly estimation noise, and a logistic fitted to noise can put its mass far
+        // outside the region where the networks are accurate (seen: loc −38, scale 16 on
+        // independent data). Then q stays as it is.
+        let area = 0.5 * Array.sum (Array.init (grid.Length - 1) (fun i -> 0.5 * (og.[i] + og.[i + 1]) * (grid.[i + 1] - grid.[i])))
+        if not (area >= MmgEstimator.AdaptThreshold) then q, false, false
+        else
+            let peak = Array.max og
+            // the gap is cut off at an end of the range if it is still above 10% of its peak there
+            let top, bottom = og.[og.Length - 1] > 0.1 * peak, og.[0] > 0.1 * peak
+            // a sane fit: location inside the measured range, scale at most a quarter of its width
+            let fitted =
+                match LogSnr.fitToGap grid og 0.5 4.0 q with
+                | Logistic(m, sc, c) -> LogSnr.logistic (min hi (max lo m)) (min sc ((hi - lo) / 4.0)) c
+                | other -> other
+            fitted, top, bottom
 
     /// Trains on (x, y) (already validated, raw units) and returns the model.
     member _.Fit(x: float[,], y: float[,], progress: Action<TrainingProgress>) : MmgModel =
@@ -274,7 +326,7 @@ type MmgEstimator(variant: string, options: EstimatorOptions) =
         let device = Estimation.device options.Device
         torch.random.manual_seed (int64 options.Seed) |> ignore
         let width = if p.Width > 0 then p.Width else Network.defaultWidth dimX dimY
-        let shape = Network.shape dimX dimY width
+        let shape = { Network.shape dimX dimY width with LinearBase = Estimation.extraInt options "linear-base" 1 <> 0 }
         use xt = Data.toTensor x
         use yt = Data.toTensor y
         let sx, sy = Data.fitStandardizer xt, Data.fitStandardizer yt
@@ -284,19 +336,23 @@ type MmgEstimator(variant: string, options: EstimatorOptions) =
         use ys = ys0.``to`` device
         let net = (new DenoiserNet(shape)).``to`` device
         let ema = (new DenoiserNet(shape)).``to`` device
+        let shrinkage = if shape.LinearBase then net.SetLinearBase(xs, ys) else nan
+        ema.CopyLinearBase net
         let cfg =
             { BatchSize = p.BatchSize; LearningRate = p.LearningRate; EmaDecay = p.EmaDecay
               DropProbability = p.DropProbability; PlateauPatience = p.PlateauPatience; MinLearningRate = 1e-5 }
         use trainer = new DenoiserTrainer(net, ema, cfg, options.Seed)
+        trainer.Schedule <- (if Estimation.extraInt options "cosine" 0 <> 0 then Cosine else Plateau)
         trainer.Train(xs, ys, p.FixedQ, p.Steps, "denoiser (fixed q)", progress) |> ignore
         // snapshot of the fixed-q EMA model
         let fixedNet = (new DenoiserNet(shape)).``to`` device
+        fixedNet.CopyLinearBase net
         (use _ = torch.no_grad ()
          for dst, src in Seq.zip (fixedNet.parameters ()) (ema.parameters ()) do dst.copy_ src |> ignore)
         // Adaptive phase. If the preliminary model's gap is still large at an end of the fixed
         // range (high MI puts the conditional transition beyond it), widen the range by half its
         // width on that side, train there for a fifth of the adaptive budget and look again, up to
-        // three times: the range is found from the data, not set per task (DESIGN.md §1).
+        // three times: the range is found from the data, not set per task (docs/design.md §1).
         let mutable adaptiveQ, top, bottom = MmgEstimator.AdaptDensity(ema, p.FixedQ, xs, ys, p.CurvePoints, options.Seed + 7)
         let mutable range = LogSnr.range p.FixedQ
         let mutable rounds = 0
@@ -323,36 +379,97 @@ type MmgEstimator(variant: string, options: EstimatorOptions) =
                   "blocks", box shape.Blocks; "ema_decay", box p.EmaDecay; "drop_probability", box p.DropProbability
                   "repeats", box p.Repeats; "test_fraction", box p.TestFraction; "seed", box options.Seed
                   "device", box (string device); "fixed_q", box (q2 p.FixedQ); "adaptive_q", box (q2 adaptiveQ)
-                  "range_widening_rounds", box rounds; "parameters", box ema.ParameterCount ]
+                  "range_widening_rounds", box rounds; "schedule", box (sprintf "%A" trainer.Schedule |> fun t -> t.ToLowerInvariant()); "linear_base", box shape.LinearBase; "regression_shrinkage", box shrinkage; "parameters", box ema.ParameterCount ]
         new MmgModel(shape, fixedNet, ema, p.FixedQ, adaptiveQ, sx, sy, device, settings)
 
-    /// Split, train on the training rows, evaluate all variants on the test rows.
+    /// The two-sided 97.5% quantile of Student's t with `df` degrees of freedom.
+    static member private TQuantile975(df: int) =
+        let table = [| 12.706; 4.303; 3.182; 2.776; 2.571; 2.447; 2.365; 2.306; 2.262; 2.228 |]
+        if df <= table.Length then table.[df - 1] else 1.96 + 2.4 / float df
+
+    /// Split, train on the training rows, evaluate all variants on the test rows. With the option
+    /// `folds` = K ≥ 2 (and always when pointwise values are wanted: K = 5 unless set) this is
+    /// K-fold cross-fitting instead: fold k is scored by a model trained on the other K − 1 folds
+    /// (seed Seed + k), so every input row gets a pointwise value from a model that never saw it;
+    /// each variant is the mean over all rows, and the interval is a Student-t interval over the K
+    /// fold estimates (training, data and Monte Carlo variability), widened to at least the
+    /// pooled Monte Carlo interval. With one split the interval is the Monte Carlo one only. With
+    /// the option `permutations` = B > 0 the result carries the p-value of the permutation test of
+    /// independence on the held-out rows (MmgModel.PermutationTest). Returns the last fold's model.
     member this.EstimateWithModel(x: float[,], y: float[,], progress: Action<TrainingProgress>, wantPointwise: bool) : EstimatorResult * MmgModel =
         let watch = Diagnostics.Stopwatch.StartNew()
         Data.validate 4 x y
         let p = MmgProfiles.resolve options (Array2D.length2 x) (Array2D.length2 y)
         let n = Array2D.length1 x
-        let train, test = Data.split options.Seed p.TestFraction n
-        if train.Length < p.BatchSize then
-            invalidArg "x" (sprintf "%d rows leave %d training rows after holding out %.0f%% for the estimate, fewer than the batch size %d; give at least %d rows or a smaller batch size." n train.Length (100.0 * p.TestFraction) p.BatchSize (int (ceil (float p.BatchSize / (1.0 - p.TestFraction))) + 1))
+        let folds = Estimation.extraInt options "folds" (if wantPointwise then 5 else 1)
+        let permutations = Estimation.extraInt options "permutations" 0
+        if folds < 1 then invalidArg "folds" (sprintf "folds must be at least 1 (1 = one train/test split), got %d." folds)
+        if permutations < 0 then invalidArg "permutations" (sprintf "permutations must be 0 (no test) or positive, got %d." permutations)
+        let parts =
+            if folds = 1 then [| Data.split options.Seed p.TestFraction n |]
+            else
+                let fs = Data.folds options.Seed folds n
+                fs |> Array.mapi (fun k test -> Array.concat [ for j in 0 .. folds - 1 do if j <> k then fs.[j] ], test)
         let pick (rows: int[]) (m: float[,]) = Array2D.init rows.Length (Array2D.length2 m) (fun i j -> m.[rows.[i], j])
-        let model = this.Fit(pick train x, pick train y, progress)
-        let ev = model.Evaluate(pick test x, pick test y, p.Repeats, options.Seed + 11, (if wantPointwise then variant else ""), p.CurvePoints)
-        let named name (e: McEstimate) = { Name = name; Estimate = e.Mean; StdError = e.StdError }
-        let variants =
-            [| named "mmg" ev.Mmg; named "mmg-adaptive" ev.MmgAdaptive; named "mmg-orthogonal" ev.MmgOrthogonal
-               named "mmg-orthogonal-adaptive" ev.MmgOrthogonalAdaptive |]
-        let head = variants |> Array.find (fun v -> v.Name = variant)
+        let minTrain = parts |> Array.map (fst >> Array.length) |> Array.min
+        if minTrain < p.BatchSize then
+            invalidArg "x" (sprintf "%d rows leave %d training rows after holding out %s for the estimate, fewer than the batch size %d; give more rows or a smaller batch size." n minTrain (if folds = 1 then sprintf "%.0f%%" (100.0 * p.TestFraction) else sprintf "one of %d folds" folds) p.BatchSize)
+        let names = MmgEstimator.Variants
+        let pointwise = Array.create (if wantPointwise then n else 0) nan
+        let mutable model = Unchecked.defaultof<MmgModel>
+        let evaluations =
+            parts
+            |> Array.mapi (fun k (train, test) ->
+                if not (isNull (box model)) then (model :> IDisposable).Dispose()
+                let foldOptions = { options with Seed = options.Seed + k }
+                let m = MmgEstimator(variant, foldOptions).Fit(pick train x, pick train y, progress)
+                model <- m
+                let ev = m.Evaluate(pick test x, pick test y, p.Repeats, options.Seed + k + 11, (if wantPointwise then variant else ""), p.CurvePoints)
+                if wantPointwise then test |> Array.iteri (fun i row -> pointwise.[row] <- ev.Pointwise.[i])
+                let pValue = if permutations > 0 then fst (m.PermutationTest(pick test x, pick test y, permutations, options.Seed + k + 13)) else nan
+                ev, test.Length, pValue)
+        let variantOf (ev: MmgEvaluation) i = [| ev.Mmg; ev.MmgAdaptive; ev.MmgOrthogonal; ev.MmgOrthogonalAdaptive; ev.MmgDebiased |].[i]
+        // pooled over folds: the mean over all scored rows and its Monte Carlo standard error
+        let pooled i =
+            let total = evaluations |> Array.sumBy (fun (_, c, _) -> float c)
+            let mean = (evaluations |> Array.sumBy (fun (ev, c, _) -> float c * (variantOf ev i).Mean)) / total
+            let se = sqrt (evaluations |> Array.sumBy (fun (ev, c, _) -> (float c * (variantOf ev i).StdError) ** 2.0)) / total
+            { Name = names.[i]; Estimate = mean; StdError = se }
+        let variants = Array.init names.Length pooled
+        let headIndex = Array.IndexOf(names, variant)
+        let head = variants.[headIndex]
+        let interval =
+            let mc = 1.96 * head.StdError
+            if folds = 1 then { Low = head.Estimate - mc; High = head.Estimate + mc; Level = 0.95; Method = "monte-carlo" }
+            else
+                let ests = evaluations |> Array.map (fun (ev, _, _) -> (variantOf ev headIndex).Mean)
+                let m = Array.average ests
+                let sd = sqrt ((ests |> Array.sumBy (fun e -> (e - m) ** 2.0)) / float (folds - 1))
+                let half = max mc (MmgEstimator.TQuantile975(folds - 1) * sd / sqrt (float folds))
+                { Low = head.Estimate - half; High = head.Estimate + half; Level = 0.95; Method = sprintf "cross-fit-%d" folds }
+        // one p-value per fold; combined conservatively (Bonferroni over the folds)
+        let pValue =
+            if permutations = 0 then nan
+            else min 1.0 (float folds * (evaluations |> Array.map (fun (_, _, pv) -> pv) |> Array.min))
+        let ev0, _, _ = evaluations.[evaluations.Length - 1]
         let settings = Dictionary<string, string>(model.Settings)
-        settings.["train_rows"] <- string train.Length
-        settings.["test_rows"] <- string test.Length
+        settings.["seed"] <- string options.Seed
+        settings.["folds"] <- string folds
+        if folds = 1 then
+            let train, test = parts.[0]
+            settings.["train_rows"] <- string train.Length
+            settings.["test_rows"] <- string test.Length
+        else settings.["scored_rows"] <- string n
+        if permutations > 0 then settings.["permutations"] <- string permutations
         { Estimator = variant
           Estimate = head.Estimate
           StdError = head.StdError
           Seconds = watch.Elapsed.TotalSeconds
           Variants = variants
-          Curves = Some ev.Curves
-          Pointwise = ev.Pointwise
+          Curves = Some ev0.Curves
+          Pointwise = pointwise
+          Interval = Some interval
+          IndependencePValue = pValue
           Settings = settings },
         model
 

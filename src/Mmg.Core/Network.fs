@@ -61,7 +61,10 @@ type NetworkShape =
       Width: int
       Blocks: int
       /// Number of sinusoidal frequencies fed to the learned log-SNR embedding.
-      Frequencies: int }
+      Frequencies: int
+      /// Whether the network adds its output to the best linear (Gaussian) noise predictor of the
+      /// training data (see DenoiserNet); false for the plain network.
+      LinearBase: bool }
 
 /// The part every denoiser here shares after its input projection: the learned log-SNR
 /// embedding (fixed log-spaced sinusoids → Linear → SiLU → Linear), the residual MLP blocks with
@@ -79,6 +82,13 @@ type DenoiserTrunk(shape: NetworkShape, outputs: int) as this =
     let outLin = torch.nn.Linear(w, int64 outputs)
     do this.RegisterComponents()
 
+    /// Sets the output layer's weights and bias to zero, so the trunk starts as the zero function
+    /// (used when it learns a residual on top of a base predictor).
+    member _.ZeroOutput() =
+        use _ = torch.no_grad ()
+        outLin.weight.zero_ () |> ignore
+        outLin.bias.zero_ () |> ignore
+
     /// The prediction from the projected input h0 [n; width] and the log-SNR a [n].
     /// Call inside a dispose scope.
     override _.forward(h0: Tensor, a: Tensor) =
@@ -88,25 +98,120 @@ type DenoiserTrunk(shape: NetworkShape, outputs: int) as this =
             h <- b.forward (h, e)
         outLin.forward (torch.nn.functional.silu (outNorm.forward h))
 
+/// The best linear noise predictors of zero-mean data with covariance Cov(X) and, given y,
+/// E[x|y] = B·y and Cov(X|Y): for x ~ N(m, S) the exact E[ε | z] is
+/// σ·(α²S + σ²I)⁻¹(z − α·m) (the Gaussian oracle's formula). Written with the eigen-decomposition
+/// S = U·diag(λ)·Uᵀ so that the per-row log-SNR costs two matrix products:
+/// σ·U·diag(1/(α²λ + σ²))·Uᵀ(z − α·m). The parameters are fixed (not trained).
+module LinearGaussian =
+    /// ε̂ for rows c = z − α·m [n; dx] with signal/noise scales alpha, sigma [n; 1]; u [dx; dx],
+    /// lambda [dx]. Call inside a dispose scope.
+    let predict (u: Tensor) (lambda: Tensor) (alpha: Tensor) (sigma: Tensor) (c: Tensor) : Tensor =
+        let denom = (alpha * alpha) * lambda.unsqueeze 0L + sigma * sigma
+        (c.matmul u / denom).matmul (u.t ()) * sigma
+
+    /// (U, λ) of Cov(X), (U, λ) of Cov(X|Y) and B [dx; dy] from standardised training rows
+    /// x [n; dx], y [n; dy], in float64.
+    /// The regression is shrunk towards zero, B = c·B̂ with the positive-part James–Stein factor
+    /// c = max(0, 1 − (dy·tr Ŝ_x|y / n) / tr(B̂ Ŝ_yy B̂ᵀ)): the variance that least squares
+    /// "explains" with dy regressors on pure noise is dy·tr Σ_x|y / n, so on independent data
+    /// c ≈ 0 and the base carries no spurious dependence (the plug-in Gaussian MI of a sample
+    /// covariance is biased up by ≈ dx·dy/(2n) nats), while a real dependence keeps c ≈ 1.
+    /// Cov(X|Y) is the residual covariance of that shrunk predictor. Eigenvalues are floored at
+    /// `floor` (the conditional covariance is nearly singular at high MI) and Cov(Y) gets a ridge
+    /// of 1e-6 before it is inverted, so collinear y columns are harmless. Returns the factor c
+    /// last.
+    let fit (floor: float) (x: Tensor) (y: Tensor) =
+        use scope = torch.NewDisposeScope()
+        let x64 = x.``to`` torch.ScalarType.Float64
+        let y64 = y.``to`` torch.ScalarType.Float64
+        let xc = x64 - x64.mean ([| 0L |], keepdim = true)
+        let yc = y64 - y64.mean ([| 0L |], keepdim = true)
+        let n = float x.shape.[0]
+        let dy = float y.shape.[1]
+        let sxx = xc.t().matmul(xc) / n
+        let sxy = xc.t().matmul(yc) / n
+        let syy = yc.t().matmul(yc) / n + torch.eye(y.shape.[1], dtype = torch.ScalarType.Float64) * 1e-6
+        // B̂ = Sxy Syy⁻¹, computed as (Syy⁻¹ Syx)ᵀ; explained = B̂ Syy B̂ᵀ = B̂ Syx
+        let bHat = torch.linalg.solve(syy, sxy.t ()).t ()
+        let explained = bHat.matmul (sxy.t ())
+        let residual = (sxx - explained).trace().item<float> ()
+        let signal = explained.trace().item<float> ()
+        let c = if signal > 0.0 then max 0.0 (1.0 - dy * residual / n / signal) else 0.0
+        let b = bHat * c
+        let cond = sxx - explained * (2.0 * c - c * c)
+        let eig (s: Tensor) =
+            let sym = (s + s.t ()) * 0.5
+            let struct (l, u) = torch.linalg.eigh sym
+            u.``to``(torch.ScalarType.Float32).MoveToOuterDisposeScope(), l.clamp_min(floor).``to``(torch.ScalarType.Float32).MoveToOuterDisposeScope()
+        let uU, lU = eig sxx
+        let uC, lC = eig cond
+        uU, lU, uC, lC, b.``to``(torch.ScalarType.Float32).MoveToOuterDisposeScope(), c
+
 /// Conditional noise predictor ε̂(z, a, y) of the paper's kind: input projection of
 /// [z, y-or-absent, present-flag], then the shared trunk (learned log-SNR embedding, residual
 /// MLP blocks with GroupNorm and SiLU, output of dim_x). "y absent" is an explicit flag plus a
 /// learned stand-in vector, never y = 0 (0 is a common value of standardised y).
+/// With shape.LinearBase the trunk learns only a residual: the output is the best linear
+/// predictor of the training data (LinearGaussian, set by SetLinearBase; conditional on y when y
+/// is present) plus the trunk, whose output layer starts at zero. Gaussian structure is then
+/// exact from the first step and the capacity goes to the rest; the estimator still integrates
+/// the gap between the whole network's two predictions, so the MI maths is unchanged.
 type DenoiserNet(shape: NetworkShape) as this =
     inherit torch.nn.Module("DenoiserNet")
-    let inProj = torch.nn.Linear(int64 (shape.DimX + shape.DimY + 1), int64 shape.Width)
-    let absentY = torch.nn.Parameter(torch.zeros(int64 shape.DimY))
+    let dx, dy = int64 shape.DimX, int64 shape.DimY
+    let inProj = torch.nn.Linear(dx + dy + 1L, int64 shape.Width)
+    let absentY = torch.nn.Parameter(torch.zeros(dy))
     let trunk = new DenoiserTrunk(shape, shape.DimX)
-    do this.RegisterComponents()
+    // the linear base (buffers: saved with the weights, never trained); identity / zero until set
+    let baseU = torch.eye(dx)
+    let baseLambda = torch.ones(dx)
+    let condU = torch.eye(dx)
+    let condLambda = torch.ones(dx)
+    let regression = torch.zeros(dx, dy)
+    do
+        this.register_buffer("base_u", baseU)
+        this.register_buffer("base_lambda", baseLambda)
+        this.register_buffer("cond_u", condU)
+        this.register_buffer("cond_lambda", condLambda)
+        this.register_buffer("regression", regression)
+        if shape.LinearBase then trunk.ZeroOutput()
+        this.RegisterComponents()
 
     member _.Shape = shape
+
+    /// Sets the linear base from standardised training rows (see LinearGaussian.fit).
+    /// Returns the shrinkage factor of the regression.
+    member _.SetLinearBase(x: Tensor, y: Tensor) : float =
+        let uU, lU, uC, lC, b, c = LinearGaussian.fit 1e-7 x y
+        use _ = torch.no_grad ()
+        for dst, src in [ baseU, uU; baseLambda, lU; condU, uC; condLambda, lC; regression, b ] do
+            dst.copy_ src |> ignore
+            src.Dispose()
+        c
+
+    /// The linear base's tensors (U, λ of Cov(X); U, λ of Cov(X|Y); B).
+    member _.LinearBaseTensors = [| baseU; baseLambda; condU; condLambda; regression |]
+
+    /// Copies the linear base of another network of the same shape.
+    member this.CopyLinearBase(other: DenoiserNet) =
+        use _ = torch.no_grad ()
+        for dst, src in Array.zip this.LinearBaseTensors other.LinearBaseTensors do
+            dst.copy_ src |> ignore
 
     /// ε̂ for rows z [n; dx], a [n], y [n; dy] and present [n] (bool: whether y is given).
     /// Call inside a dispose scope.
     member _.Predict(z: Tensor, a: Tensor, y: Tensor, present: Tensor) : Tensor =
         let yIn = torch.where (present.unsqueeze 1L, y, absentY.expand_as y)
         let flag = present.``to``(z.dtype).unsqueeze 1L
-        trunk.forward (inProj.forward (torch.cat ([| z; yIn; flag |], 1L)), a)
+        let learned = trunk.forward (inProj.forward (torch.cat ([| z; yIn; flag |], 1L)), a)
+        if shape.LinearBase then
+            let a1 = a.unsqueeze 1L
+            let alpha, sigma = Channel.signalScale a1, Channel.noiseScale a1
+            let unconditional = LinearGaussian.predict baseU baseLambda alpha sigma z
+            let conditional = LinearGaussian.predict condU condLambda alpha sigma (z - alpha * y.matmul (regression.t ()))
+            learned + torch.where (present.unsqueeze 1L, conditional, unconditional)
+        else learned
 
     /// Number of trainable parameters.
     member this.ParameterCount = this.parameters () |> Seq.sumBy (fun p -> p.numel ())
@@ -122,7 +227,7 @@ module Network =
         Checks.requirePositiveInt "dimX" dimX
         Checks.requirePositiveInt "dimY" dimY
         Checks.requirePositiveInt "width" width
-        { DimX = dimX; DimY = dimY; Width = width; Blocks = 3; Frequencies = 16 }
+        { DimX = dimX; DimY = dimY; Width = width; Blocks = 3; Frequencies = 16; LinearBase = false }
 
     /// The network as a Denoiser (inference: no_grad; call inside a dispose scope or dispose
     /// the result). Unconditional calls pass the "absent" flag.

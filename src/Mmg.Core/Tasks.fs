@@ -100,6 +100,23 @@ module Tasks =
 
     let private checkN (n: int) = Checks.requirePositiveInt "n" n
 
+    /// The most values (rows × (dimX + dimY)) one call of a sampler may produce: 10⁸ doubles
+    /// (800 MB). Larger requests are refused before anything is allocated.
+    [<Literal>]
+    let MaxValues = 100_000_000
+
+    /// The task with its sampler refusing n < 1 and n·(dimX + dimY) > MaxValues up front.
+    let private limited (t: BenchmarkTask) : BenchmarkTask =
+        let inner = t.Sample
+        let d = t.DimX + t.DimY
+        { t with
+            Sample =
+                fun n seed ->
+                    if n < 1 then invalidArg "n" (sprintf "the number of samples must be at least 1, got %d." n)
+                    if int64 n * int64 d > int64 MaxValues then
+                        invalidArg "n" (sprintf "%d samples of task %s (%d columns) are %d values, more than the limit of %d (800 MB); ask for at most %d samples." n t.Id d (int64 n * int64 d) MaxValues (MaxValues / d))
+                    inner n seed }
+
     /// Python's str() of a float for ids: "2.0", "0.75", "0.1".
     let private py (v: float) =
         if v = Math.Round v && Math.Abs v < 1e15 then v.ToString("0.0", CultureInfo.InvariantCulture)
@@ -107,10 +124,21 @@ module Tasks =
 
     // ---------- ground truths from formulas ----------
 
-    /// Exact Gaussian MI of a covariance, through the Gaussian oracle (Mmg.Core.Gaussian).
+    /// Exact Gaussian MI of a covariance: ½ (log det S_xx + log det S_yy − log det S), by Cholesky
+    /// on plain arrays (the same value as Mmg.Core.Gaussian's, without loading libtorch, so that
+    /// listing the tasks stays fast).
     let gaussianMI (dimX: int) (cov: float[,]) : float =
-        use t = Gaussian.ofArray2D cov
-        Gaussian.mutualInformation dimX t
+        let d = Array2D.length1 cov
+        if Array2D.length2 cov <> d then invalidArg "cov" (sprintf "cov must be square, got %dx%d." d (Array2D.length2 cov))
+        if dimX < 1 || dimX >= d then invalidArg "dimX" (sprintf "dimX must be between 1 and %d, got %d." (d - 1) dimX)
+        let logDet (m: float[,]) =
+            let l = cholesky m
+            let mutable acc = 0.0
+            for i in 0 .. Array2D.length1 l - 1 do acc <- acc + Math.Log l.[i, i]
+            2.0 * acc
+        let sxx = Array2D.init dimX dimX (fun i j -> cov.[i, j])
+        let syy = Array2D.init (d - dimX) (d - dimX) (fun i j -> cov.[dimX + i, dimX + j])
+        0.5 * (logDet sxx + logDet syy - logDet cov)
 
     /// Exact MI of a multivariate Student-t with ν degrees of freedom and dispersion matrix
     /// `dispersion` (Arellano-Valle, Contreras-Reyes and Genton 2013): the Gaussian MI of the
@@ -377,7 +405,7 @@ module Tasks =
         oneDim @ embeddings @ multinormal @ student @ transformedTasks
 
     /// The 40 standard tasks, in bmi's order (one-dimensional, embeddings, multinormal, Student-t, transformed).
-    let all : BenchmarkTask list = build ()
+    let all : BenchmarkTask list = build () |> List.map limited
 
     /// The task with this id (exact match, surrounding spaces ignored), if any.
     let tryFind (id: string) : BenchmarkTask option =
@@ -434,7 +462,7 @@ module Tasks =
         Checks.requirePositive "strength" strength
         let b = multinormalSparse 3 3 2 strength
         match (if isNull transform then "" else transform.Trim().ToLowerInvariant()) with
-        | "none" | "" -> b
-        | "half_cube" | "half-cube" -> halfCube b
-        | "spiral" -> spiral SpiralSpeed b
+        | "none" | "" -> limited b
+        | "half_cube" | "half-cube" -> limited (halfCube b)
+        | "spiral" -> limited (spiral SpiralSpeed b)
         | other -> invalidArg "transform" (sprintf "unknown transform '%s'; use none, half_cube or spiral." other)

@@ -16,10 +16,18 @@ type TrainConfig =
       PlateauPatience: int
       MinLearningRate: float }
 
+/// How the learning rate moves within a training phase.
+type LearningRateSchedule =
+    /// Halve it when the smoothed loss has not improved for PlateauPatience steps.
+    | Plateau
+    /// A short linear warm-up (min(500, steps/10) steps), then a cosine decay to 5% of the
+    /// starting rate at the end of the phase; every phase starts again from the full rate.
+    | Cosine
+
 /// Adam with an EMA copy of the weights and learning-rate halving on a plateau of the smoothed
 /// loss: the optimisation loop shared by the denoiser trainers (MMG's and MINDE-J's). Owns the
 /// seeded generator the trainers draw their batches from.
-type EmaAdam(parameters: seq<Modules.Parameter>, emaParameters: seq<Modules.Parameter>, config: TrainConfig, seed: int) =
+type EmaAdam(parameters: seq<Modules.Parameter>, emaParameters: seq<Modules.Parameter>, config: TrainConfig, seed: int) as this =
     do Checks.requirePositiveInt "BatchSize" config.BatchSize
     do Checks.requirePositive "LearningRate" config.LearningRate
     do
@@ -41,6 +49,8 @@ type EmaAdam(parameters: seq<Modules.Parameter>, emaParameters: seq<Modules.Para
 
     member _.Generator = generator
     member _.Steps = step
+    /// The schedule (Plateau unless set).
+    member val Schedule = Plateau with get, set
     member _.LearningRate = lr
     member _.SmoothedLoss = smoothed
 
@@ -63,7 +73,7 @@ type EmaAdam(parameters: seq<Modules.Parameter>, emaParameters: seq<Modules.Para
             sinceBest <- 0
         else
             sinceBest <- sinceBest + 1
-            if sinceBest >= config.PlateauPatience && lr > config.MinLearningRate then
+            if this.Schedule = Plateau && sinceBest >= config.PlateauPatience && lr > config.MinLearningRate then
                 lr <- max config.MinLearningRate (lr * 0.5)
                 for g in optimizer.ParamGroups do g.LearningRate <- lr
                 sinceBest <- 0
@@ -71,9 +81,16 @@ type EmaAdam(parameters: seq<Modules.Parameter>, emaParameters: seq<Modules.Para
 
     /// `steps` calls of `step`, reporting progress under `phase`; a phase starts its own plateau
     /// bookkeeping. Returns the final smoothed loss.
-    member _.Run(steps: int, phase: string, progress: Action<TrainingProgress>, step: unit -> float) =
+    member this.Run(steps: int, phase: string, progress: Action<TrainingProgress>, step: unit -> float) =
         let reporter = Estimation.ProgressReporter(phase, steps, progress)
+        let warm = min 500 (max 1 (steps / 10))
         for s in 1 .. steps do
+            if this.Schedule = Cosine then
+                let f =
+                    if s <= warm then float s / float warm
+                    else 0.05 + 0.95 * 0.5 * (1.0 + Math.Cos(Math.PI * float (s - warm) / float (max 1 (steps - warm))))
+                lr <- config.LearningRate * f
+                for g in optimizer.ParamGroups do g.LearningRate <- lr
             step () |> ignore
             reporter.Report(s, smoothed)
         best <- Double.PositiveInfinity
@@ -94,6 +111,8 @@ type DenoiserTrainer(net: DenoiserNet, ema: DenoiserNet, config: TrainConfig, se
 
     member _.Steps = loop.Steps
     member _.LearningRate = loop.LearningRate
+    /// The learning-rate schedule of the underlying loop.
+    member _.Schedule with get () = loop.Schedule and set v = loop.Schedule <- v
     member _.SmoothedLoss = loop.SmoothedLoss
 
     /// One optimisation step on a batch drawn from (x, y) with a ~ q; returns the batch loss:

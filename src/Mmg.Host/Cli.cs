@@ -14,9 +14,19 @@ public static class Cli
     /// <summary>Exit code of bad input or a failed run.</summary>
     public const int Failure = 1;
 
-    /// <summary>Runs the command line; returns the process exit code.</summary>
+    /// <summary>Environment variable that, set to 1, makes errors print their stack trace (like <c>--verbose</c>).</summary>
+    public const string VerboseVariable = "MMG_VERBOSE";
+
+    /// <summary>
+    /// Runs the command line; returns the process exit code. Every failure, whatever its exception
+    /// type, becomes one line on stderr ("mmg: error: …") and a non-zero exit code; with
+    /// <c>--verbose</c> (anywhere on the line) or MMG_VERBOSE=1 the full exception follows.
+    /// </summary>
     public static int Run(string[] args, TextWriter stdout, TextWriter stderr)
     {
+        ArgumentNullException.ThrowIfNull(args);
+        var verbose = args.Contains("--verbose") || Environment.GetEnvironmentVariable(VerboseVariable) is "1" or "true";
+        args = args.Where(a => a != "--verbose").ToArray();
         Core.CommandLine.Command command;
         try
         {
@@ -24,15 +34,27 @@ public static class Cli
         }
         catch (Core.CommandLine.UsageException e)
         {
-            (e.isHelp ? stdout : stderr).WriteLine(e.message);
+            if (e.isHelp) stdout.WriteLine(e.message);
+            else stderr.WriteLine($"mmg: error: {OneLine(e.message)}");
             return e.isHelp ? 0 : UsageError;
+        }
+        catch (Exception e)
+        {
+            return Fail(stderr, e, verbose, UsageError);
         }
 
         var context = new CommandContext(command.Options, stdout, stderr);
         try
         {
-            Core.Estimation.setThreads(context.GetInt("threads", 0));
-            return string.Join(" ", command.Path) switch
+            var path = string.Join(" ", command.Path);
+            Options.Check(path, context);
+            switch (path)
+            {
+                case "bench" or "bench merge" or "highmi" or "consistency":
+                    context.ApplyThreads();
+                    break;
+            }
+            return path switch
             {
                 "estimate" => EstimateCommand.Run(context),
                 "tasks" => ListCommands.Tasks(context),
@@ -47,11 +69,52 @@ public static class Cli
                 var other => throw new ArgumentException($"unknown command '{other}'"),
             };
         }
-        catch (Exception e) when (e is ArgumentException or InvalidDataException or FileNotFoundException or DirectoryNotFoundException or FormatException or IOException or InvalidOperationException)
+        catch (Exception e)
         {
-            stderr.WriteLine($"mmg: error: {OneLine(e.Message)}");
-            return Failure;
+            return Fail(stderr, e, verbose, Failure);
         }
+    }
+
+    private static int Fail(TextWriter stderr, Exception e, bool verbose, int code)
+    {
+        stderr.WriteLine($"mmg: error: {Describe(e)}");
+        if (verbose) stderr.WriteLine(e.ToString());
+        return code;
+    }
+
+    /// <summary>
+    /// One line for any exception: wrappers (type initialisers, reflection, single-inner aggregates)
+    /// are unwrapped, library suffixes such as " (Parameter 'x')" and native stack frames are cut,
+    /// and failures that are not bad input say what kind of failure they are.
+    /// </summary>
+    internal static string Describe(Exception e)
+    {
+        while (e is TypeInitializationException or System.Reflection.TargetInvocationException or AggregateException { InnerExceptions.Count: 1 }
+               && e.InnerException is not null)
+            e = e.InnerException;
+        var first = FirstLine(e.Message);
+        if (e is ArgumentException { ParamName: { } p })
+            first = first.Replace($" (Parameter '{p}')", "", StringComparison.Ordinal);
+        return e switch
+        {
+            DllNotFoundException or EntryPointNotFoundException or BadImageFormatException =>
+                $"a native library could not be loaded ({first}); see the README's Troubleshooting section (libtorch on Debian 12), or rebuild with `dotnet build`.",
+            OutOfMemoryException or InsufficientExecutionStackException =>
+                "out of memory; use fewer samples (--samples), fewer rows or a smaller model.",
+            ArgumentNullException { ParamName: { } missing } => $"{missing} is missing (null).",
+            System.Text.Json.JsonException => $"invalid JSON: {first}",
+            System.Runtime.InteropServices.ExternalException => $"libtorch failed: {first}",
+            ArgumentException or InvalidDataException or FileNotFoundException or DirectoryNotFoundException or FormatException
+                or IOException or InvalidOperationException or UnauthorizedAccessException or NotSupportedException => first,
+            _ => $"{first} ({e.GetType().Name}; rerun with --verbose for the stack trace).",
+        };
+    }
+
+    /// <summary>The first non-empty line (native exceptions append C++ frames after it).</summary>
+    private static string FirstLine(string s)
+    {
+        var line = s.Split('\n').Select(l => l.Trim()).FirstOrDefault(l => l.Length > 0) ?? "";
+        return line.Length > 0 ? line : "unknown error";
     }
 
     private static string OneLine(string s) => s.Replace("\r", " ").Replace("\n", " ").Trim();
@@ -71,6 +134,10 @@ public sealed class CommandContext(IReadOnlyDictionary<string, string> options, 
 
     /// <summary>An option's text or null.</summary>
     public string? Get(string name) => options.TryGetValue(name, out var v) ? v : null;
+
+    /// <summary>Sets torch's CPU threads from --threads (default 1). Only commands that train call
+    /// this: it loads libtorch, which <c>--help</c>, <c>tasks</c> and early errors never need.</summary>
+    public void ApplyThreads() => Core.Estimation.setThreads(GetInt("threads", 0));
 
     /// <summary>An integer option or the fallback.</summary>
     public int GetInt(string name, int fallback) =>

@@ -37,6 +37,8 @@ type GaussianPlugIn() =
               Variants = [||]
               Curves = None
               Pointwise = [||]
+              Interval = None
+              IndependencePValue = nan
               Settings = Estimation.settings [] }
 
 /// An estimator that always fails, as a broken one would.

@@ -68,6 +68,25 @@ let ``JS objective and MINE surrogate of a 2x2 matrix`` () =
     close 1e-5 (2.0 - ((1.0 + exp 2.0) / 2.0) / 4.0) (value (Critics.Bounds.mineSurrogate 4.0) s)
 
 [<Fact>]
+let ``MINE's moving average in log space matches the direct one and stays finite on heavy tails`` () =
+    // moderate values: the same as (1 − α)·ma + α·current
+    let direct = (1.0 - 0.01) * 4.0 + 0.01 * exp 2.0
+    close 1e-12 (log direct) (Critics.Bounds.mineMovingLogAverage 0.01 (log 4.0) 2.0)
+    close 1e-12 3.0 (Critics.Bounds.mineMovingLogAverage 0.01 Double.NaN 3.0)
+    close 1e-12 5.0 (Critics.Bounds.mineMovingLogAverage 1.0 2.0 5.0)
+    // heavy tails: e^800 overflows a double (the old average became ∞ and the surrogate NaN)
+    Assert.True(Double.IsInfinity(exp 800.0))
+    let l = Critics.Bounds.mineMovingLogAverage 0.01 (log 4.0) 800.0
+    Assert.True(Double.IsFinite l)
+    close 1e-9 (800.0 + log 0.01) l
+    // the surrogate with log ma equals the one with ma, and stays finite where ma would not
+    use s = scoreMatrix m22
+    close 1e-5 (value (Critics.Bounds.mineSurrogate 4.0) s) (value (Critics.Bounds.mineSurrogateLog (log 4.0)) s)
+    use big = scoreMatrix [| [| 800.0; 790.0 |]; [| 795.0; 805.0 |] |]
+    Assert.True(Double.IsFinite(value (Critics.Bounds.mineSurrogateLog 790.0) big))
+    Assert.Throws<ArgumentException>(fun () -> Critics.Bounds.mineMovingLogAverage 0.01 0.0 nan |> ignore) |> ignore
+
+[<Fact>]
 let ``InfoNCE of a perfectly diagonal score matrix is log b, and never more`` () =
     for b in [ 2; 16; 128 ] do
         let rows = Array.init b (fun i -> Array.init b (fun j -> if i = j then 40.0 else 0.0))

@@ -52,11 +52,11 @@ let ``common random numbers: a denoiser that ignores y gives a zero difference i
     Assert.Equal(0.0, o.abs().max().item<float> ())
 
 [<Fact>]
-let ``seeded MMG runs repeat exactly and all four variants are reported`` () =
+let ``seeded MMG runs repeat exactly and all five variants are reported`` () =
     let x, y, _ = gaussianSamples 1 800 bivariate 1
     let run () = (MmgEstimator("mmg-orthogonal-adaptive", options 5 150) :> IMiEstimator).Estimate(x, y, null)
     let a, b = run (), run ()
-    Assert.Equal<string[]>([| "mmg"; "mmg-adaptive"; "mmg-orthogonal"; "mmg-orthogonal-adaptive" |], a.Variants |> Array.map (fun v -> v.Name))
+    Assert.Equal<string[]>([| "mmg"; "mmg-adaptive"; "mmg-orthogonal"; "mmg-orthogonal-adaptive"; "mmg-debiased" |], a.Variants |> Array.map (fun v -> v.Name))
     for va, vb in Array.zip a.Variants b.Variants do
         Assert.Equal(va.Estimate, vb.Estimate)
         Assert.Equal(va.StdError, vb.StdError)
@@ -65,17 +65,57 @@ let ``seeded MMG runs repeat exactly and all four variants are reported`` () =
     Assert.True(a.Curves.IsSome)
 
 [<Fact>]
-let ``the orthogonal estimate is never negative, even on independent data`` () =
-    let rng = Random(9)
-    let x = Array2D.init 600 2 (fun _ _ -> rng.NextDouble())
-    let y = Array2D.init 600 1 (fun _ _ -> rng.NextDouble())
-    let est = MmgEstimator("mmg-orthogonal", options 2 200)
+let ``cross-fitted pointwise MI: one difference-form value per input row, from a model that did not train on it`` () =
+    let x, y, _ = gaussianSamples 2 600 bivariate 1
+    let est = MmgEstimator("mmg-orthogonal-adaptive", options 2 150)
     let r, model = est.EstimateWithModel(x, y, null, true)
     use _ = model
-    Assert.True(r.Pointwise.Length > 0)
-    Assert.True(r.Pointwise |> Array.forall (fun v -> v >= 0.0), "a pointwise orthogonal value is negative")
-    for v in r.Variants |> Array.filter (fun v -> v.Name.Contains "orthogonal") do
-        Assert.True(v.Estimate >= 0.0, sprintf "%s = %g" v.Name v.Estimate)
+    Assert.Equal(600, r.Pointwise.Length)
+    Assert.True(r.Pointwise |> Array.forall Double.IsFinite, "a row was left without a pointwise value")
+    // pointwise values are the difference form: their mean is the pooled mmg-adaptive estimate
+    let diff = r.Variants |> Array.find (fun v -> v.Name = "mmg-adaptive")
+    Assert.Equal(diff.Estimate, Array.average r.Pointwise, 9)
+    Assert.True(r.Pointwise |> Array.exists (fun v -> v < 0.0), "no negative pointwise value: the orthogonal integrand is being reported")
+    Assert.Equal("5", r.Settings.["folds"])
+    let i = r.Interval.Value
+    Assert.Equal("cross-fit-5", i.Method)
+    Assert.True(i.Low <= r.Estimate && r.Estimate <= i.High && i.High - i.Low >= 2.0 * 1.96 * r.StdError - 1e-12,
+                sprintf "interval [%g, %g] around %g ± %g" i.Low i.High r.Estimate r.StdError)
+
+[<Fact>]
+let ``cross-fitting scores each row with the model of its fold only`` () =
+    // Fold k's rows are the test rows of the model trained on the other folds (seed + k): scoring
+    // them with that fold's model alone must reproduce their pointwise values exactly.
+    let x, y, _ = gaussianSamples 5 500 bivariate 1
+    let o = { options 4 100 with Extra = dict [ "folds", "2" ] |> Collections.Generic.Dictionary }
+    let r, lastModel = MmgEstimator("mmg", o).EstimateWithModel(x, y, null, true)
+    use lastModel = lastModel
+    let folds = Data.folds 4 2 500
+    let pick (rows: int[]) (m: float[,]) = Array2D.init rows.Length (Array2D.length2 m) (fun i j -> m.[rows.[i], j])
+    let test = folds.[1]
+    let ev = lastModel.Evaluate(pick test x, pick test y, MmgProfiles.quick.Repeats, 4 + 1 + 11, "mmg", 8)
+    Assert.Equal<float[]>(ev.Pointwise, test |> Array.map (fun row -> r.Pointwise.[row]))
+
+[<Fact>]
+let ``the permutation test of independence: exact p-values, small under dependence, not small under independence`` () =
+    // 99 permutations: the smallest possible p-value is 1/100. Strong dependence (ρ = 0.9)
+    // must reach it; on independent data the statistic is not extreme among its permutations.
+    // Seeds fixed: the independent case gave p ≈ 0.6 here; a p below 0.05 would fail (5% chance
+    // for an arbitrary seed, so this seed is not cherry-picked beyond that).
+    let strong = array2D [ [ 1.0; 0.9 ]; [ 0.9; 1.0 ] ]
+    let x, y, _ = gaussianSamples 6 800 strong 1
+    let _, model = MmgEstimator("mmg", options 7 150).EstimateWithModel(x, y, null, false)
+    use model = model
+    let xt, yt, _ = gaussianSamples 8 400 strong 1
+    let p, t = model.PermutationTest(xt, yt, 99, 3)
+    Assert.Equal(0.01, p, 12)
+    Assert.True(t > 0.3, sprintf "statistic %g" t)
+    let rng = Random(10)
+    let xi = Array2D.init 400 1 (fun _ _ -> rng.NextDouble())
+    let yi = Array2D.init 400 1 (fun _ _ -> rng.NextDouble())
+    let pi, _ = model.PermutationTest(xi, yi, 99, 3)
+    Assert.True(pi > 0.05, sprintf "p = %g on independent rows" pi)
+    Assert.True(pi > 0.0 && pi <= 1.0 && Math.Abs(pi * 100.0 - Math.Round(pi * 100.0)) < 1e-9, "p-value not of the form k/100")
 
 [<Fact>]
 let ``a saved model loads and gives the same estimates without retraining`` () =

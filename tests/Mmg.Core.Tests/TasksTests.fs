@@ -401,3 +401,21 @@ let ``a high-MI task's samples carry the strong pair correlation`` () =
     let r = pearson (column 0 x) (column 0 y)
     let se = (1.0 - rho * rho) / sqrt 20000.0
     Assert.True(abs (r - rho) <= 4.0 * se, sprintf "corr %.6f, expected %.6f ± %.6f" r rho se)
+
+[<Fact>]
+let ``Task ground truths without libtorch equal the Gaussian oracle's`` () =
+    for dimX, dimY, offDiag in [ 1, 1, 0.75; 2, 3, 0.5; 5, 5, 0.3; 25, 25, 0.5 ] do
+        let cov = Tasks.denseCovariance dimX dimY offDiag
+        use t = tensorOf cov
+        let oracle = Gaussian.mutualInformation dimX t
+        Assert.True(abs (Tasks.gaussianMI dimX cov - oracle) < 1e-10, sprintf "%dx%d: %g vs %g" dimX dimY (Tasks.gaussianMI dimX cov) oracle)
+
+[<Fact>]
+let ``Samplers refuse more values than the limit before allocating`` () =
+    let t = Tasks.find "multinormal-dense-25-25-0.5"
+    let e = Assert.Throws<ArgumentException>(fun () -> t.Sample 2_000_001 0 |> ignore)
+    Assert.Contains("2000000 samples", e.Message)
+    let e1 = Assert.Throws<ArgumentException>(fun () -> (Tasks.find "1v1-normal-0.75").Sample 0 0 |> ignore)
+    Assert.Contains("at least 1", e1.Message)
+    let h = Tasks.highMi "spiral" 1.0
+    Assert.Throws<ArgumentException>(fun () -> h.Sample 20_000_000 0 |> ignore) |> ignore

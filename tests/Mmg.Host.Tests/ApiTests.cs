@@ -16,12 +16,16 @@ public class ApiTests
         var progress = new List<TrainingStatus>();
         EstimateResult r = est.Estimate(x, y, new Recorder(progress));
         Assert.Equal("mmg-orthogonal-adaptive", r.Estimator);
-        Assert.Equal(new[] { "mmg", "mmg-adaptive", "mmg-orthogonal", "mmg-orthogonal-adaptive" }, r.Variants.Select(v => v.Name));
+        Assert.Equal(new[] { "mmg", "mmg-adaptive", "mmg-orthogonal", "mmg-orthogonal-adaptive", "mmg-debiased" }, r.Variants.Select(v => v.Name));
         Assert.True(double.IsFinite(r.Estimate) && r.StdError > 0);
         Assert.Equal("nats", r.Unit);
         Assert.NotNull(r.Curves);
         Assert.Equal(r.Curves!.LogSnr.Count, r.Curves.Gap.Count);
-        Assert.Equal(160, r.Pointwise.Count); // 20% of 800 rows are test rows
+        Assert.Equal(800, r.Pointwise.Count); // every input row, cross-fitted over 5 folds
+        Assert.Equal(r.Variants.Single(v => v.Name == "mmg-adaptive").Estimate, r.Pointwise.Average(), 9);
+        Assert.NotNull(r.Interval);
+        Assert.Equal("cross-fit-5", r.Interval!.Method);
+        Assert.True(r.Interval.Low <= r.Estimate && r.Estimate <= r.Interval.High);
         Assert.Equal("quick", r.Settings["profile"]);
         Assert.Contains(progress, p => p.Phase.Contains("adaptive") && p.Step == p.TotalSteps);
 

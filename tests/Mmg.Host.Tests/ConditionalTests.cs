@@ -71,4 +71,40 @@ public class ConditionalTests : IDisposable
         Assert.NotEqual(0, Run("bench", "--tasks", "cmi-chain-1-1-1,1v1-normal-0.75", "--out", outDir).Code);
         Assert.NotEqual(0, Run("bench", "--tasks", "cmi-chain-1-1-1", "--estimators", "ksg", "--out", outDir).Code);
     }
+    [Fact]
+    public void ZColumnsGetTheCsvReadersChecksAndCmiRefusesMmgOnlyOptionsInOneLine()
+    {
+        // a bad Z cell is named by row, line and column, as for X and Y (the edges CSV reader)
+        var csv = Path.Combine(_dir, "bad.csv");
+        File.WriteAllText(csv, "X0,Y0,Z0\n1,2,3\n2,1,oops\n3,3,1\n");
+        var (code, _, err) = Run("estimate", "--input", csv, "--estimator", "gaussian-cmi");
+        Assert.NotEqual(0, code);
+        Assert.Contains("row 2 (line 3), column Z0: 'oops' is not a number", err);
+        Assert.Single(err.Trim().Split('\n'));
+        // lower-case z0 is not a default Z column (case-exact, like X<digits> and Y<digits>)
+        var lower = Path.Combine(_dir, "lower.csv");
+        File.WriteAllText(lower, "X0,Y0,z0\n1,2,3\n2,1,1\n3,3,1\n");
+        var (s, z, names) = Mmg.Core.DataFiles.readCsvConditional(lower, null, null, null).ToValueTuple();
+        Assert.Equal(0, z.GetLength(1));
+        Assert.Empty(names);
+        Assert.Equal(3, s.X.GetLength(0));
+        // an unknown --z column, and --z without --input
+        Assert.Contains("unknown column 'Z9' for z", Run("estimate", "--input", csv, "--z", "Z9", "--estimator", "ksg-cmi").Err);
+        Assert.Contains("need --input", Run("estimate", "--task", "cmi-chain-1-1-1", "--z", "Z0").Err);
+        // MMG-only options and classical-estimator options are refused before any work
+        var good = Path.Combine(_dir, "good.csv");
+        Assert.Equal(0, Run("sample", "--task", "cmi-chain-1-1-1", "--samples", "300", "--out", good).Code);
+        foreach (var opt in new[] { "--folds", "--test" })
+        {
+            var r = Run("estimate", "--input", good, opt, "3");
+            Assert.NotEqual(0, r.Code);
+            Assert.Contains($"{opt} is not available for conditional MI", r.Err);
+        }
+        Assert.Contains("--steps does not apply to ksg-cmi", Run("estimate", "--input", good, "--estimator", "ksg-cmi", "--steps", "10").Err);
+        Assert.Contains("is a directory", Run("estimate", "--input", good, "--estimator", "ksg-cmi", "--json", _dir).Err);
+        // citest: bad --alpha and calibration-only options with --input, one line each
+        Assert.Contains("--alpha must lie in (0, 1)", Run("citest", "--input", good, "--alpha", "2").Err);
+        Assert.Contains("--runs applies to the calibration", Run("citest", "--input", good, "--runs", "3").Err);
+        Assert.Contains("--permutations must be at least 1", Run("citest", "--input", good, "--permutations", "0").Err);
+    }
 }

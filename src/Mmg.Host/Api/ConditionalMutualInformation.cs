@@ -11,7 +11,7 @@ public interface IConditionalMutualInformationEstimator
     EstimateResult Estimate(double[,] x, double[,] y, double[,] z, IProgress<TrainingStatus>? progress = null);
 }
 
-/// <summary>Every conditional-MI estimator by name: mmg-cmi (four variants), ksg-cmi, gaussian-cmi.</summary>
+/// <summary>Every conditional-MI estimator by name: the five mmg-cmi variants, ksg-cmi, gaussian-cmi.</summary>
 public static class ConditionalEstimators
 {
     /// <summary>The conditional-MI estimator names.</summary>

@@ -12,14 +12,24 @@ public sealed class MmgOptions : EstimatorSettings
     /// <summary>(a, ε) draws per test row at estimation time (default 10).</summary>
     public int? Repeats { get; init; }
 
-    /// <summary>Return pointwise MI per test row in <see cref="EstimateResult.Pointwise"/>.</summary>
+    /// <summary>Return pointwise MI for every input row in <see cref="EstimateResult.Pointwise"/>
+    /// (difference form, cross-fitted: <see cref="Folds"/> models, 5 unless set).</summary>
     public bool Pointwise { get; init; }
+
+    /// <summary>K-fold cross-fitting (K ≥ 2): K models, every row scored by a model that did not
+    /// train on it, and an interval over the folds; 1 (default) = one train/test split.</summary>
+    public int? Folds { get; init; }
+
+    /// <summary>Permutations for the test of independence on held-out rows (0 = no test).</summary>
+    public int? Permutations { get; init; }
 
     internal Core.EstimatorOptions ToCoreWithExtras()
     {
         var extra = new Dictionary<string, string>(Extra);
         if (Width is { } w) extra["width"] = w.ToString(System.Globalization.CultureInfo.InvariantCulture);
         if (Repeats is { } r) extra["repeats"] = r.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        if (Folds is { } f) extra["folds"] = f.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        if (Permutations is { } p) extra["permutations"] = p.ToString(System.Globalization.CultureInfo.InvariantCulture);
         var b = ToCore();
         return new Core.EstimatorOptions(b.Seed, b.Device, b.Profile, b.Steps, b.BatchSize, b.LearningRate, b.TestFraction, extra);
     }
@@ -100,6 +110,7 @@ public sealed class MmgModel : IDisposable
             new VariantEstimate("mmg-adaptive", e.MmgAdaptive.Mean, e.MmgAdaptive.StdError),
             new VariantEstimate("mmg-orthogonal", e.MmgOrthogonal.Mean, e.MmgOrthogonal.StdError),
             new VariantEstimate("mmg-orthogonal-adaptive", e.MmgOrthogonalAdaptive.Mean, e.MmgOrthogonalAdaptive.StdError),
+            new VariantEstimate("mmg-debiased", e.MmgDebiased.Mean, e.MmgDebiased.StdError),
         };
         var head = variants.Single(v => v.Name == _variant);
         return new EstimateResult
@@ -111,11 +122,18 @@ public sealed class MmgModel : IDisposable
             Variants = variants,
             Curves = EstimateResult.FromCurves(e.Curves),
             Pointwise = e.Pointwise,
+            Interval = new EstimateInterval(head.Estimate - 1.96 * head.StdError, head.Estimate + 1.96 * head.StdError, 0.95, "monte-carlo"),
             Settings = _inner.Settings,
         };
     }
 
-    /// <summary>Pointwise MI (nats) of each row of (x, y), averaged over <paramref name="repeats"/> draws.</summary>
+    /// <summary>Permutation test of independence on (x, y), rows this model did not train on:
+    /// the p-value of H0: I(X;Y) = 0 (exact under H0; see docs/uncertainty.md).</summary>
+    public double IndependencePValue(double[,] x, double[,] y, int permutations = 199, int seed = 0) =>
+        _inner.PermutationTest(x, y, permutations, seed).Item1;
+
+    /// <summary>Pointwise MI (nats) of each row of (x, y) (difference form of this variant's model),
+    /// averaged over <paramref name="repeats"/> draws. Score only rows the model did not train on.</summary>
     public double[] Pointwise(double[,] x, double[,] y, int repeats = 10, int seed = 0) =>
         Estimate(x, y, repeats, seed, pointwise: true).Pointwise.ToArray();
 

@@ -19,6 +19,14 @@ public sealed record MmseCurves(
     IReadOnlyList<double> Gap,
     IReadOnlyList<double> OrthogonalGap);
 
+/// <summary>An interval for an estimate, in nats.</summary>
+/// <param name="Low">Lower end.</param>
+/// <param name="High">Upper end.</param>
+/// <param name="Level">Nominal coverage, e.g. 0.95.</param>
+/// <param name="Method">What it accounts for: "cross-fit-K" (training, data and Monte Carlo
+/// variability over K folds) or "monte-carlo" (the evaluation's Monte Carlo error only).</param>
+public sealed record EstimateInterval(double Low, double High, double Level, string Method);
+
 /// <summary>The result of an estimate, in nats.</summary>
 public sealed record EstimateResult
 {
@@ -40,8 +48,17 @@ public sealed record EstimateResult
     /// <summary>MMSE curves (MMG estimators), else null.</summary>
     public MmseCurves? Curves { get; init; }
 
-    /// <summary>Pointwise MI per test row when requested (MMG estimators), else empty.</summary>
+    /// <summary>Pointwise MI when requested (MMG estimators): one value per input row, in input
+    /// order, each from a model that did not train on that row (cross-fitting); else empty.</summary>
     public required IReadOnlyList<double> Pointwise { get; init; }
+
+    /// <summary>An interval for the estimate (MMG estimators), else null; see
+    /// <see cref="EstimateInterval.Method"/> for what it accounts for.</summary>
+    public EstimateInterval? Interval { get; init; }
+
+    /// <summary>p-value of the permutation test of independence, H0: I(X;Y) = 0, when requested
+    /// (MMG: <c>MmgOptions.Permutations</c>), else NaN.</summary>
+    public double IndependencePValue { get; init; } = double.NaN;
 
     /// <summary>Every setting used, as text.</summary>
     public required IReadOnlyDictionary<string, string> Settings { get; init; }
@@ -58,6 +75,8 @@ public sealed record EstimateResult
         Variants = r.Variants.Select(v => new VariantEstimate(v.Name, v.Estimate, v.StdError)).ToArray(),
         Curves = r.Curves is { } c ? FromCurves(c.Value) : null,
         Pointwise = r.Pointwise,
+        Interval = r.Interval is { } i ? new EstimateInterval(i.Value.Low, i.Value.High, i.Value.Level, i.Value.Method) : null,
+        IndependencePValue = r.IndependencePValue,
         Settings = new Dictionary<string, string>(r.Settings),
     };
 

@@ -132,7 +132,7 @@ internal static class BenchCommand
     private static Core.EstimatorResult AsVariant(Core.EstimatorResult r, string variant)
     {
         var v = r.Variants.Single(v => v.Name == variant);
-        return new Core.EstimatorResult(variant, v.Estimate, v.StdError, r.Seconds, r.Variants, r.Curves, r.Pointwise, r.Settings);
+        return new Core.EstimatorResult(variant, v.Estimate, v.StdError, r.Seconds, r.Variants, r.Curves, r.Pointwise, r.Interval, r.IndependencePValue, r.Settings);
     }
 
     public static int Merge(CommandContext c)

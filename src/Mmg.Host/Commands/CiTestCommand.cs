@@ -13,8 +13,13 @@ internal static class CiTestCommand
         var kPerm = c.GetInt("kperm", 5);
         var perms = c.GetInt("permutations", 99);
         var seed = c.GetInt("seed", 0);
-        var alpha = c.Has("alpha") ? double.Parse(c.Get("alpha")!, CultureInfo.InvariantCulture) : 0.05;
-        if (!(alpha > 0 && alpha < 1)) throw new ArgumentException($"--alpha must lie in (0, 1), got {alpha}.");
+        var alpha = 0.05;
+        if (c.Get("alpha") is { } alphaText && !double.TryParse(alphaText, NumberStyles.Float, CultureInfo.InvariantCulture, out alpha))
+            throw new ArgumentException($"--alpha must be a number in (0, 1), got '{alphaText}'.");
+        if (!(alpha > 0 && alpha < 1)) throw new ArgumentException(string.Create(CultureInfo.InvariantCulture, $"--alpha must lie in (0, 1), got {alpha}."));
+        if (c.Has("input"))
+            foreach (var opt in new[] { "tasks", "runs", "samples", "out" })
+                if (c.Has(opt)) throw new ArgumentException($"--{opt} applies to the calibration (no --input) only; drop --{opt}.");
         var console = c.Console(false);
         if (c.Get("input") is { } path)
         {
@@ -29,6 +34,8 @@ internal static class CiTestCommand
         var runs = c.GetInt("runs", 100);
         var n = c.GetInt("samples", 500);
         var outDir = c.Get("out") ?? throw new ArgumentException("--out DIR is required for the calibration (citest.csv and summary.csv go there).");
+        foreach (var file in new[] { "citest.csv", "summary.csv" })
+            Outputs.CheckFile("out", Path.Combine(outDir, file));
         Directory.CreateDirectory(outDir);
         var lines = new List<string> { "task,true_cmi,run,statistic,p_value" };
         var summary = new List<string> { "task,true_cmi,runs,samples,permutations,k,k_perm,alpha,rejections,rejection_rate,rate_std_error,seconds" };

@@ -11,7 +11,7 @@ internal static class ConsistencyCommand
     public static int Run(CommandContext c)
     {
         var outDir = c.Get("out") ?? throw new ArgumentException("--out DIR is required.");
-        Directory.CreateDirectory(outDir);
+        if (File.Exists(outDir)) throw new ArgumentException($"--out {outDir} is a file; give a folder for results.csv and consistency.png.");
         var resultsPath = Path.Combine(outDir, "results.csv");
         var console = c.Console(false);
         if (!c.Has("figure-only"))
@@ -21,9 +21,13 @@ internal static class ConsistencyCommand
             foreach (var e in estimators)
                 if (!Estimators.Names.Contains(e)) throw new ArgumentException($"unknown estimator '{e}'; known: {string.Join(", ", Estimators.Names)}.");
             var d = c.Has("quick") ? Core.ConsistencyConfig.Quick : Core.ConsistencyConfig.Default;
-            var imagesPath = c.Has("quick") && !c.Has("data") ? SyntheticImages(outDir) : Path.Combine(c.Get("data") ?? Path.Combine("data", "cache", "mnist"), "train-images-idx3-ubyte");
-            if (!File.Exists(imagesPath))
+            var synthetic = c.Has("quick") && !c.Has("data");
+            var imagesPath = synthetic ? "" : Path.Combine(c.Get("data") ?? Path.Combine("data", "cache", "mnist"), "train-images-idx3-ubyte");
+            if (!synthetic && !File.Exists(imagesPath))
                 throw new FileNotFoundException($"{imagesPath} not found; fetch MNIST with `bash data/fetch-mnist.sh` (or pass --data DIR, or --quick for a synthetic run).", imagesPath);
+            // the output folder is created only once the options are known to be good
+            Directory.CreateDirectory(outDir);
+            if (synthetic) imagesPath = SyntheticImages(outDir);
             var cfg = new Core.ConsistencyConfig(imagesPath, c.GetInt("images", d.Count), d.Rows, d.K, d.Latent, d.AeSteps, d.Seed,
                 Path.Combine(outDir, "autoencoders"));
             var lines = new List<string> { Header };

@@ -12,6 +12,9 @@ internal static class EstimateCommand
 
     public static string BundledPath => Path.Combine(AppContext.BaseDirectory, "data", "sample.csv");
 
+    /// <summary>Estimators that train no network: torch options do not apply to them.</summary>
+    private static readonly string[] Classical = ["ksg", "cca"];
+
     public static int Run(CommandContext c)
     {
         if (IsConditional(c)) return RunConditional(c);
@@ -20,45 +23,76 @@ internal static class EstimateCommand
         if (!Estimators.Names.Contains(name))
             throw new ArgumentException($"unknown estimator '{name}'; known: {string.Join(", ", Estimators.Names)}.");
         var isMmg = Core.Registry.isMmg(name);
-        foreach (var opt in new[] { "plot", "save-model", "load-model", "pointwise" })
+        foreach (var opt in new[] { "plot", "save-model", "load-model", "pointwise", "folds", "test" })
             if (c.Has(opt) && !isMmg)
-                throw new ArgumentException($"--{opt} needs an MMG estimator (mmg, mmg-adaptive, mmg-orthogonal, mmg-orthogonal-adaptive), not '{name}'.");
+                throw new ArgumentException($"--{opt} needs an MMG estimator (mmg, mmg-adaptive, mmg-orthogonal, mmg-orthogonal-adaptive, mmg-debiased), not '{name}'.");
+        if (Classical.Contains(name))
+            foreach (var opt in new[] { "device", "profile", "steps", "threads" })
+                if (c.Has(opt))
+                    throw new ArgumentException($"--{opt} does not apply to {name}: it trains no network (it runs on the CPU without libtorch); drop --{opt}.");
+        if (c.Has("load-model"))
+            foreach (var opt in new[] { "profile", "steps", "save-model", "folds" })
+                if (c.Has(opt))
+                    throw new ArgumentException($"--{opt} does not apply with --load-model: a loaded model is used as saved, not trained again; drop --{opt}.");
         if (c.Has("task") && c.Has("input")) throw new ArgumentException("give either --task or --input, not both.");
         if (c.Has("samples") && !c.Has("task")) throw new ArgumentException("--samples applies to --task only.");
         if ((c.Has("x") || c.Has("y") || c.Has("z")) && !c.Has("input")) throw new ArgumentException("--x, --y and --z select CSV columns and need --input.");
-        if (c.Has("save-model") && c.Has("load-model")) throw new ArgumentException("give either --save-model or --load-model, not both.");
 
+        // Every output is checked before any data is read or anything trained.
         var jsonPath = c.Get("json");
+        Outputs.CheckFile("json", jsonPath);
+        Outputs.CheckFile("plot", c.Get("plot"));
+        Outputs.CheckFile("pointwise", c.Get("pointwise"));
+        if (c.Get("save-model") is { } saveDir) Outputs.CheckModelFolder("save-model", saveDir);
+        Outputs.CheckDistinct(new[] { "input", "json", "plot", "pointwise", "save-model", "load-model" }.Select(o => (o, c.Get(o))));
+        // A saved model is verified (format version, checksums) before libtorch is loaded.
+        if (c.Get("load-model") is { } loadDir) Core.ModelFiles.read(loadDir);
+
         var console = c.Console(useStderr: jsonPath == "-");
         var (x, y, truth, source) = LoadData(c, seed, console);
 
+        if (!Classical.Contains(name)) c.ApplyThreads();
         EstimateResult result;
-        if (c.Get("load-model") is { } modelDir)
+        MmgEstimator? trained = null;
+        try
         {
-            using var model = MmgModel.Load(modelDir, c.Get("device") ?? "cpu", name);
-            result = model.Estimate(x, y, seed: seed, pointwise: c.Has("pointwise"));
-        }
-        else if (isMmg)
-        {
-            var s = c.Settings(seed);
-            using var est = new MmgEstimator(new MmgOptions
+            if (c.Get("load-model") is { } modelDir)
             {
-                Variant = name, Seed = s.Seed, Device = s.Device, Profile = s.Profile, Steps = s.Steps, Pointwise = c.Has("pointwise"),
-            });
-            result = ProgressBars.Run(console, name, p => est.Estimate(x, y, p));
+                using var model = MmgModel.Load(modelDir, c.Get("device") ?? "cpu", name);
+                result = model.Estimate(x, y, seed: seed, pointwise: c.Has("pointwise"));
+                if (c.Has("test"))
+                    result = result with { IndependencePValue = model.IndependencePValue(x, y, c.GetInt("test", 199), seed) };
+            }
+            else if (isMmg)
+            {
+                var s = c.Settings(seed);
+                trained = new MmgEstimator(new MmgOptions
+                {
+                    Variant = name, Seed = s.Seed, Device = s.Device, Profile = s.Profile, Steps = s.Steps, Pointwise = c.Has("pointwise"),
+                    Folds = c.Has("folds") ? c.GetInt("folds", 1) : null,
+                    Permutations = c.Has("test") ? c.GetInt("test", 199) : null,
+                });
+                var est = trained;
+                result = ProgressBars.Run(console, name, p => est.Estimate(x, y, p));
+            }
+            else
+            {
+                var est = Estimators.Create(name, c.Settings(seed));
+                result = ProgressBars.Run(console, name, p => est.Estimate(x, y, p));
+            }
+
+            RequireFinite(result);
+            Report.Table(console, result, truth);
             if (c.Get("save-model") is { } dir)
             {
-                est.Model!.Save(dir);
+                trained!.Model!.Save(dir);
                 console.MarkupLine($"model saved to [bold]{Markup.Escape(dir)}[/]");
             }
         }
-        else
+        finally
         {
-            var est = Estimators.Create(name, c.Settings(seed));
-            result = ProgressBars.Run(console, name, p => est.Estimate(x, y, p));
+            trained?.Dispose();
         }
-
-        Report.Table(console, result, truth);
         if (jsonPath is not null) WriteJson(c, jsonPath, result, truth, source, x, y);
         if (c.Get("plot") is { } png && result.Curves is { } curves)
         {
@@ -71,16 +105,21 @@ internal static class EstimateCommand
     }
 
     /// <summary>I(X;Y|Z) is asked for by a CMI task, a conditional estimator, --z (other than "none"),
-    /// or Z&lt;digits&gt; columns in the input (unless --z none).</summary>
+    /// or Z&lt;digits&gt; columns in the input (unless --z none). An unreadable input is not
+    /// conditional here: the plain path then reports its error.</summary>
     private static bool IsConditional(CommandContext c)
     {
         if (c.Get("task") is { } id && Core.CmiTasks.isCmi(id)) return true;
         if (c.Get("estimator") is { } e && Core.CmiRegistry.isCmi(e)) return true;
         var z = c.Get("z");
         if (z is not null) return !z.Trim().Equals("none", StringComparison.OrdinalIgnoreCase);
-        return c.Get("input") is { } path && File.Exists(path) && new FileInfo(path).Length > 0
-            && Core.DataFiles.defaultZColumns(Core.DataFiles.columns(path)).Length > 0;
+        if (c.Get("input") is not { } path || !File.Exists(path)) return false;
+        try { return Core.DataFiles.defaultZColumns(Core.DataFiles.columns(path)).Length > 0; }
+        catch (InvalidDataException) { return false; }
     }
+
+    /// <summary>Estimators of I(X;Y|Z) that train no network.</summary>
+    private static readonly string[] ClassicalConditional = ["ksg-cmi", "gaussian-cmi"];
 
     private static int RunConditional(CommandContext c)
     {
@@ -89,14 +128,24 @@ internal static class EstimateCommand
         if (!Core.CmiRegistry.isCmi(name))
             throw new ArgumentException($"'{name}' estimates I(X;Y) only and cannot condition on Z; use one of {string.Join(", ", Core.CmiRegistry.names)} (or --z none to ignore the Z columns).");
         var isMmg = Core.CmiRegistry.isMmg(name);
-        foreach (var opt in new[] { "save-model", "load-model" })
-            if (c.Has(opt)) throw new ArgumentException($"--{opt} is not available for conditional MI yet (MMG-CMI models are not saved).");
+        foreach (var opt in new[] { "save-model", "load-model", "folds", "test" })
+            if (c.Has(opt)) throw new ArgumentException($"--{opt} is not available for conditional MI yet (use `mmg citest` for a conditional-independence test); drop --{opt} or add --z none for I(X;Y).");
         foreach (var opt in new[] { "plot", "pointwise" })
             if (c.Has(opt) && !isMmg) throw new ArgumentException($"--{opt} needs an MMG-CMI estimator ({string.Join(", ", Core.CmiEstimator.Variants)}), not '{name}'.");
+        if (ClassicalConditional.Contains(name))
+            foreach (var opt in new[] { "device", "profile", "steps", "threads" })
+                if (c.Has(opt))
+                    throw new ArgumentException($"--{opt} does not apply to {name}: it trains no network (it runs on the CPU without libtorch); drop --{opt}.");
         if (c.Has("task") && c.Has("input")) throw new ArgumentException("give either --task or --input, not both.");
         if (c.Has("samples") && !c.Has("task")) throw new ArgumentException("--samples applies to --task only.");
         if ((c.Has("x") || c.Has("y") || c.Has("z")) && !c.Has("input")) throw new ArgumentException("--x, --y and --z select CSV columns and need --input.");
+
+        // Every output is checked before any data is read or anything trained.
         var jsonPath = c.Get("json");
+        Outputs.CheckFile("json", jsonPath);
+        Outputs.CheckFile("plot", c.Get("plot"));
+        Outputs.CheckFile("pointwise", c.Get("pointwise"));
+        Outputs.CheckDistinct(new[] { "input", "json", "plot", "pointwise" }.Select(o => (o, c.Get(o))));
         var console = c.Console(useStderr: jsonPath == "-");
 
         double[,] x, y, z;
@@ -109,6 +158,9 @@ internal static class EstimateCommand
             var task = ConditionalBenchmarkTask.Find(id);
             var n = c.Has("samples") ? c.GetInt("samples", 0) : Core.MmgProfiles.byName(c.Get("profile") ?? "default", task.DimX, task.DimY + task.DimZ).Samples;
             if (n < 2) throw new ArgumentException($"--samples must be at least 2, got {n}.");
+            var columns = task.DimX + task.DimY + task.DimZ;
+            if ((long)n * columns > Core.Tasks.MaxValues)
+                throw new ArgumentException($"--samples {n} of task {task.Id} ({columns} columns) is more than the limit of {Core.Tasks.MaxValues} values; use at most {Core.Tasks.MaxValues / columns} samples.");
             (x, y, z) = task.Sample(n, seed);
             truth = task.TrueConditionalMutualInformation;
             zNames = Enumerable.Range(0, task.DimZ).Select(j => $"Z{j}").ToArray();
@@ -123,6 +175,7 @@ internal static class EstimateCommand
         else throw new ArgumentException("conditional MI needs --input (with Z columns or --z) or a CMI --task.");
         console.MarkupLine(Markup.Escape(source));
 
+        if (!ClassicalConditional.Contains(name)) c.ApplyThreads();
         var settings = c.Settings(seed);
         EstimateResult result;
         if (isMmg)
@@ -141,6 +194,7 @@ internal static class EstimateCommand
             result = ProgressBars.Run(console, name, p => est.Estimate(x, y, z, p));
         }
 
+        RequireFinite(result);
         Report.Table(console, result, truth, "I(X;Y|Z)", "true CMI");
         if (jsonPath is not null)
         {
@@ -158,8 +212,20 @@ internal static class EstimateCommand
                 $"{result.Estimator}: I(X;Y|Z) = {result.Estimate:0.000} ± {result.StdError:0.000} nats{(truth is { } t ? $" (truth {t:0.000})" : "")}"), png);
             console.MarkupLine($"plot written to [bold]{Markup.Escape(png)}[/]");
         }
-        if (c.Get("pointwise") is { } pw) WritePointwise(pw, result.Pointwise);
+        if (c.Get("pointwise") is { } pw) WritePointwise(pw, result.Pointwise, "pointwise_cmi");
         return 0;
+    }
+
+    /// <summary>A NaN or infinite estimate is a failure, not a result: nothing is written.</summary>
+    internal static void RequireFinite(EstimateResult r)
+    {
+        if (!double.IsFinite(r.Estimate))
+            throw new InvalidOperationException(string.Create(CultureInfo.InvariantCulture,
+                $"{r.Estimator} produced a non-finite estimate ({r.Estimate}); training diverged or the data overflow; nothing was written. Rescale the data, or try more rows, another --seed or another estimator."));
+        foreach (var v in r.Variants)
+            if (!double.IsFinite(v.Estimate))
+                throw new InvalidOperationException(string.Create(CultureInfo.InvariantCulture,
+                    $"{r.Estimator}: the variant {v.Name} is not a finite number ({v.Estimate}); training diverged; nothing was written. Try more rows, another --seed or another estimator."));
     }
 
     private static (double[,] X, double[,] Y, double? Truth, string Source) LoadData(CommandContext c, int seed, IAnsiConsole console)
@@ -169,6 +235,8 @@ internal static class EstimateCommand
             var task = BenchmarkTasks.Find(id);
             var n = c.Has("samples") ? c.GetInt("samples", 0) : Core.MmgProfiles.byName(c.Get("profile") ?? "default", task.DimX, task.DimY).Samples;
             if (n < 2) throw new ArgumentException($"--samples must be at least 2, got {n}.");
+            if ((long)n * (task.DimX + task.DimY) > Core.Tasks.MaxValues)
+                throw new ArgumentException($"--samples {n} of task {task.Id} ({task.DimX + task.DimY} columns) is more than the limit of {Core.Tasks.MaxValues} values; use at most {Core.Tasks.MaxValues / (task.DimX + task.DimY)} samples.");
             var (x, y) = task.Sample(n, seed);
             var source = $"task {task.Id} ({task.DimX}×{task.DimY}), {n} samples, seed {seed}";
             console.MarkupLine(Markup.Escape(source));
@@ -194,6 +262,8 @@ internal static class EstimateCommand
         ["estimate"] = r.Estimate,
         ["std_error"] = r.StdError,
         ["unit"] = r.Unit,
+        ["interval"] = r.Interval is { } i ? new Dictionary<string, object> { ["low"] = i.Low, ["high"] = i.High, ["level"] = i.Level, ["method"] = i.Method } : null,
+        ["independence_p_value"] = double.IsNaN(r.IndependencePValue) ? null : r.IndependencePValue,
         ["variants"] = r.Variants.ToDictionary(v => v.Name, v => new Dictionary<string, double> { ["estimate"] = v.Estimate, ["std_error"] = v.StdError }),
         ["ground_truth"] = truth,
         ["seconds"] = r.Seconds,
@@ -215,9 +285,11 @@ internal static class EstimateCommand
         else Report.WriteAtomically(path, text);
     }
 
-    private static void WritePointwise(string path, IReadOnlyList<double> values)
+    private static void WritePointwise(string path, IReadOnlyList<double> values, string column = "pointwise_mi")
     {
-        var lines = new List<string> { "row,pointwise_mi" };
+        // MMG: one value per input row, keyed by the input row number (0-based data row, header
+        // excluded); MMG-CMI: one value per held-out test row, in test-row order
+        var lines = new List<string> { $"row,{column}" };
         lines.AddRange(values.Select((v, i) => string.Create(CultureInfo.InvariantCulture, $"{i},{v:R}")));
         Report.WriteAtomically(path, string.Join("\n", lines) + "\n");
     }

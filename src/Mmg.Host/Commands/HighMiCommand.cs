@@ -9,10 +9,12 @@ internal static class HighMiCommand
     public static int Run(CommandContext c)
     {
         var outDir = c.Get("out") ?? throw new ArgumentException("--out DIR is required.");
-        Directory.CreateDirectory(outDir);
         var resultsPath = Path.Combine(outDir, "results.csv");
         var console = c.Console(false);
-        var mis = c.GetList("mi", "1,2.5,5,7.5,10,12.5,15").Select(v => double.Parse(v, CultureInfo.InvariantCulture)).ToArray();
+        var mis = c.GetList("mi", "1,2.5,5,7.5,10,12.5,15").Select(v =>
+            double.TryParse(v, NumberStyles.Float, CultureInfo.InvariantCulture, out var mi) && double.IsFinite(mi) && mi > 0
+                ? mi
+                : throw new ArgumentException($"--mi: '{v}' is not a positive number of nats; give a comma-separated list such as 2.5,5,10.")).ToArray();
         var transforms = c.GetList("transforms", "none,half_cube,spiral");
         var tasks = new Dictionary<string, BenchmarkTask>();
         var panelOf = new Dictionary<string, string>();
@@ -23,6 +25,8 @@ internal static class HighMiCommand
             tasks[task.Id] = task;
             panelOf[task.Id] = t;
         }
+        if (File.Exists(outDir)) throw new ArgumentException($"--out {outDir} is a file; give a folder for results.csv and highmi.png.");
+        Directory.CreateDirectory(outDir);
         if (!c.Has("figure-only"))
         {
             var estimators = c.GetList("estimators", "mmg-adaptive,mmg-orthogonal-adaptive");

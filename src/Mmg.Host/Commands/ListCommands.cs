@@ -21,6 +21,7 @@ internal static class ListCommands
         var rows = mi.Concat(cmi).ToArray();
         if (c.Get("json") is { } path)
         {
+            Outputs.CheckFile("json", path);
             var text = JsonSerializer.Serialize(rows, CommandContext.Json);
             if (path == "-") c.Out.WriteLine(text); else Report.WriteAtomically(path, text);
             return 0;
@@ -39,6 +40,13 @@ internal static class ListCommands
 
     public static int EstimatorList(CommandContext c)
     {
+        if (c.Get("json") is { } path)
+        {
+            Outputs.CheckFile("json", path);
+            var text = JsonSerializer.Serialize(Estimators.Names, CommandContext.Json);
+            if (path == "-") c.Out.WriteLine(text); else Report.WriteAtomically(path, text);
+            return 0;
+        }
         foreach (var n in Estimators.Names) c.Out.WriteLine(n == Estimators.Default ? $"{n} (default)" : n);
         foreach (var n in ConditionalEstimators.Names) c.Out.WriteLine(n == ConditionalEstimators.Default ? $"{n} (I(X;Y|Z), default)" : $"{n} (I(X;Y|Z))");
         return 0;
@@ -46,23 +54,30 @@ internal static class ListCommands
 
     public static int Sample(CommandContext c)
     {
-        if (Core.CmiTasks.isCmi(c.Get("task")!))
+        var path = c.Get("out") ?? throw new ArgumentException("sample needs --out FILE, the CSV to write (see `mmg sample --help`).");
+        Outputs.CheckFile("out", path);
+        var id = c.Get("task") ?? throw new ArgumentException("sample needs --task ID, the benchmark task to sample (see `mmg tasks`).");
+        if (Core.CmiTasks.isCmi(id))
         {
-            var ct = ConditionalBenchmarkTask.Find(c.Get("task")!);
+            var ct = ConditionalBenchmarkTask.Find(id);
             var cn = c.GetInt("samples", 10000);
             if (cn < 1) throw new ArgumentException($"--samples must be at least 1, got {cn}.");
+            var columns = ct.DimX + ct.DimY + ct.DimZ;
+            if ((long)cn * columns > Core.Tasks.MaxValues)
+                throw new ArgumentException($"--samples {cn} of task {ct.Id} ({columns} columns) is more than the limit of {Core.Tasks.MaxValues} values; use at most {Core.Tasks.MaxValues / columns} samples.");
             var cs = c.GetInt("seed", 0);
             var (cx, cy, cz) = ct.Sample(cn, cs);
-            Core.DataFiles.writeCsvConditional(c.Get("out")!, cx, cy, cz);
-            c.Out.WriteLine($"wrote {cn} samples of {ct.Id} (seed {cs}, true CMI {Report.F(ct.TrueConditionalMutualInformation)} nats, columns X*, Y*, Z*) to {c.Get("out")}");
+            Core.DataFiles.writeCsvConditional(path, cx, cy, cz);
+            c.Out.WriteLine($"wrote {cn} samples of {ct.Id} (seed {cs}, true CMI {Report.F(ct.TrueConditionalMutualInformation)} nats, columns X*, Y*, Z*) to {path}");
             return 0;
         }
-        var task = BenchmarkTasks.Find(c.Get("task")!);
+        var task = BenchmarkTasks.Find(id);
         var n = c.GetInt("samples", 10000);
         if (n < 1) throw new ArgumentException($"--samples must be at least 1, got {n}.");
+        if ((long)n * (task.DimX + task.DimY) > Core.Tasks.MaxValues)
+            throw new ArgumentException($"--samples {n} of task {task.Id} ({task.DimX + task.DimY} columns) is more than the limit of {Core.Tasks.MaxValues} values; use at most {Core.Tasks.MaxValues / (task.DimX + task.DimY)} samples.");
         var seed = c.GetInt("seed", 0);
         var (x, y) = task.Sample(n, seed);
-        var path = c.Get("out")!;
         Core.DataFiles.writeCsv(path, x, y);
         c.Out.WriteLine($"wrote {n} samples of {task.Id} (seed {seed}, true MI {Report.F(task.TrueMutualInformation)} nats) to {path}");
         return 0;

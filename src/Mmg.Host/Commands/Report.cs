@@ -20,16 +20,21 @@ internal static class Report
         }
         console.Write(table);
         console.MarkupLine(Markup.Escape(string.Create(CultureInfo.InvariantCulture,
-            $"{quantity} ≈ {F(r.Estimate)} ± {F(r.StdError)} nats ({r.Estimator}, {r.Seconds:0.0} s){(truth is { } tt ? $"; {truthLabel} {F(tt)}" : "")}")));
+            $"{quantity} ≈ {F(r.Estimate)} ± {F(r.StdError)} nats (Monte Carlo s.e.; {r.Estimator}, {r.Seconds:0.0} s){(truth is { } tt ? $"; {truthLabel} {F(tt)}" : "")}")));
+        if (r.Interval is { } i)
+            console.MarkupLine(Markup.Escape(string.Create(CultureInfo.InvariantCulture,
+                $"{i.Level:0%} interval [{F(i.Low)}, {F(i.High)}] nats ({IntervalText(i.Method)})")));
+        if (!double.IsNaN(r.IndependencePValue))
+            console.MarkupLine(Markup.Escape(string.Create(CultureInfo.InvariantCulture,
+                $"independence test: p = {r.IndependencePValue:0.####} (H0: {quantity} = 0; permutations on held-out rows)")));
     }
 
-    /// <summary>Writes via a temporary file in the same folder, so a failure leaves nothing half-written.</summary>
-    public static void WriteAtomically(string path, string text)
-    {
-        var full = Path.GetFullPath(path);
-        Directory.CreateDirectory(Path.GetDirectoryName(full)!);
-        var tmp = full + ".tmp";
-        File.WriteAllText(tmp, text);
-        File.Move(tmp, full, overwrite: true);
-    }
+    private static string IntervalText(string method) =>
+        method.StartsWith("cross-fit-", StringComparison.Ordinal)
+            ? $"{method.Substring("cross-fit-".Length)}-fold cross-fit: training, data and Monte Carlo variability"
+            : "Monte Carlo error only; use --folds 5 for training and data variability";
+
+    /// <summary>Writes via a temporary file in the same folder, so a failure leaves nothing half-written (<see cref="Outputs.WriteAtomically"/>).</summary>
+    public static void WriteAtomically(string path, string text) =>
+        Outputs.WriteAtomically(path, tmp => File.WriteAllText(tmp, text));
 }

@@ -5,23 +5,13 @@ namespace Mmg.Reports;
 /// <summary>PNG figures (ScottPlot). Every figure is written to a temporary file first.</summary>
 public static class Plots
 {
-    internal static void SaveAtomically(Plot plot, string path, int width, int height)
-    {
-        var full = Path.GetFullPath(path);
-        Directory.CreateDirectory(Path.GetDirectoryName(full)!);
-        var tmp = full + ".tmp.png";
-        plot.SavePng(tmp, width, height);
-        File.Move(tmp, full, overwrite: true);
-    }
+    internal static void SaveAtomically(Plot plot, string path, int width, int height) =>
+        Outputs.WriteAtomically(path, tmp => plot.SavePng(tmp, width, height), ".png");
 
     private static void SaveColumns(Multiplot multi, int panels, string path)
     {
         multi.Layout = new ScottPlot.MultiplotLayouts.Columns();
-        var full = Path.GetFullPath(path);
-        Directory.CreateDirectory(Path.GetDirectoryName(full)!);
-        var tmp = full + ".tmp.png";
-        multi.SavePng(tmp, 520 * panels, 480);
-        File.Move(tmp, full, overwrite: true);
+        Outputs.WriteAtomically(path, tmp => multi.SavePng(tmp, 520 * panels, 480), ".png");
     }
 
     /// <summary>The Figure-1 picture: both ε-space MMSE curves over log-SNR with the gap shaded.</summary>

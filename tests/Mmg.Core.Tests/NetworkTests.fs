@@ -1,0 +1,122 @@
+module Mmg.Core.Tests.NetworkTests
+
+open System
+open FsCheck.FSharp
+open FsCheck.Xunit
+open TorchSharp
+open global.Xunit
+open Mmg.Core
+open Mmg.Core.Tests.Generators
+
+/// n samples of the case's Gaussian as float32 tensors (x, y).
+let private samples (c: GaussianCase) (n: int) =
+    use cov = covTensor c
+    use g = generator c.Seed
+    let x, y = Gaussian.sample g n c.DimX cov
+    use x = x
+    use y = y
+    x.``to`` torch.ScalarType.Float32, y.``to`` torch.ScalarType.Float32
+
+/// A fresh network with the linear base fitted to (x, y); its trunk outputs zero.
+let private baseNet (c: GaussianCase) (x: Tensor) (y: Tensor) =
+    let net = new DenoiserNet({ Network.shape c.DimX c.DimY 16 with LinearBase = true })
+    net.SetLinearBase(x, y) |> ignore
+    net
+
+// The linear base is the Gaussian oracle of the *sample* covariance. With 20 000 rows the sample
+// covariance is within ≈ 1–2% of the true one, so the two predictions of ε (each of size ≈ 1)
+// agree to 0.1 in max-norm over 500 rows; a wrong sign, a missing σ or α, or using Cov(X) where
+// Cov(X|Y) belongs would be off by O(1).
+[<Property(Arbitrary = [| typeof<Arbs> |], MaxTest = 10, Replay = "(2026112930,1)")>]
+let ``an untrained network with the linear base predicts ε as the Gaussian oracle does`` (c: GaussianCase) =
+    let x, y = samples c 20000
+    use x = x
+    use y = y
+    use net = baseNet c x y
+    use cov = covTensor c
+    let oracle = Gaussian.oracle c.DimX cov
+    use g = generator (c.Seed + 1)
+    use a = (torch.rand([| 500L |], generator = g) * 16.0 - 8.0).``to`` torch.ScalarType.Float32
+    use eps = torch.randn([| 500L; int64 c.DimX |], generator = g)
+    use xs = x.narrow (0L, 0L, 500L)
+    use ys = y.narrow (0L, 0L, 500L)
+    use z = Channel.noisy a eps xs
+    let worst (yOpt: Tensor option) =
+        use learned = Network.asDenoiser net z a yOpt
+        use exact = oracle z a yOpt
+        use d = learned.``to`` torch.ScalarType.Float64 - exact
+        d.abs().max().item<float> ()
+    let u, k = worst None, worst (Some ys)
+    (u < 0.1 && k < 0.1) |@ sprintf "max |ε̂ − oracle|: unconditional %.4f, conditional %.4f" u k
+
+// Through the estimator: the untrained network's MMSE gap is the Gaussian MI of the training
+// sample, so Mmse.estimate on fresh rows lands on the closed form within 5 standard errors
+// (plus 0.02 nats for the sample covariance and the James–Stein shrinkage, which is ≈ 1 here).
+[<Property(Arbitrary = [| typeof<Arbs> |], MaxTest = 6, Replay = "(2026112931,1)")>]
+let ``the linear base alone estimates the Gaussian MI through Mmse.estimate`` (c: GaussianCase) =
+    let x, y = samples c 20000
+    use x = x
+    use y = y
+    use net = baseNet c x y
+    use cov = covTensor c
+    let truth = Gaussian.mutualInformation c.DimX cov
+    let q = LogSnr.logistic 0.0 3.0 5.0
+    let xt, yt = samples { c with Seed = c.Seed + 2 } 4000
+    use xt = xt
+    use yt = yt
+    use g = generator (c.Seed + 3)
+    let e = Mmse.estimate (Network.asDenoiser net) q g 4 4096 xt yt
+    let ok = abs (e.Orthogonal.Mean - truth) <= 5.0 * e.Orthogonal.StdError + 0.02
+    ok |@ sprintf "orthogonal %.4f ± %.4f, truth %.4f" e.Orthogonal.Mean e.Orthogonal.StdError truth
+
+[<Fact>]
+let ``the regression of the linear base is shrunk to nothing on independent data and kept on dependent data`` () =
+    // Independent 10×10 Gaussians with 800 rows: least squares "explains" ≈ dy/n of the variance
+    // by chance; the James–Stein factor must remove it (c < 0.3; it is 0 in most draws). A
+    // correlation of 0.5 per pair explains 25% of the variance, far above chance: c > 0.9.
+    use g = generator 41
+    use x = torch.randn([| 800L; 10L |], generator = g)
+    use y = torch.randn([| 800L; 10L |], generator = g)
+    use net = new DenoiserNet({ Network.shape 10 10 16 with LinearBase = true })
+    let cIndependent = net.SetLinearBase(x, y)
+    Assert.True(cIndependent < 0.3, sprintf "shrinkage factor %.3f on independent data" cIndependent)
+    use y2 = x * 0.5 + y * Math.Sqrt 0.75
+    let cDependent = net.SetLinearBase(x, y2)
+    Assert.True(cDependent > 0.9, sprintf "shrinkage factor %.3f on dependent data" cDependent)
+
+[<Fact>]
+let ``the linear base is saved and loaded with the weights`` () =
+    use g = generator 42
+    use x = torch.randn([| 400L; 2L |], generator = g)
+    use y = x.narrow(1L, 0L, 1L) * 0.8 + torch.randn([| 400L; 1L |], generator = g) * 0.6
+    use net = new DenoiserNet({ Network.shape 2 1 16 with LinearBase = true })
+    net.SetLinearBase(x, y) |> ignore
+    let path = IO.Path.GetTempFileName()
+    try
+        net.save path |> ignore
+        use loaded = new DenoiserNet({ Network.shape 2 1 16 with LinearBase = true })
+        loaded.load path |> ignore
+        for a, b in Array.zip net.LinearBaseTensors loaded.LinearBaseTensors do
+            Assert.True((a - b).abs().max().item<float32> () = 0.0f, "a linear-base tensor differs after save and load")
+        Assert.False(loaded.LinearBaseTensors.[4].abs().max().item<float32> () = 0.0f, "the loaded regression is all zero")
+    finally
+        IO.File.Delete path
+
+[<Fact>]
+let ``the log-SNR density is not adapted to a gap below the threshold`` () =
+    // Independent data: the linear base carries no dependence (shrinkage) and the trunk is zero,
+    // so the preliminary gap is ≈ 0 and q must come back unchanged (no fit to noise).
+    use g = generator 43
+    use x = torch.randn([| 2000L; 4L |], generator = g)
+    use y = torch.randn([| 2000L; 4L |], generator = g)
+    use net = new DenoiserNet({ Network.shape 4 4 16 with LinearBase = true })
+    net.SetLinearBase(x, y) |> ignore
+    let q0 = LogSnr.paperDefault
+    let q, top, bottom = MmgEstimator.AdaptDensity(net, q0, x, y, 32, 5)
+    Assert.Equal(q0, q)
+    Assert.False(top || bottom)
+    // and a real dependence is adapted to
+    use y2 = x * 0.8 + y * 0.6
+    net.SetLinearBase(x, y2) |> ignore
+    let q2, _, _ = MmgEstimator.AdaptDensity(net, q0, x, y2, 32, 5)
+    Assert.NotEqual(q0, q2)
