@@ -30,14 +30,25 @@ type CmiTask =
 module CmiTasks =
     let private text (v: float) = v.ToString("0.0##", CultureInfo.InvariantCulture)
 
-    /// Exact I(X;Y|Z) and I(X;Y) of a covariance ordered (X, Y, Z).
+    /// Exact I(X;Y|Z) and I(X;Y) of a covariance ordered (X, Y, Z):
+    /// ½ (log det Σ_XZ + log det Σ_YZ − log det Σ_Z − log det Σ_XYZ) and Tasks.gaussianMI of Σ_XY,
+    /// by Cholesky on plain arrays (the value of ConditionalGaussian.conditionalMutualInformation,
+    /// tested, without loading libtorch, so that `mmg tasks` stays libtorch-free as on main).
     let truths (dimX: int) (dimY: int) (cov: float[,]) : float * float =
-        use t = Gaussian.ofArray2D cov
+        let d = Array2D.length1 cov
+        let logDet (idx: int[]) =
+            if idx.Length = 0 then 0.0
+            else
+                let l = Tasks.cholesky (Array2D.init idx.Length idx.Length (fun i j -> cov.[idx.[i], idx.[j]]))
+                let mutable acc = 0.0
+                for i in 0 .. idx.Length - 1 do acc <- acc + Math.Log l.[i, i]
+                2.0 * acc
+        let xs, ys, zs = [| 0 .. dimX - 1 |], [| dimX .. dimX + dimY - 1 |], [| dimX + dimY .. d - 1 |]
         // round-off of the log-determinants (≈ 1e-16) is not information: report exact zeros
         let clean v = if abs v < 1e-12 then 0.0 else v
-        let cmi = ConditionalGaussian.conditionalMutualInformation dimX dimY t
-        use xy = ConditionalGaussian.select [| 0 .. dimX + dimY - 1 |] t
-        clean cmi, clean (Gaussian.mutualInformation dimX xy)
+        let cmi = 0.5 * (logDet (Array.append xs zs) + logDet (Array.append ys zs) - logDet zs - logDet [| 0 .. d - 1 |])
+        let mi = Tasks.gaussianMI dimX (Array2D.init (dimX + dimY) (dimX + dimY) (fun i j -> cov.[i, j]))
+        clean cmi, clean mi
 
     /// Covariance L·Lᵀ + diag(noise) of a linear latent-variable model.
     let latentCovariance (loading: float[,]) (noise: float[]) : float[,] =

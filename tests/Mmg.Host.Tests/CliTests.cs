@@ -171,7 +171,7 @@ public class CliTests : IDisposable
         var doc = JsonDocument.Parse(File.ReadAllText(json)).RootElement;
         foreach (var key in new[] { "estimator", "estimate", "std_error", "unit", "variants", "ground_truth", "seconds", "settings" })
             Assert.True(doc.TryGetProperty(key, out _), $"missing key {key}");
-        Assert.Equal(4, doc.GetProperty("variants").EnumerateObject().Count());
+        Assert.Equal(5, doc.GetProperty("variants").EnumerateObject().Count());
         Assert.Equal(0.4133, doc.GetProperty("ground_truth").GetDouble(), 4);
         Assert.True(new FileInfo(png).Length > 10_000);
         Assert.True(File.Exists(Path.Combine(model, "model.json")));

@@ -43,7 +43,8 @@ internal static class ListCommands
         if (c.Get("json") is { } path)
         {
             Outputs.CheckFile("json", path);
-            var text = JsonSerializer.Serialize(Estimators.Names, CommandContext.Json);
+            // every name --estimator accepts: the MI estimators, then the conditional-MI ones
+            var text = JsonSerializer.Serialize(Estimators.Names.Concat(ConditionalEstimators.Names).ToArray(), CommandContext.Json);
             if (path == "-") c.Out.WriteLine(text); else Report.WriteAtomically(path, text);
             return 0;
         }
