@@ -34,11 +34,13 @@ type CmiDenoiserNet(shape: NetworkShape, dimZ: int) as this =
         this.register_buffer("cond_u", yzU)
         this.register_buffer("cond_lambda", yzLambda)
         this.register_buffer("regression", yzRegression)
-        if shape.LinearBase then trunk.ZeroOutput()
         this.RegisterComponents()
 
     member _.Shape = shape
     member _.DimZ = dimZ
+
+    /// Starts the trunk at zero output (so the network starts as its linear base), as DenoiserNet.
+    member _.ZeroTrunkOutput() = trunk.ZeroOutput()
 
     /// Sets the linear base from standardised training rows x, y, z. With z: the least-squares
     /// regressions B_xz, B_yz (ridge 1e-6) give the residuals x̃ = x − B_xz·z, ỹ = y − B_yz·z,
@@ -301,6 +303,7 @@ type CmiEstimator(variant: string, options: EstimatorOptions) =
         let net = (new CmiDenoiserNet(shape, dimZ)).``to`` device
         let ema = (new CmiDenoiserNet(shape, dimZ)).``to`` device
         let shrinkage = if shape.LinearBase then net.SetLinearBase(xs, ys, zs) else nan
+        if shape.LinearBase && Estimation.extraInt options "zero-init" 0 <> 0 then net.ZeroTrunkOutput()
         ema.CopyLinearBase net
         let cfg =
             { BatchSize = p.BatchSize; LearningRate = p.LearningRate; EmaDecay = p.EmaDecay

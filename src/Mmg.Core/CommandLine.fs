@@ -79,12 +79,16 @@ module CommandLine =
 
     type MergeArgs =
         | [<MainCommand; Mandatory>] Dirs of dir: string list
-        | Out of dir: string
+        | [<Mandatory>] Out of dir: string
+        | Allow_Partial
+        | Allow_Version_Change
         interface IArgParserTemplate with
             member this.Usage =
                 match this with
-                | Dirs _ -> "shard output directories to merge."
-                | Out _ -> "directory for the merged results (default: the first directory)."
+                | Dirs _ -> "shard output directories to merge (read only)."
+                | Out _ -> "directory for the merged results (not one of the shards)."
+                | Allow_Partial -> "merge even when shards are missing or incomplete (exit 0/3 instead of 1)."
+                | Allow_Version_Change -> "merge shards made by different mmg or TorchSharp versions."
 
     type BenchArgs =
         | [<CliPrefix(CliPrefix.None)>] Merge of ParseResults<MergeArgs>
@@ -98,6 +102,8 @@ module CommandLine =
         | Threads of n: int
         | Out of dir: string
         | Shard of spec: string
+        | Shard_Count of n: int
+        | Allow_Version_Change
         | Speed
         interface IArgParserTemplate with
             member this.Usage =
@@ -111,8 +117,10 @@ module CommandLine =
                 | Steps _ -> "training steps (overrides the profile)."
                 | Device _ -> "cpu | cuda."
                 | Threads _ -> "CPU threads for torch (default 1)."
-                | Out _ -> "output directory (results.csv, summary.csv, heatmap.png); a rerun resumes."
-                | Shard _ -> "i/n: run every n-th (task, seed) starting at i (0-based), for array jobs; merge with `mmg bench merge`."
+                | Out _ -> "output directory (results.csv, manifest.json, summary.csv, heatmap.png); a rerun resumes; '{shard}' becomes the shard index."
+                | Shard _ -> "i/n: shard i (0-based) of n, balanced by estimated cost, for array jobs; 'auto' reads SLURM_ARRAY_TASK_ID or JOB_COMPLETION_INDEX; merge with `mmg bench merge`."
+                | Shard_Count _ -> "number of shards for --shard auto (else MMG_SHARD_COUNT or SLURM_ARRAY_TASK_COUNT)."
+                | Allow_Version_Change -> "resume an --out made by another mmg or TorchSharp version."
                 | Speed -> "measure throughput (training it/s, KSG time) instead of accuracy; writes docs-ready numbers."
 
     type HighMiArgs =
@@ -126,6 +134,9 @@ module CommandLine =
         | Device of device: string
         | Threads of n: int
         | Out of dir: string
+        | Shard of spec: string
+        | Shard_Count of n: int
+        | Allow_Version_Change
         | Figure_Only
         interface IArgParserTemplate with
             member this.Usage =
@@ -139,7 +150,10 @@ module CommandLine =
                 | Transforms _ -> "comma-separated: none,half_cube,spiral (default all three)."
                 | Device _ -> "cpu | cuda."
                 | Threads _ -> "CPU threads for torch (default 1)."
-                | Out _ -> "output directory (results.csv, highmi.png); a rerun resumes."
+                | Out _ -> "output directory (results.csv, manifest.json, highmi.png); a rerun resumes; '{shard}' becomes the shard index."
+                | Shard _ -> "i/n or auto, as for `mmg bench`; merge with `mmg bench merge`, then --figure-only."
+                | Shard_Count _ -> "number of shards for --shard auto."
+                | Allow_Version_Change -> "resume an --out made by another mmg or TorchSharp version."
                 | Figure_Only -> "only redraw the figure from results.csv."
 
     type ConsistencyArgs =
@@ -153,6 +167,9 @@ module CommandLine =
         | Device of device: string
         | Threads of n: int
         | Out of dir: string
+        | Shard of spec: string
+        | Shard_Count of n: int
+        | Allow_Version_Change
         | Quick
         | Figure_Only
         interface IArgParserTemplate with
@@ -167,7 +184,10 @@ module CommandLine =
                 | Data _ -> "folder with the MNIST IDX files (default data/cache/mnist; fetch with data/fetch-mnist.sh)."
                 | Device _ -> "cpu | cuda."
                 | Threads _ -> "CPU threads for torch (default 1)."
-                | Out _ -> "output directory (results.csv, consistency.png)."
+                | Out _ -> "output directory (results.csv, jobs/, manifest.json, consistency.png); a rerun resumes; '{shard}' becomes the shard index."
+                | Shard _ -> "i/n or auto, as for `mmg bench`; merge by copying the shards' jobs/*.csv into one folder, then --figure-only."
+                | Shard_Count _ -> "number of shards for --shard auto."
+                | Allow_Version_Change -> "resume an --out made by another mmg or TorchSharp version."
                 | Quick -> "a small synthetic run that tests the pipeline, not accuracy."
                 | Figure_Only -> "only redraw the figure from results.csv."
 

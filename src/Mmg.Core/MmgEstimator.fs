@@ -337,6 +337,7 @@ type MmgEstimator(variant: string, options: EstimatorOptions) =
         let net = (new DenoiserNet(shape)).``to`` device
         let ema = (new DenoiserNet(shape)).``to`` device
         let shrinkage = if shape.LinearBase then net.SetLinearBase(xs, ys) else nan
+        if shape.LinearBase && Estimation.extraInt options "zero-init" 0 <> 0 then net.ZeroTrunkOutput()
         ema.CopyLinearBase net
         let cfg =
             { BatchSize = p.BatchSize; LearningRate = p.LearningRate; EmaDecay = p.EmaDecay

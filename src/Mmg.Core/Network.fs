@@ -175,10 +175,12 @@ type DenoiserNet(shape: NetworkShape) as this =
         this.register_buffer("cond_u", condU)
         this.register_buffer("cond_lambda", condLambda)
         this.register_buffer("regression", regression)
-        if shape.LinearBase then trunk.ZeroOutput()
         this.RegisterComponents()
 
     member _.Shape = shape
+
+    /// Starts the trunk at zero output (so the network starts as its linear base).
+    member _.ZeroTrunkOutput() = trunk.ZeroOutput()
 
     /// Sets the linear base from standardised training rows (see LinearGaussian.fit).
     /// Returns the shrinkage factor of the regression.

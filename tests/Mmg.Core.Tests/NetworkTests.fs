@@ -21,6 +21,7 @@ let private samples (c: GaussianCase) (n: int) =
 let private baseNet (c: GaussianCase) (x: Tensor) (y: Tensor) =
     let net = new DenoiserNet({ Network.shape c.DimX c.DimY 16 with LinearBase = true })
     net.SetLinearBase(x, y) |> ignore
+    net.ZeroTrunkOutput()
     net
 
 // The linear base is the Gaussian oracle of the *sample* covariance. With 20 000 rows the sample
@@ -111,6 +112,7 @@ let ``the log-SNR density is not adapted to a gap below the threshold`` () =
     use y = torch.randn([| 2000L; 4L |], generator = g)
     use net = new DenoiserNet({ Network.shape 4 4 16 with LinearBase = true })
     net.SetLinearBase(x, y) |> ignore
+    net.ZeroTrunkOutput()
     let q0 = LogSnr.paperDefault
     let q, top, bottom = MmgEstimator.AdaptDensity(net, q0, x, y, 32, 5)
     Assert.Equal(q0, q)

@@ -160,6 +160,27 @@ public class CliTests : IDisposable
     }
 
     [Fact]
+    public void FoldsAndTestReportTheIntervalAndThePValue()
+    {
+        var pw = Path.Combine(_dir, "pmi.csv");
+        var (code, output, err) = Run("estimate", "--task", "1v1-normal-0.75", "--samples", "600", "--profile", "quick", "--steps", "100",
+            "--threads", "1", "--seed", "2", "--folds", "2", "--test", "19", "--pointwise", pw, "--json", "-");
+        Assert.True(code == 0, err);
+        var doc = JsonDocument.Parse(output).RootElement;
+        var interval = doc.GetProperty("interval");
+        Assert.Equal("cross-fit-2", interval.GetProperty("method").GetString());
+        Assert.True(interval.GetProperty("low").GetDouble() <= doc.GetProperty("estimate").GetDouble());
+        Assert.True(interval.GetProperty("high").GetDouble() >= doc.GetProperty("estimate").GetDouble());
+        var p = doc.GetProperty("independence_p_value").GetDouble();
+        // ρ = 0.75 is strong dependence: with 19 permutations per fold and 2 folds (Bonferroni) the smallest p is 2/20
+        Assert.Equal(0.1, p, 12);
+        var lines = File.ReadAllLines(pw);
+        Assert.Equal("row,pointwise_mi", lines[0]);
+        Assert.Equal(601, lines.Length); // one value per input row, in input order
+        Assert.StartsWith("599,", lines[600]);
+    }
+
+    [Fact]
     public void EstimateOnATaskWritesJsonPlotAndModel()
     {
         var json = Path.Combine(_dir, "r.json");

@@ -9,144 +9,93 @@ internal static class BenchCommand
     public static int Run(CommandContext c)
     {
         if (c.Has("speed")) return Speed(c);
-        var taskIds = c.Get("tasks") is null or "all" ? Core.Tasks.all.Select(t => t.Id).ToArray()
-            : c.Get("tasks") == "cmi" ? Core.CmiTasks.all.Select(t => t.Id).ToArray() : c.GetList("tasks", "");
-        var cmiCount = taskIds.Count(Core.CmiTasks.isCmi);
-        if (cmiCount > 0 && cmiCount < taskIds.Length)
-            throw new ArgumentException("--tasks mixes MI and CMI tasks; run them as two benchmarks (MI estimators cannot condition on Z).");
-        if (cmiCount > 0) return RunConditional(c, taskIds);
-        var tasks = taskIds.Select(BenchmarkTasks.Find).ToArray();
-        var estimators = c.Get("estimators") == "all" ? Estimators.Names.ToArray() : c.GetList("estimators", Estimators.Default);
-        foreach (var e in estimators)
-            if (!Estimators.Names.Contains(e)) throw new ArgumentException($"unknown estimator '{e}'; known: {string.Join(", ", Estimators.Names)}.");
-        var seeds = c.GetInt("seeds", 1);
-        var outDir = c.Get("out") ?? throw new ArgumentException("--out DIR is required (results.csv, summary.csv and heatmap.png go there).");
-        Directory.CreateDirectory(outDir);
-        var resultsPath = Path.Combine(outDir, "results.csv");
-
-        var all = Core.Bench.jobs(taskIds, estimators, seeds);
-        var mine = c.Get("shard") is { } spec ? Core.Bench.shard(Core.Bench.parseShard(spec).Item1, Core.Bench.parseShard(spec).Item2, all) : all;
-        var done = Core.Bench.readRows(resultsPath);
-        var todo = Core.Bench.remaining(done, mine);
-        var console = c.Console(false);
-        console.MarkupLine(Markup.Escape($"{mine.Length} jobs ({tasks.Length} tasks × {estimators.Length} estimators × {seeds} seeds{(c.Has("shard") ? $", shard {c.Get("shard")}" : "")}); {mine.Length - todo.Length} already in {resultsPath}, {todo.Length} to run."));
-
-        RunJobs(c, console, tasks.ToDictionary(t => t.Id), todo, resultsPath);
-
-        WriteSummary(console, outDir, Core.Bench.readRows(resultsPath), tasks.Length);
-        return 0;
-    }
-
-    /// <summary>Runs jobs with a progress bar, appending (and flushing) one row per job.</summary>
-    internal static void RunJobs(CommandContext c, IAnsiConsole console, IReadOnlyDictionary<string, BenchmarkTask> byId, Core.BenchJob[] todo, string resultsPath)
-    {
-        console.Progress()
-            .AutoClear(false)
-            .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new RemainingTimeColumn(), new SpinnerColumn())
-            .Start(ctx =>
+        try
+        {
+            var taskIds = c.Get("tasks") is null or "all" ? Core.Tasks.all.Select(t => t.Id).ToArray()
+                : c.Get("tasks") == "cmi" ? Core.CmiTasks.all.Select(t => t.Id).ToArray() : c.GetList("tasks", "");
+            var cmiCount = taskIds.Count(Core.CmiTasks.isCmi);
+            if (cmiCount > 0 && cmiCount < taskIds.Length)
+                throw new UsageException("--tasks mixes MI and CMI tasks; run them as two benchmarks (MI estimators cannot condition on Z).");
+            JobPlan plan;
+            if (cmiCount > 0)
             {
-                var bar = ctx.AddTask("jobs", maxValue: Math.Max(1, todo.Length));
-                // Jobs of the same (task, seed) that are MMG variants share one training run:
-                // MMG computes all four variants at once, so each extra variant costs nothing.
-                foreach (var group in todo.GroupBy(j => (j.Task, j.Seed)))
+                // the benchmark on CMI tasks: conditional estimators, I(X;Y|Z) as the truth
+                var cmiTasks = taskIds.Select(Core.CmiTasks.find).ToArray();
+                var names = Core.CmiRegistry.names.ToArray();
+                var cmiEstimators = c.Get("estimators") == "all" ? names : c.GetList("estimators", Core.CmiRegistry.defaultName);
+                foreach (var e in cmiEstimators)
+                    if (!Core.CmiRegistry.isCmi(e)) throw new UsageException($"'{e}' is not a conditional-MI estimator; for CMI tasks use: {string.Join(", ", names)}.");
+                plan = new JobPlan("bench", taskIds, new Dictionary<string, BenchmarkTask>(), cmiEstimators, c.GetInt("seeds", 1))
                 {
-                    Core.EstimatorResult? shared = null;
-                    foreach (var job in group)
-                    {
-                        bar.Description = Markup.Escape($"{job.Task} / {job.Estimator} / seed {job.Seed}");
-                        var task = byId[job.Task];
-                        var isMmg = Core.Registry.isMmg(job.Estimator);
-                        var row = Core.Bench.run(job, task.TrueMutualInformation, Microsoft.FSharp.Core.FuncConvert.FromFunc(() =>
-                        {
-                            if (isMmg && shared is not null) return AsVariant(shared, job.Estimator);
-                            var settings = c.Settings(job.Seed);
-                            var n = c.Has("samples") ? c.GetInt("samples", 0) : Core.MmgProfiles.byName(settings.Profile, task.DimX, task.DimY).Samples;
-                            var (x, y) = task.Sample(n, job.Seed);
-                            var result = Core.Registry.create(job.Estimator, settings.ToCore()).Estimate(x, y, null!);
-                            if (isMmg) shared = result;
-                            return result;
-                        }));
-                        Core.Bench.appendRow(resultsPath, row);
-                        bar.Increment(1);
-                    }
-                }
-                bar.Description = "jobs";
-                bar.StopTask();
-            });
-    }
-
-    /// <summary>The benchmark on CMI tasks: as Run, with conditional estimators and I(X;Y|Z) as the truth.</summary>
-    private static int RunConditional(CommandContext c, string[] taskIds)
-    {
-        var tasks = taskIds.Select(Core.CmiTasks.find).ToArray();
-        var names = Core.CmiRegistry.names.ToArray();
-        var estimators = c.Get("estimators") == "all" ? names : c.GetList("estimators", Core.CmiRegistry.defaultName);
-        foreach (var e in estimators)
-            if (!Core.CmiRegistry.isCmi(e)) throw new ArgumentException($"'{e}' is not a conditional-MI estimator; for CMI tasks use: {string.Join(", ", names)}.");
-        var seeds = c.GetInt("seeds", 1);
-        var outDir = c.Get("out") ?? throw new ArgumentException("--out DIR is required (results.csv, summary.csv and heatmap.png go there).");
-        Directory.CreateDirectory(outDir);
-        var resultsPath = Path.Combine(outDir, "results.csv");
-        var all = Core.Bench.jobs(taskIds, estimators, seeds);
-        var mine = c.Get("shard") is { } spec ? Core.Bench.shard(Core.Bench.parseShard(spec).Item1, Core.Bench.parseShard(spec).Item2, all) : all;
-        var todo = Core.Bench.remaining(Core.Bench.readRows(resultsPath), mine);
-        var console = c.Console(false);
-        console.MarkupLine(Markup.Escape($"{mine.Length} jobs ({tasks.Length} CMI tasks × {estimators.Length} estimators × {seeds} seeds{(c.Has("shard") ? $", shard {c.Get("shard")}" : "")}); {mine.Length - todo.Length} already in {resultsPath}, {todo.Length} to run."));
-        var byId = tasks.ToDictionary(t => t.Id);
-        console.Progress()
-            .AutoClear(false)
-            .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new RemainingTimeColumn(), new SpinnerColumn())
-            .Start(ctx =>
+                    CmiTasks = cmiTasks.ToDictionary(t => t.Id),
+                };
+            }
+            else
             {
-                var bar = ctx.AddTask("jobs", maxValue: Math.Max(1, todo.Length));
-                // the MMG-CMI variants of one (task, seed) share one training run
-                foreach (var group in todo.GroupBy(j => (j.Task, j.Seed)))
-                {
-                    Core.EstimatorResult? shared = null;
-                    foreach (var job in group)
-                    {
-                        bar.Description = Markup.Escape($"{job.Task} / {job.Estimator} / seed {job.Seed}");
-                        var task = byId[job.Task];
-                        var isMmg = Core.CmiRegistry.isMmg(job.Estimator);
-                        var row = Core.Bench.run(job, task.TrueCMI, Microsoft.FSharp.Core.FuncConvert.FromFunc(() =>
-                        {
-                            if (isMmg && shared is not null) return AsVariant(shared, job.Estimator);
-                            var settings = c.Settings(job.Seed);
-                            var n = c.Has("samples") ? c.GetInt("samples", 0) : Core.MmgProfiles.byName(settings.Profile, task.DimX, task.DimY + task.DimZ).Samples;
-                            var (x, y, z) = task.Sample.Invoke(n).Invoke(job.Seed);
-                            var result = Core.CmiRegistry.create(job.Estimator, settings.ToCore()).Estimate(x, y, z, null!);
-                            if (isMmg) shared = result;
-                            return result;
-                        }));
-                        Core.Bench.appendRow(resultsPath, row);
-                        bar.Increment(1);
-                    }
-                }
-                bar.Description = "jobs";
-                bar.StopTask();
-            });
-        WriteSummary(console, outDir, Core.Bench.readRows(resultsPath), tasks.Length);
-        return 0;
+                var tasks = taskIds.Select(BenchmarkTasks.Find).ToArray();
+                var estimators = c.Get("estimators") == "all" ? Estimators.Names.ToArray() : c.GetList("estimators", Estimators.Default);
+                foreach (var e in estimators)
+                    if (!Estimators.Names.Contains(e)) throw new UsageException($"unknown estimator '{e}'; known: {string.Join(", ", Estimators.Names)}.");
+                plan = new JobPlan("bench", taskIds, tasks.ToDictionary(t => t.Id), estimators, c.GetInt("seeds", 1));
+            }
+            return JobRunner.Run(c, plan, o => WriteSummary(c.Console(false), o.OutDir, o.Rows)).Code;
+        }
+        catch (UsageException e)
+        {
+            c.Err.WriteLine($"mmg: error: {e.Message}");
+            return ExitCodes.Usage;
+        }
     }
 
-    private static Core.EstimatorResult AsVariant(Core.EstimatorResult r, string variant)
-    {
-        var v = r.Variants.Single(v => v.Name == variant);
-        return new Core.EstimatorResult(variant, v.Estimate, v.StdError, r.Seconds, r.Variants, r.Curves, r.Pointwise, r.Interval, r.IndependencePValue, r.Settings);
-    }
-
+    /// <summary>
+    /// <c>mmg bench merge</c>: reads the shard folders (never changes them), checks their manifests
+    /// belong together, reports missing or incomplete shards (exit 1 and nothing written unless
+    /// --allow-partial), and writes results.csv, manifest.json, summary.csv and heatmap.png to --out.
+    /// </summary>
     public static int Merge(CommandContext c)
     {
         var dirs = (c.Get("dirs") ?? "").Split('\n', StringSplitOptions.RemoveEmptyEntries);
-        var outDir = c.Get("out") ?? dirs[0];
-        var rows = Core.Bench.merge(dirs, outDir);
-        var console = c.Console(false);
-        console.MarkupLine(Markup.Escape($"merged {rows.Length} rows from {dirs.Length} directories into {Path.Combine(outDir, "results.csv")}"));
-        WriteSummary(console, outDir, rows, rows.Select(r => r.Task).Distinct().Count());
-        return 0;
+        if (c.Get("out") is not { } outDir)
+        {
+            c.Err.WriteLine("mmg: error: bench merge needs --out DIR (a folder that is not one of the shards; merge never writes into them).");
+            return ExitCodes.Usage;
+        }
+        var report = Core.Bench.mergePlan(dirs, c.Has("allow-version-change"));
+        Core.Bench.checkMergeOut(dirs, outDir, report.Manifest);
+        var m = report.Manifest;
+        var shardCount = report.MissingShards.Length + dirs.Length;
+        var problems = report.MissingShards.Select(i => $"shard {i}/{shardCount} is missing (no folder given)").Concat(report.IncompleteShards).ToList();
+        foreach (var p in problems) c.Err.WriteLine($"mmg: merge: {p}");
+        if (report.MissingJobs > 0 && !c.Has("allow-partial"))
+        {
+            c.Err.WriteLine($"mmg: error: {report.MissingJobs} of {m.Jobs.Length} jobs have no row (missing or incomplete shards); nothing written. Run them, or pass --allow-partial to merge what there is.");
+            return ExitCodes.Error;
+        }
+        var created = !Directory.Exists(outDir);
+        Directory.CreateDirectory(outDir);
+        FolderLock folderLock;
+        try
+        {
+            folderLock = FolderLock.Take(outDir);
+        }
+        catch
+        {
+            if (created && !Directory.EnumerateFileSystemEntries(outDir).Any()) Directory.Delete(outDir);
+            throw;
+        }
+        using (folderLock)
+        {
+            Core.Bench.writeMerge(dirs, outDir, report);
+            var console = c.Console(false);
+            console.MarkupLine(Markup.Escape($"merged {report.Rows.Length} of {m.Jobs.Length} jobs from {dirs.Length} folders into {Path.Combine(outDir, "results.csv")}"));
+            WriteSummary(console, outDir, report.Rows);
+        }
+        var failed = report.Rows.Count(r => r.Status != "ok");
+        if (failed > 0) c.Err.WriteLine($"mmg: {failed} of {report.Rows.Length} merged jobs failed; rerun their shards to retry them. Exit code 3.");
+        return failed > 0 ? ExitCodes.DoneWithFailures : ExitCodes.Done;
     }
 
-    private static void WriteSummary(IAnsiConsole console, string outDir, Core.BenchRow[] rows, int taskCount)
+    private static void WriteSummary(IAnsiConsole console, string outDir, Core.BenchRow[] rows)
     {
         if (rows.Length == 0) return;
         var summary = Core.Bench.summarize(rows);

@@ -10,40 +10,112 @@ internal static class ConsistencyCommand
 
     public static int Run(CommandContext c)
     {
-        var outDir = c.Get("out") ?? throw new ArgumentException("--out DIR is required.");
+        try
+        {
+            return RunChecked(c);
+        }
+        catch (UsageException e)
+        {
+            c.Err.WriteLine($"mmg: error: {e.Message}");
+            return ExitCodes.Usage;
+        }
+    }
+
+    /// <summary>
+    /// Jobs are (test, estimator, seed). Each finished job's rows go to jobs/&lt;test&gt;_&lt;estimator&gt;_seed&lt;seed&gt;.csv,
+    /// written atomically, so a rerun skips finished jobs and a signal never leaves half a job;
+    /// results.csv is rebuilt from the job files after every run. Shards (--shard i/n or auto,
+    /// '{shard}' in --out) split the job list; merging is copying the shards' jobs/*.csv into one
+    /// folder and running --figure-only there.
+    /// </summary>
+    private static int RunChecked(CommandContext c)
+    {
+        var shard = JobRunner.Shard(c);
+        var outDir = JobRunner.OutDir(c, shard);
         if (File.Exists(outDir)) throw new ArgumentException($"--out {outDir} is a file; give a folder for results.csv and consistency.png.");
         var resultsPath = Path.Combine(outDir, "results.csv");
+        var jobsDir = Path.Combine(outDir, "jobs");
         var console = c.Console(false);
+        var code = ExitCodes.Done;
         if (!c.Has("figure-only"))
         {
             var test = Core.Consistency.testName(c.Get("test") ?? "all");
+            var tests = test == "all" ? Core.Consistency.tests : new[] { test };
             var estimators = c.GetList("estimators", Estimators.Default);
             foreach (var e in estimators)
-                if (!Estimators.Names.Contains(e)) throw new ArgumentException($"unknown estimator '{e}'; known: {string.Join(", ", Estimators.Names)}.");
+                if (!Estimators.Names.Contains(e)) throw new UsageException($"unknown estimator '{e}'; known: {string.Join(", ", Estimators.Names)}.");
+            var seeds = c.GetInt("seeds", 1);
+            if (seeds < 1) throw new UsageException($"--seeds must be a positive integer, got {seeds}.");
+            if (c.Has("images") && c.GetInt("images", 0) < 1) throw new UsageException($"--images must be a positive integer, got {c.Get("images")}.");
+            JobRunner.ThreadsFromScheduler(c);
             var d = c.Has("quick") ? Core.ConsistencyConfig.Quick : Core.ConsistencyConfig.Default;
-            var synthetic = c.Has("quick") && !c.Has("data");
-            var imagesPath = synthetic ? "" : Path.Combine(c.Get("data") ?? Path.Combine("data", "cache", "mnist"), "train-images-idx3-ubyte");
-            if (!synthetic && !File.Exists(imagesPath))
+            var imagesPath = c.Has("quick") && !c.Has("data") ? Path.Combine(outDir, "synthetic-images-idx3-ubyte") : Path.Combine(c.Get("data") ?? Path.Combine("data", "cache", "mnist"), "train-images-idx3-ubyte");
+            if (!(c.Has("quick") && !c.Has("data")) && !File.Exists(imagesPath))
                 throw new FileNotFoundException($"{imagesPath} not found; fetch MNIST with `bash data/fetch-mnist.sh` (or pass --data DIR, or --quick for a synthetic run).", imagesPath);
-            // the output folder is created only once the options are known to be good
-            Directory.CreateDirectory(outDir);
-            if (synthetic) imagesPath = SyntheticImages(outDir);
             var cfg = new Core.ConsistencyConfig(imagesPath, c.GetInt("images", d.Count), d.Rows, d.K, d.Latent, d.AeSteps, d.Seed,
                 Path.Combine(outDir, "autoencoders"));
-            var lines = new List<string> { Header };
-            foreach (var e in estimators)
-            for (var seed = 1; seed <= c.GetInt("seeds", 1); seed++)
+
+            var all = Core.Bench.jobs(tests, estimators, seeds);
+            var (index, count) = shard ?? (0, 1);
+            var mine = Core.Bench.shard(index, count, all);
+            var (tool, commit, torchSharp) = JobRunner.Versions();
+            var manifest = new Core.BenchManifest(Core.Bench.ManifestFormat, c.Has("quick") ? "consistency --quick" : "consistency", tests, estimators, seeds,
+                c.Get("profile") ?? "default", c.Has("steps") ? c.GetInt("steps", 0) : 0, c.Has("images") ? cfg.Count : 0, c.Get("device") ?? "cpu",
+                index, count, mine.Select(Core.Bench.jobKey).ToArray(), tool, commit, torchSharp, DateTime.UtcNow.ToString("o", CultureInfo.InvariantCulture));
+            using var folder = JobRunner.OpenFolder(c, outDir, manifest, resultsPath, Header);
+            if (c.Has("quick") && !c.Has("data")) SyntheticImages(imagesPath);
+            Directory.CreateDirectory(jobsDir);
+            var todo = mine.Where(j => !File.Exists(JobFile(jobsDir, j))).ToArray();
+            console.MarkupLine(Markup.Escape($"{mine.Length} jobs (tests × estimators × seeds{(shard is { } s ? $", shard {s.Index}/{s.Count}" : "")}); {mine.Length - todo.Length} already in {jobsDir}, {todo.Length} to run."));
+            using var stop = new Interruption(c.Err, JobRunner.AbandonAfter);
+            var interrupted = false;
+            foreach (var job in todo)
             {
-                var settings = c.Settings(seed).ToCore();
-                var est = Core.Registry.create(e, settings);
-                var rows = ProgressBars.Run(console, $"{test} / {e} / seed {seed}", p =>
-                    Core.Consistency.run(test, est, cfg, Estimators.Callback(p)!));
-                foreach (var r in rows)
-                    lines.Add(string.Join(",", r.Test, r.Estimator, seed.ToString(CultureInfo.InvariantCulture), r.R.ToString(CultureInfo.InvariantCulture),
-                        r.K.ToString(CultureInfo.InvariantCulture), N(r.Numerator), N(r.Denominator), N(r.Ratio), N(r.Ideal), N(r.Seconds),
-                        "\"" + (r.Error ?? "").Replace("\"", "'") + "\""));
+                if (stop.Requested) { interrupted = true; break; }
+                var est = Core.Registry.create(job.Estimator, c.Settings(job.Seed).ToCore());
+                Core.ConsistencyRow[] rows;
+                try
+                {
+                    rows = ProgressBars.Run(console, $"{job.Task} / {job.Estimator} / seed {job.Seed}", p =>
+                    {
+                        var report = Estimators.Callback(p);
+                        return Core.Consistency.run(job.Task, est, cfg, new Action<Core.TrainingProgress>(s => { stop.ThrowIfRequested(); report?.Invoke(s); }));
+                    });
+                }
+                catch (OperationCanceledException)
+                {
+                    interrupted = true;
+                    break;
+                }
+                // an estimator stopped by the signal reports an error row: drop the whole job
+                if (stop.Requested && rows.Any(r => !string.IsNullOrEmpty(r.Error))) { interrupted = true; break; }
+                var lines = rows.Select(r => string.Join(",", r.Test, r.Estimator, job.Seed.ToString(CultureInfo.InvariantCulture), r.R.ToString(CultureInfo.InvariantCulture),
+                    r.K.ToString(CultureInfo.InvariantCulture), N(r.Numerator), N(r.Denominator), N(r.Ratio), N(r.Ideal), N(r.Seconds),
+                    "\"" + (r.Error ?? "").Replace("\"", "'") + "\""));
+                stop.Write(() => Report.WriteAtomically(JobFile(jobsDir, job), string.Join("\n", lines.Prepend(Header)) + "\n"));
+                if (!ReferenceEquals(c.Out, Console.Out) || Console.IsOutputRedirected)
+                    c.Out.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{DateTime.UtcNow:yyyy-MM-ddTHH:mm:ssZ} job {job.Task} {job.Estimator} seed {job.Seed}: {rows.Length} rows, {rows.Count(r => !string.IsNullOrEmpty(r.Error))} failed"));
             }
-            Report.WriteAtomically(resultsPath, string.Join("\n", lines) + "\n");
+            // results.csv: every finished job of this folder, in job order
+            var done = mine.Select(j => JobFile(jobsDir, j)).Where(File.Exists).ToArray();
+            var body = done.SelectMany(f => File.ReadAllLines(f).Skip(1).Where(l => l.Length > 0)).ToArray();
+            Report.WriteAtomically(resultsPath, string.Join("\n", body.Prepend(Header)) + "\n");
+            if (interrupted)
+            {
+                c.Err.WriteLine($"mmg: interrupted: {done.Length} of {mine.Length} jobs done in {outDir}; run the same command again (or requeue) to resume. Exit code 75.");
+                return ExitCodes.Interrupted;
+            }
+            if (body.Any(l => !l.EndsWith(",\"\"", StringComparison.Ordinal)))
+            {
+                c.Err.WriteLine($"mmg: some consistency estimates failed (see the error column of {resultsPath}); delete their jobs/*.csv to retry them. Exit code 3.");
+                code = ExitCodes.DoneWithFailures;
+            }
+        }
+        else if (Directory.Exists(jobsDir) && Directory.EnumerateFiles(jobsDir, "*.csv").Any())
+        {
+            // --figure-only over merged shards: the job files of every shard copied into one jobs/ folder
+            var body = Directory.EnumerateFiles(jobsDir, "*.csv").Order(StringComparer.Ordinal).SelectMany(f => File.ReadAllLines(f).Skip(1).Where(l => l.Length > 0));
+            Report.WriteAtomically(resultsPath, string.Join("\n", body.Prepend(Header)) + "\n");
         }
         if (!File.Exists(resultsPath)) throw new FileNotFoundException($"{resultsPath}: no results to plot.", resultsPath);
         var parsed = File.ReadAllLines(resultsPath).Skip(1).Where(l => l.Length > 0).Select(l => l.Split(',')).ToArray();
@@ -65,22 +137,23 @@ internal static class ConsistencyCommand
             Reports.Plots.Ratios(points, Path.Combine(outDir, "consistency.png"));
             console.MarkupLine(Markup.Escape($"wrote {resultsPath} and {Path.Combine(outDir, "consistency.png")}"));
         }
-        return 0;
+        return code;
     }
+
+    private static string JobFile(string jobsDir, Core.BenchJob j) =>
+        Path.Combine(jobsDir, string.Create(CultureInfo.InvariantCulture, $"{j.Task}_{j.Estimator}_seed{j.Seed}.csv"));
 
     private static string N(double v) => double.IsNaN(v) ? "" : v.ToString("R", CultureInfo.InvariantCulture);
 
     private static double P(string s) => string.IsNullOrEmpty(s) ? double.NaN : double.Parse(s, CultureInfo.InvariantCulture);
 
     /// <summary>A synthetic IDX file of procedural images for --quick runs without MNIST.</summary>
-    private static string SyntheticImages(string outDir)
+    private static void SyntheticImages(string path)
     {
-        var path = Path.Combine(outDir, "synthetic-images-idx3-ubyte");
-        if (!File.Exists(path))
-        {
-            using var images = Core.Consistency.synthetic(0, Core.ConsistencyConfig.Quick.Count);
-            Core.Idx.writeImages(path, images);
-        }
-        return path;
+        if (File.Exists(path)) return;
+        using var images = Core.Consistency.synthetic(0, Core.ConsistencyConfig.Quick.Count);
+        var tmp = path + ".tmp";
+        Core.Idx.writeImages(tmp, images);
+        File.Move(tmp, path, true);
     }
 }

@@ -8,9 +8,22 @@ internal static class HighMiCommand
 {
     public static int Run(CommandContext c)
     {
-        var outDir = c.Get("out") ?? throw new ArgumentException("--out DIR is required.");
+        try
+        {
+            return Run(c, c.Console(false));
+        }
+        catch (UsageException e)
+        {
+            c.Err.WriteLine($"mmg: error: {e.Message}");
+            return ExitCodes.Usage;
+        }
+    }
+
+    private static int Run(CommandContext c, IAnsiConsole console)
+    {
+        var outDir = JobRunner.OutDir(c, JobRunner.Shard(c));
         var resultsPath = Path.Combine(outDir, "results.csv");
-        var console = c.Console(false);
+        var code = ExitCodes.Done;
         var mis = c.GetList("mi", "1,2.5,5,7.5,10,12.5,15").Select(v =>
             double.TryParse(v, NumberStyles.Float, CultureInfo.InvariantCulture, out var mi) && double.IsFinite(mi) && mi > 0
                 ? mi
@@ -26,16 +39,14 @@ internal static class HighMiCommand
             panelOf[task.Id] = t;
         }
         if (File.Exists(outDir)) throw new ArgumentException($"--out {outDir} is a file; give a folder for results.csv and highmi.png.");
-        Directory.CreateDirectory(outDir);
         if (!c.Has("figure-only"))
         {
             var estimators = c.GetList("estimators", "mmg-adaptive,mmg-orthogonal-adaptive");
             foreach (var e in estimators)
-                if (!Estimators.Names.Contains(e)) throw new ArgumentException($"unknown estimator '{e}'; known: {string.Join(", ", Estimators.Names)}.");
-            var jobs = Core.Bench.jobs(tasks.Keys, estimators, c.GetInt("seeds", 1));
-            var todo = Core.Bench.remaining(Core.Bench.readRows(resultsPath), jobs);
-            console.MarkupLine(Markup.Escape($"{jobs.Length} jobs, {jobs.Length - todo.Length} already in {resultsPath}, {todo.Length} to run."));
-            BenchCommand.RunJobs(c, console, tasks, todo, resultsPath);
+                if (!Estimators.Names.Contains(e)) throw new UsageException($"unknown estimator '{e}'; known: {string.Join(", ", Estimators.Names)}.");
+            var outcome = JobRunner.Run(c, new JobPlan("highmi", tasks.Keys.ToArray(), tasks, estimators.ToArray(), c.GetInt("seeds", 1)));
+            if (outcome.Code == ExitCodes.Interrupted) return outcome.Code;
+            code = outcome.Code;
         }
         var rows = Core.Bench.readRows(resultsPath);
         if (rows.Length == 0) throw new InvalidOperationException($"{resultsPath} has no results to plot.");
@@ -52,6 +63,6 @@ internal static class HighMiCommand
             Reports.Plots.EstimateVersusTruth(points, Path.Combine(outDir, "highmi.png"), "High MI");
             console.MarkupLine(Markup.Escape($"wrote {Path.Combine(outDir, "highmi.png")}"));
         }
-        return 0;
+        return code;
     }
 }
