@@ -5,6 +5,7 @@ open System.Collections.Concurrent
 open System.Diagnostics
 open System.Globalization
 open System.Threading.Tasks
+open System.Runtime.CompilerServices
 
 /// Neighbour counts behind one KSG-1 estimate, indexed by row: Epsilon.[i] is the max-norm
 /// distance from row i to its k-th nearest other row in the joint (x, y) space; CountX.[i] and
@@ -66,8 +67,37 @@ type MaxNormKdTree(data: float[], dim: int) =
             if e - s > leafSize && width > 0.0 then
                 for p in s .. e - 1 do
                     keys.[p] <- data.[perm.[p] * dim + widest]
-                Array.Sort(keys, perm, s, e - s)
                 let mid = s + (e - s) / 2
+                // Partial sort (quickselect): keys[s..mid−1] ≤ keys[mid] ≤ keys[mid+1..e−1]; the
+                // split only needs the median in place, which is O(n) instead of a full sort.
+                let swap a b =
+                    let t = keys.[a]
+                    keys.[a] <- keys.[b]
+                    keys.[b] <- t
+                    let u = perm.[a]
+                    perm.[a] <- perm.[b]
+                    perm.[b] <- u
+                let mutable lo = s
+                let mutable hi = e - 1
+                while lo < hi do
+                    // three-way partition around the middle key (ties stay O(n)):
+                    // [lo, lt) < pivot, [lt, gt] = pivot, (gt, hi] > pivot
+                    let pivot = keys.[lo + (hi - lo) / 2]
+                    let mutable lt = lo
+                    let mutable gt = hi
+                    let mutable p = lo
+                    while p <= gt do
+                        if keys.[p] < pivot then
+                            swap p lt
+                            lt <- lt + 1
+                            p <- p + 1
+                        elif keys.[p] > pivot then
+                            swap p gt
+                            gt <- gt - 1
+                        else p <- p + 1
+                    if mid < lt then hi <- lt - 1
+                    elif mid > gt then lo <- gt + 1
+                    else lo <- hi
                 let l = node s mid
                 let r = node mid e
                 lefts.[id] <- l
@@ -86,6 +116,7 @@ type MaxNormKdTree(data: float[], dim: int) =
     let nodeHi = his.ToArray()
 
     /// Max-norm distance from the query (q.[qo .. qo+dim−1]) to the node's box; 0 inside it.
+    [<MethodImpl(MethodImplOptions.AggressiveOptimization)>]
     member private _.BoxDistance(node: int, q: float[], qo: int) =
         let b = node * dim
         let mutable d = 0.0
@@ -98,6 +129,7 @@ type MaxNormKdTree(data: float[], dim: int) =
         d
 
     /// The largest max-norm distance from the query to any corner of the node's box.
+    [<MethodImpl(MethodImplOptions.AggressiveOptimization)>]
     member private _.BoxFarthest(node: int, q: float[], qo: int) =
         let b = node * dim
         let mutable d = 0.0
@@ -107,6 +139,7 @@ type MaxNormKdTree(data: float[], dim: int) =
             if g > d then d <- g
         d
 
+    [<MethodImpl(MethodImplOptions.AggressiveOptimization)>]
     member private _.PointDistance(p: int, q: float[], qo: int) =
         let b = p * dim
         let mutable d = 0.0
@@ -118,57 +151,66 @@ type MaxNormKdTree(data: float[], dim: int) =
     member _.Count = n
     member _.Dim = dim
 
+    [<MethodImpl(MethodImplOptions.AggressiveOptimization)>]
+    member private this.VisitNearest(node: int, boxDist: float, q: float[], qo: int, self: int, best: float[], k: int, filled: byref<int>) =
+        if filled < k || boxDist < best.[k - 1] then
+            let l = nodeLeft.[node]
+            if l < 0 then
+                for p in nodeStart.[node] .. nodeEnd.[node] - 1 do
+                    if perm.[p] <> self then
+                        // max-norm distance, inlined (the hot loop)
+                        let b = p * dim
+                        let mutable d = 0.0
+                        for j in 0 .. dim - 1 do
+                            let g = Math.Abs(pts.[b + j] - q.[qo + j])
+                            if g > d then d <- g
+                        if filled < k || d < best.[k - 1] then
+                            // insertion into the sorted prefix
+                            let mutable i = (if filled < k then filled else k - 1)
+                            while i > 0 && best.[i - 1] > d do
+                                best.[i] <- best.[i - 1]
+                                i <- i - 1
+                            best.[i] <- d
+                            if filled < k then filled <- filled + 1
+            else
+                let r = nodeRight.[node]
+                let dl = this.BoxDistance(l, q, qo)
+                let dr = this.BoxDistance(r, q, qo)
+                if dl <= dr then
+                    this.VisitNearest(l, dl, q, qo, self, best, k, &filled)
+                    this.VisitNearest(r, dr, q, qo, self, best, k, &filled)
+                else
+                    this.VisitNearest(r, dr, q, qo, self, best, k, &filled)
+                    this.VisitNearest(l, dl, q, qo, self, best, k, &filled)
+
     /// The k smallest max-norm distances from the query to the points other than row `self`
     /// (pass −1 to exclude none), written sorted ascending into best.[0 .. k−1]; returns how
     /// many were found (k unless the tree holds fewer points).
+    [<MethodImpl(MethodImplOptions.AggressiveOptimization)>]
     member this.Nearest(q: float[], qo: int, self: int, best: float[], k: int) : int =
         if k < 1 || isNull best || best.Length < k then
             invalidArg "k" (sprintf "k must be at least 1 and best must hold k values; got k = %d and %d values." k (if isNull best then 0 else best.Length))
         let mutable filled = 0
-        // boxDist: the node's box distance, computed once by the parent.
-        let rec visit (node: int) (boxDist: float) =
-            if filled < k || boxDist < best.[k - 1] then
-                let l = nodeLeft.[node]
-                if l < 0 then
-                    for p in nodeStart.[node] .. nodeEnd.[node] - 1 do
-                        if perm.[p] <> self then
-                            let d = this.PointDistance(p, q, qo)
-                            if filled < k || d < best.[k - 1] then
-                                // insertion into the sorted prefix
-                                let mutable i = (if filled < k then filled else k - 1)
-                                while i > 0 && best.[i - 1] > d do
-                                    best.[i] <- best.[i - 1]
-                                    i <- i - 1
-                                best.[i] <- d
-                                if filled < k then filled <- filled + 1
-                else
-                    let r = nodeRight.[node]
-                    let dl = this.BoxDistance(l, q, qo)
-                    let dr = this.BoxDistance(r, q, qo)
-                    if dl <= dr then
-                        visit l dl
-                        visit r dr
-                    else
-                        visit r dr
-                        visit l dl
-        visit 0 (this.BoxDistance(0, q, qo))
+        this.VisitNearest(0, this.BoxDistance(0, q, qo), q, qo, self, best, k, &filled)
         filled
+
+    [<MethodImpl(MethodImplOptions.AggressiveOptimization)>]
+    member private this.VisitCount(node: int, q: float[], qo: int, radius: float) : int =
+        if this.BoxDistance(node, q, qo) >= radius then 0
+        elif this.BoxFarthest(node, q, qo) < radius then nodeEnd.[node] - nodeStart.[node]
+        else
+            let l = nodeLeft.[node]
+            if l < 0 then
+                let mutable c = 0
+                for p in nodeStart.[node] .. nodeEnd.[node] - 1 do
+                    if this.PointDistance(p, q, qo) < radius then c <- c + 1
+                c
+            else this.VisitCount(l, q, qo, radius) + this.VisitCount(nodeRight.[node], q, qo, radius)
 
     /// The number of points (the query's own row included, if it is in the tree) at max-norm
     /// distance strictly less than radius.
-    member this.CountWithin(q: float[], qo: int, radius: float) : int =
-        let rec visit (node: int) =
-            if this.BoxDistance(node, q, qo) >= radius then 0
-            elif this.BoxFarthest(node, q, qo) < radius then nodeEnd.[node] - nodeStart.[node]
-            else
-                let l = nodeLeft.[node]
-                if l < 0 then
-                    let mutable c = 0
-                    for p in nodeStart.[node] .. nodeEnd.[node] - 1 do
-                        if this.PointDistance(p, q, qo) < radius then c <- c + 1
-                    c
-                else visit l + visit nodeRight.[node]
-        visit 0
+    [<MethodImpl(MethodImplOptions.AggressiveOptimization)>]
+    member this.CountWithin(q: float[], qo: int, radius: float) : int = this.VisitCount(0, q, qo, radius)
 
 /// The classical estimators beside MMG: KSG-1 (k nearest neighbours) and the Gaussian/CCA
 /// closed form. Plain double arrays, no tensors. See docs/estimators-classical.md.
@@ -218,35 +260,74 @@ module Classical =
         if k >= n then
             invalidArg "k" (sprintf "k = %d must be less than the number of rows n = %d (each row needs k other rows as neighbours)." k n)
 
+    /// The number of values v_j in the ascending array s with abs(v − v_j) < r, exactly as a scan
+    /// computes it: fl(v − v_j) = −fl(v_j − v), and fl(v_j − v) is non-decreasing in v_j, so the
+    /// rows that pass form one run of s, found by two binary searches on that same predicate.
+    [<MethodImpl(MethodImplOptions.AggressiveOptimization)>]
+    let private countSorted (s: float[]) (v: float) (r: float) =
+        if not (r > 0.0) then 0
+        else
+            // a: first j with fl(s_j − v) > −r; b: first j with fl(s_j − v) ≥ r (both predicates are
+            // false then true along s).
+            let mutable lo = 0
+            let mutable hi = s.Length
+            while lo < hi do
+                let mid = (lo + hi) >>> 1
+                if s.[mid] - v > -r then hi <- mid else lo <- mid + 1
+            let a = lo
+            hi <- s.Length
+            while lo < hi do
+                let mid = (lo + hi) >>> 1
+                if s.[mid] - v >= r then hi <- mid else lo <- mid + 1
+            lo - a
+
+    /// Strict max-norm range counts in one marginal space: binary search on the sorted values in
+    /// one dimension (the common case, several times faster than a tree), a k-d tree otherwise.
+    /// Both count the query's own row; both equal a brute-force scan exactly.
+    let private marginalCounter (n: int) (v: float[]) (d: int) : int -> float -> int =
+        if d = 1 then
+            let sorted = Array.sort v
+            fun i r -> countSorted sorted v.[i] r
+        else
+            let t = MaxNormKdTree(v, d)
+            fun i r -> t.CountWithin(v, i * d, r)
+
+    /// The neighbour counts of rows lo .. hi−1 (the hot loop of countsFlat; fully optimised at
+    /// its first call, since it runs only once or twice per estimate).
+    [<MethodImpl(MethodImplOptions.AggressiveOptimization)>]
+    let private countRows (tz: MaxNormKdTree) (joint: float[]) (dz: int) (countX: int -> float -> int) (countY: int -> float -> int)
+                          (ks: int[]) (kmax: int) (eps: float[][]) (cx: int[][]) (cy: int[][]) (lo: int) (hi: int) =
+        let best = Array.zeroCreate<float> kmax
+        for i in lo .. hi - 1 do
+            tz.Nearest(joint, i * dz, i, best, kmax) |> ignore
+            for a in 0 .. ks.Length - 1 do
+                let e = best.[ks.[a] - 1]
+                eps.[a].[i] <- e
+                // the marginal counts include row i itself whenever e > 0 (its distance 0 < e)
+                let self = if e > 0.0 then 1 else 0
+                cx.[a].[i] <- countX i e - self
+                cy.[a].[i] <- countY i e - self
+
     /// Neighbour counts on already-prepared row-major data (x: n×dx, y: n×dy), for each k in ks:
-    /// one k-d tree in the joint space (kNN distance, the query's own row excluded) and one in each
-    /// marginal space (strict range counts). Rows run in parallel; the result is deterministic.
-    let private countsFlat (n: int) (xs: float[]) (dx: int) (ys: float[]) (dy: int) (ks: int[]) : NeighbourCounts[] =
+    /// one k-d tree in the joint space (kNN distance, the query's own row excluded) and, in each
+    /// marginal space, strict range counts (sorted values in one dimension, a k-d tree in more).
+    /// Rows run on `threads` threads (1: a plain loop); the result does not depend on it.
+    let private countsFlat (threads: int) (n: int) (xs: float[]) (dx: int) (ys: float[]) (dy: int) (ks: int[]) : NeighbourCounts[] =
         let joint = concatRows n xs dx ys dy
         let dz = dx + dy
         let tz = MaxNormKdTree(joint, dz)
-        let tx = MaxNormKdTree(xs, dx)
-        let ty = MaxNormKdTree(ys, dy)
+        let countX = marginalCounter n xs dx
+        let countY = marginalCounter n ys dy
         let kmax = Array.max ks
         let eps = ks |> Array.map (fun _ -> Array.zeroCreate<float> n)
         let cx = ks |> Array.map (fun _ -> Array.zeroCreate<int> n)
         let cy = ks |> Array.map (fun _ -> Array.zeroCreate<int> n)
-        let chunk = max 64 (n / (8 * max 1 Environment.ProcessorCount))
-        Parallel.ForEach(
-            Partitioner.Create(0, n, chunk),
-            fun (lo: int, hi: int) ->
-                let best = Array.zeroCreate<float> kmax
-                for i in lo .. hi - 1 do
-                    tz.Nearest(joint, i * dz, i, best, kmax) |> ignore
-                    for a in 0 .. ks.Length - 1 do
-                        let e = best.[ks.[a] - 1]
-                        eps.[a].[i] <- e
-                        // CountWithin includes row i itself whenever e > 0 (its distance 0 < e).
-                        let self = if e > 0.0 then 1 else 0
-                        cx.[a].[i] <- tx.CountWithin(xs, i * dx, e) - self
-                        cy.[a].[i] <- ty.CountWithin(ys, i * dy, e) - self
-        )
-        |> ignore
+        let rowsIn (lo: int, hi: int) = countRows tz joint dz countX countY ks kmax eps cx cy lo hi
+        if threads <= 1 then rowsIn (0, n)
+        else
+            let chunk = max 64 (n / (8 * threads))
+            Parallel.ForEach(Partitioner.Create(0, n, chunk), ParallelOptions(MaxDegreeOfParallelism = threads), Action<int * int>(rowsIn))
+            |> ignore
         Array.init ks.Length (fun a -> { K = ks.[a]; Epsilon = eps.[a]; CountX = cx.[a]; CountY = cy.[a] })
 
     /// KSG-1 neighbour counts of (x, y) after per-column standardisation (standardizeColumns),
@@ -261,9 +342,203 @@ module Classical =
         requireK n k
         let xs = standardizeColumns x
         let ys = standardizeColumns y
-        (countsFlat n xs (Array2D.length2 x) ys (Array2D.length2 y) [| k |]).[0]
+        (countsFlat 1 n xs (Array2D.length2 x) ys (Array2D.length2 y) [| k |]).[0]
+
+    /// A column is treated as discrete when it has at most this many distinct values and each
+    /// value repeats, on average, at least DiscreteMinRepeats times.
+    [<Literal>]
+    let DiscreteMaxValues = 20
+
+    /// See DiscreteMaxValues.
+    [<Literal>]
+    let DiscreteMinRepeats = 5
+
+    /// Relative size of the tie-breaking jitter (scikit-learn's choice): each prepared column
+    /// gets JitterScale · max(1, mean |value|) · N(0, 1), in units of its robust scale.
+    [<Literal>]
+    let JitterScale = 1e-10
+
+    /// A k-th-neighbour distance at most this many jitter amplitudes counts as zero (a tie in the
+    /// data): two jittered copies of one value differ by a few amplitudes, real neighbours are
+    /// 10⁶ and more amplitudes apart in anything short of 10⁷ rows.
+    [<Literal>]
+    let TieRadiusInJitters = 1000.0
+
+    /// Above this share of rows whose k-th-neighbour distance is zero, KSG warns.
+    [<Literal>]
+    let TieShareWarning = 0.05
+
+    /// Linear-interpolation quantile of an ascending array (numpy's default).
+    let private quantileSorted (s: float[]) (p: float) =
+        let h = p * float (s.Length - 1)
+        let lo = int (Math.Floor h)
+        let hi = min (lo + 1) (s.Length - 1)
+        s.[lo] + (h - float lo) * (s.[hi] - s.[lo])
+
+    /// Robust location and scale of a column: the median, and IQR/1.349 (equal to the standard
+    /// deviation for a normal column), else 1.4826·MAD, else the sample standard deviation when
+    /// more than half the values coincide. Returns (center, scale, method, distinct values).
+    [<MethodImpl(MethodImplOptions.AggressiveOptimization)>]
+    let robustScale (column: float[]) : float * float * string * int =
+        let s = Array.sort column
+        let mutable distinct = if s.Length > 0 then 1 else 0
+        for i in 1 .. s.Length - 1 do
+            if s.[i] <> s.[i - 1] then distinct <- distinct + 1
+        let median = quantileSorted s 0.5
+        let iqr = quantileSorted s 0.75 - quantileSorted s 0.25
+        if iqr > 0.0 then median, iqr / 1.3489795003921634, "IQR/1.349", distinct
+        else
+            let dev = column |> Array.map (fun v -> abs (v - median)) |> Array.sort
+            let mad = quantileSorted dev 0.5
+            if mad > 0.0 then median, 1.482602218505602 * mad, "1.4826*MAD", distinct
+            else
+                let mean = Array.average column
+                let sd = Math.Sqrt((column |> Array.sumBy (fun v -> (v - mean) * (v - mean))) / float (max 1 (column.Length - 1)))
+                median, (if sd > 0.0 then sd else 1.0), "sd", distinct
+
+    /// KSG's input after preparation (see prepareKsg): row-major prepared columns and what was
+    /// done to them.
+    type KsgData =
+        { /// Rows used (after dropping whole-row duplicates, if any).
+          N: int
+          Dx: int
+          Dy: int
+          /// Prepared x, row-major n×dx: (value − median)/robust scale + seeded jitter.
+          X: float[]
+          /// Prepared y, row-major n×dy.
+          Y: float[]
+          /// Exact duplicate rows dropped (see prepareKsg).
+          DuplicatesDropped: int
+          /// Rows that repeat another row exactly and were kept.
+          DuplicatesKept: int
+          /// Distinct values per column, x columns then y columns (before dropping duplicates).
+          Distinct: int[]
+          /// Names of the columns treated as discrete (X0, Y1, ...).
+          DiscreteColumns: string[]
+          /// Scaling method per column.
+          Scaling: string[]
+          /// The largest jitter amplitude (JitterScale · max(1, mean |value|)) over the columns.
+          MaxJitter: float }
+
+    /// Row indices of the exact-duplicate structure of the joint rows: (distinct joint rows,
+    /// distinct x rows, distinct y rows, indices of the first occurrence of each joint row in
+    /// input order).
+    let private duplicateStructure (x: float[,]) (y: float[,]) =
+        let n = Array2D.length1 x
+        let dx, dy = Array2D.length2 x, Array2D.length2 y
+        let compareRows (cols: (int -> int -> int) list) =
+            Comparison<int>(fun a b ->
+                let mutable c = 0
+                let mutable rest = cols
+                while c = 0 && not rest.IsEmpty do
+                    c <- rest.Head a b
+                    rest <- rest.Tail
+                if c = 0 then compare a b else c)
+        let colX j = fun a b -> compare x.[a, j] x.[b, j]
+        let colY j = fun a b -> compare y.[a, j] y.[b, j]
+        let xs = [ for j in 0 .. dx - 1 -> colX j ]
+        let ys = [ for j in 0 .. dy - 1 -> colY j ]
+        let distinctBy (cols: (int -> int -> int) list) =
+            let idx = Array.init n id
+            Array.Sort(idx, compareRows cols)
+            let same a b = cols |> List.forall (fun c -> c a b = 0)
+            let firsts = ResizeArray<int>()
+            for p in 0 .. n - 1 do
+                if p = 0 || not (same idx.[p - 1] idx.[p]) then firsts.Add idx.[p]
+            firsts.ToArray()
+        let joint = distinctBy (xs @ ys)
+        let mx = (distinctBy xs).Length
+        let my = (distinctBy ys).Length
+        Array.sortInPlace joint
+        joint.Length, mx, my, joint
+
+    /// Prepares (x, y) for KSG, in this order:
+    /// 1. Discrete data are refused (ArgumentException) when every column of x and every column
+    ///    of y is discrete (DiscreteMaxValues) unless allowDiscrete: KSG assumes densities.
+    /// 2. Whole-row duplicates: when some joint rows repeat exactly and every repeated x value and
+    ///    y value occurs only inside copies of one joint row (distinct joint rows = distinct x rows
+    ///    = distinct y rows), the copies are dropped (dropDuplicates): they say nothing about the
+    ///    density, and each copy would sit at distance 0 from its twin and inflate the estimate
+    ///    (0.748 instead of 0.413 with every row doubled). Repeats that arise from rounding or a
+    ///    discrete column (x values shared between different joint rows) are kept.
+    /// 3. Each column is centred on its median and divided by its robust scale (robustScale), so
+    ///    one outlier does not squash the other rows together.
+    /// 4. Seeded jitter breaks ties reproducibly: JitterScale · max(1, mean |value|) · N(0, 1)
+    ///    (System.Random(seed), Box–Muller, x columns then y columns, row-major).
+    [<MethodImpl(MethodImplOptions.AggressiveOptimization)>]
+    let prepareKsg (seed: int) (allowDiscrete: bool) (dropDuplicates: bool) (x: float[,]) (y: float[,]) : KsgData =
+        Data.validate 2 x y
+        let n0 = Array2D.length1 x
+        let dx, dy = Array2D.length2 x, Array2D.length2 y
+        let column (m: float[,]) j =
+            let c = Array.zeroCreate<float> n0
+            for i in 0 .. n0 - 1 do
+                c.[i] <- m.[i, j]
+            c
+        // one sort per column: robust scale and distinct count together
+        let scalings = Array.append (Array.init dx (fun j -> robustScale (column x j))) (Array.init dy (fun j -> robustScale (column y j)))
+        let distinct = scalings |> Array.map (fun (_, _, _, d) -> d)
+        let isDiscrete d = d <= DiscreteMaxValues && d * DiscreteMinRepeats <= n0
+        let names = Array.append (Array.init dx (sprintf "X%d")) (Array.init dy (sprintf "Y%d"))
+        let discrete = Array.zip names distinct |> Array.filter (snd >> isDiscrete) |> Array.map fst
+        if not allowDiscrete && discrete.Length = dx + dy then
+            let listing = String.Join(", ", Array.map2 (fun nm d -> sprintf "%s: %d" nm d) names distinct)
+            invalidArg "x" (sprintf "the data look discrete: every column of x and of y has at most %d distinct values, each repeated %d or more times on average (%s). KSG assumes continuous data; on discrete data it reports nonsense (e.g. 9.57 nats for independent columns). Use a plug-in (contingency-table) estimate, or pass option allowDiscrete=true to run KSG on the tie-broken data anyway." DiscreteMaxValues DiscreteMinRepeats listing)
+        // A column with n distinct values rules out duplicate rows: skip the row sort then.
+        let keep, kept =
+            if Array.max distinct = n0 then Array.init n0 id, 0
+            else
+                let m, mx, my, firsts = duplicateStructure x y
+                if dropDuplicates && m < n0 && mx = m && my = m then firsts, 0 else Array.init n0 id, n0 - m
+        let n = keep.Length
+        let rng = Random(seed)
+        // Box–Muller, both outputs used (cos then sin)
+        let spare = ref nan
+        let gauss () =
+            if not (Double.IsNaN spare.Value) then
+                let g = spare.Value
+                spare.Value <- nan
+                g
+            else
+                let u1, u2 = 1.0 - rng.NextDouble(), rng.NextDouble()
+                let r = Math.Sqrt(-2.0 * Math.Log u1)
+                spare.Value <- r * Math.Sin(2.0 * Math.PI * u2)
+                r * Math.Cos(2.0 * Math.PI * u2)
+        let maxJitter = ref 0.0
+        let prepare (src: float[,]) (d: int) (offset: int) =
+            let out = Array.zeroCreate<float> (n * d)
+            let methods = Array.zeroCreate<string> d
+            for j in 0 .. d - 1 do
+                let col = if n = n0 then column src j else Array.init n (fun r -> src.[keep.[r], j])
+                let center, scale, how, _ = if n = n0 then scalings.[offset + j] else robustScale col
+                methods.[j] <- how
+                let mutable absSum = 0.0
+                for r in 0 .. n - 1 do
+                    let v = (col.[r] - center) / scale
+                    out.[r * d + j] <- v
+                    absSum <- absSum + abs v
+                let amp = JitterScale * max 1.0 (absSum / float n)
+                maxJitter.Value <- max maxJitter.Value amp
+                for r in 0 .. n - 1 do
+                    out.[r * d + j] <- out.[r * d + j] + amp * gauss ()
+            out, methods
+        let xs, mxs = prepare x dx 0
+        let ys, mys = prepare y dy dx
+        { N = n; Dx = dx; Dy = dy; X = xs; Y = ys
+          DuplicatesDropped = n0 - n
+          DuplicatesKept = kept
+          Distinct = distinct
+          DiscreteColumns = discrete
+          Scaling = Array.append mxs mys
+          MaxJitter = maxJitter.Value }
+
+    /// KSG-1 neighbour counts on prepared data (prepareKsg), for each k in ks, on one thread.
+    let countsOfPrepared (ks: int[]) (data: KsgData) : NeighbourCounts[] =
+        requireK data.N (Array.max ks)
+        countsFlat 1 data.N data.X data.Dx data.Y data.Dy ks
 
     /// Per-row KSG-1 terms ψ(k) + ψ(N) − ψ(n_x+1) − ψ(n_y+1); their mean is the estimate.
+    [<MethodImpl(MethodImplOptions.AggressiveOptimization)>]
     let ksgTerms (counts: NeighbourCounts) : float[] =
         let n = counts.Epsilon.Length
         let psi = Array.init (n + 1) (fun m -> if m = 0 then nan else digamma (float m))
@@ -312,6 +587,23 @@ module Classical =
                 | true, t when not (String.IsNullOrWhiteSpace t) -> Some(parseKs t)
                 | _ -> None
         let k = Estimation.extraInt options "k" DefaultK
+        let flag (key: string) (fallback: bool) =
+            match extra with
+            | null -> fallback
+            | e ->
+                match e.TryGetValue key with
+                | true, t ->
+                    match t.Trim().ToLowerInvariant() with
+                    | "true" | "1" | "yes" -> true
+                    | "false" | "0" | "no" -> false
+                    | _ -> invalidArg key (sprintf "option '%s' must be true or false, got '%s'." key t)
+                | _ -> fallback
+        // One thread by default: on the shared 2-core machine two threads cost twice the CPU
+        // time (0.094 s vs 0.049 s per 10 000-row estimate) and were slower in wall time under
+        // load (docs/estimators-classical.md); "threads" > 1 splits the rows.
+        let threads = Estimation.extraInt options "threads" 1
+        let allowDiscrete = flag "allowDiscrete" false
+        let dropDuplicates = flag "dropDuplicates" true
         do
             if k < 1 then invalidArg "k" (sprintf "option 'k' must be at least 1, got %d." k)
             match ksOption with
@@ -325,15 +617,33 @@ module Classical =
 
             member _.Estimate(x, y, _progress) =
                 let watch = Stopwatch.StartNew()
-                Data.validate 2 x y
-                let n = Array2D.length1 x
-                let dx, dy = Array2D.length2 x, Array2D.length2 y
                 let ks = defaultArg ksOption [| k |]
+                Data.validate 2 x y
+                requireK (Array2D.length1 x) (Array.max ks)
+                let data = prepareKsg options.Seed allowDiscrete dropDuplicates x y
+                let n, dx, dy = data.N, data.Dx, data.Dy
+                if threads < 1 then invalidArg "threads" (sprintf "option 'threads' must be at least 1, got %d." threads)
                 requireK n (Array.max ks)
-                let xs = standardizeColumns x
-                let ys = standardizeColumns y
-                let counts = countsFlat n xs dx ys dy ks
+                let counts = countsFlat threads n data.X dx data.Y dy ks
                 let perK = counts |> Array.map ksgTerms
+                // rows whose k-th neighbour (largest k) is a tie in the data, not a real distance
+                let tieRadius = TieRadiusInJitters * data.MaxJitter
+                let eps = counts.[counts.Length - 1].Epsilon
+                let tied = eps |> Array.sumBy (fun e -> if e <= tieRadius then 1 else 0)
+                let tieShare = float tied / float n
+                let warnings =
+                    [ if tieShare >= TieShareWarning then
+                        yield
+                            sprintf "%.0f%% of rows have a k-th-neighbour distance of zero (repeated values): there KSG rests on the seeded tie-breaking jitter and acts like a plug-in estimate on the discretised values, which can be biased; prefer data with more resolution or another estimator" (100.0 * tieShare)
+                      if data.DuplicatesKept > 0 then
+                        yield
+                            sprintf "%d rows repeat another row exactly and were kept (%s); a copy among the k neighbours inflates the estimate" data.DuplicatesKept (if dropDuplicates then "the repeated values also occur in other rows, as rounding or a discrete column produces" else "dropDuplicates=false")
+                      if data.DuplicatesDropped > 0 then
+                        yield
+                            sprintf "%d exact duplicate rows (whole-row copies) were dropped; %d distinct rows remain" data.DuplicatesDropped n
+                      if data.DiscreteColumns.Length > 0 then
+                        yield
+                            sprintf "column(s) %s look discrete (at most %d distinct values); ties there are broken by the seeded jitter" (String.Join(", ", data.DiscreteColumns)) DiscreteMaxValues ]
                 let terms = Array.init n (fun i -> (perK |> Array.sumBy (fun t -> t.[i])) / float ks.Length)
                 let estimate, se = meanAndSe terms
                 let variants =
@@ -358,14 +668,21 @@ module Classical =
                         [ (if ksOption.IsSome then "ks", box (ksText ks) else "k", box k)
                           "variant", box "KSG-1"
                           "norm", box "max"
-                          "standardize", box "per column: mean 0, sample sd 1"
-                          "ties", box "epsilon = k-th smallest joint distance; marginal counts strictly < epsilon"
-                          "neighbourSearch", box "exact k-d trees"
+                          "scaling", box ("per column: (value - median) / robust scale (" + String.Join(", ", data.Scaling) + ")")
+                          "ties", box (sprintf "seeded jitter %g * max(1, mean|value|) * N(0,1) per column (seed %d); epsilon = k-th smallest joint distance; marginal counts strictly < epsilon" JitterScale options.Seed)
+                          "seed", box options.Seed
+                          "zeroDistanceShare", box tieShare
+                          "duplicatesDropped", box data.DuplicatesDropped
+                          "distinctValues", box (String.Join(",", data.Distinct))
+                          "allowDiscrete", box allowDiscrete
+                          "dropDuplicates", box dropDuplicates
+                          "neighbourSearch", box "exact: k-d tree (joint), binary search on sorted values (1-D marginals) or k-d trees"
                           "stdError", box "sd(per-row terms)/sqrt(n), approximate"
                           "n", box n
                           "dimX", box dx
                           "dimY", box dy
-                          "threads", box Environment.ProcessorCount ] }
+                          "threads", box threads
+                          if not warnings.IsEmpty then "warning", box (String.Join("; ", warnings)) ] }
 
     /// The KSG-1 estimator with the given options (see KsgEstimator).
     let ksg (options: EstimatorOptions) : IMiEstimator = KsgEstimator(options) :> IMiEstimator

@@ -165,9 +165,8 @@ module Gaussian =
         use sq = sol.squeeze -1L
         sigma.unsqueeze 1L * sq
 
-    /// The oracle denoiser of a zero-mean jointly Gaussian (X, Y) with covariance cov: the exact
-    /// E[ε | z] and E[ε | z, y]. Works in float64; usable wherever a learned denoiser is.
-    let oracle (dimX: int) (cov: Tensor) : Denoiser =
+    /// The oracle on CPU tensors (see oracle).
+    let private oracleCpu (dimX: int) (cov: Tensor) : Denoiser =
         validate dimX cov
         let sxx, sxy, syy = blocks dimX cov
         syy.Dispose()
@@ -195,6 +194,21 @@ module Gaussian =
                 use y64 = y.``to`` f64
                 use mean = y64.matmul (b.t ())
                 linearEps cond mean z a
+
+    /// The oracle denoiser of a zero-mean jointly Gaussian (X, Y) with covariance cov: the exact
+    /// E[ε | z] and E[ε | z, y]. Works in float64 on the CPU and returns its prediction on z's
+    /// device, so it is usable wherever a learned denoiser is (CPU or CUDA inputs alike; on the
+    /// CPU no copy is made).
+    let oracle (dimX: int) (cov: Tensor) : Denoiser =
+        let cpu = oracleCpu dimX cov
+        fun z a y ->
+            if z.device_type = DeviceType.CPU then cpu z a y
+            else
+                use zc = z.cpu ()
+                use ac = a.cpu ()
+                use yc = match y with Some t -> t.cpu () | None -> null
+                use r = cpu zc ac (if isNull yc then None else Some yc)
+                r.``to`` z.device
 
     /// n samples of the zero-mean Gaussian with covariance cov, split into (x [n; dimX], y [n; d − dimX]).
     let sample (generator: torch.Generator) (n: int) (dimX: int) (cov: Tensor) : Tensor * Tensor =

@@ -177,8 +177,11 @@ module Minde =
         let n = int x.shape.[0]
         use a0 = LogSnr.sample generator x.dtype n q
         use a = a0.``to`` x.device
-        use ex = torch.randn(x.shape, dtype = x.dtype, device = x.device, generator = generator)
-        use ey = torch.randn(y.shape, dtype = y.dtype, device = y.device, generator = generator)
+        // Drawn on the CPU generator, then moved (a CPU generator cannot fill a CUDA tensor).
+        use ex0 = torch.randn(x.shape, dtype = x.dtype, generator = generator)
+        use ey0 = torch.randn(y.shape, dtype = y.dtype, generator = generator)
+        use ex = ex0.``to`` x.device
+        use ey = ey0.``to`` y.device
         use zx = Channel.noisy a ex x
         use zy = Channel.noisy a ey y
         use joint = denoiser.Joint zx zy a

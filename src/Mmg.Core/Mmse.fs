@@ -53,7 +53,10 @@ module Mmse =
         Checks.requireSameRows "x" x "y" y
         let n = int x.shape.[0]
         use a = LogSnr.sample generator x.dtype n q
-        use eps = torch.randn(x.shape, dtype = x.dtype, device = x.device, generator = generator)
+        // Drawn on the CPU (where the generator lives) and moved: libtorch rejects a CPU
+        // generator for a CUDA tensor. On the CPU the move is a no-op, so draws are unchanged.
+        use eps0 = torch.randn(x.shape, dtype = x.dtype, generator = generator)
+        use eps = eps0.``to`` x.device
         use aD = a.``to`` x.device
         use z = Channel.noisy aD eps x
         use epsHat = denoiser z aD None

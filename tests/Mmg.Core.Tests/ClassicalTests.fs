@@ -23,6 +23,12 @@ let cca = Classical.cca EstimatorOptions.Default
 
 let estimate (e: IMiEstimator) (x: float[,]) (y: float[,]) = e.Estimate(x, y, null)
 
+/// Expects an ArgumentException whose message contains every fragment.
+let throwsNaming (f: unit -> obj) (fragments: string list) =
+    let ex = Assert.ThrowsAny<ArgumentException>(fun () -> f () |> ignore)
+    for s in fragments do
+        Assert.True(ex.Message.Contains(s: string), sprintf "message '%s' should mention '%s'" ex.Message s)
+
 let gauss (rng: Random) =
     let u1, u2 = 1.0 - rng.NextDouble(), rng.NextDouble()
     Math.Sqrt(-2.0 * Math.Log u1) * Math.Cos(2.0 * Math.PI * u2)
@@ -72,11 +78,8 @@ type ClassicalArbs =
     static member SmallCase() : Arbitrary<SmallCase> = Arb.fromGen smallCaseGen
     static member GaussianCase() : Arbitrary<GaussianCase> = Arb.fromGen caseGen
 
-/// KSG-1 counts by an O(N²) scan of every pair, on the same standardised coordinates.
-let bruteForceCounts (k: int) (x: float[,]) (y: float[,]) =
-    let n, dx, dy = Array2D.length1 x, Array2D.length2 x, Array2D.length2 y
-    let xs = Classical.standardizeColumns x
-    let ys = Classical.standardizeColumns y
+/// KSG-1 counts by an O(N²) scan of every pair, on row-major coordinates xs (n×dx), ys (n×dy).
+let bruteForceFlat (k: int) (n: int) (xs: float[]) (dx: int) (ys: float[]) (dy: int) =
     let dist (a: float[]) (d: int) i j =
         let mutable m = 0.0
         for c in 0 .. d - 1 do
@@ -95,6 +98,11 @@ let bruteForceCounts (k: int) (x: float[,]) (y: float[,]) =
                 if dist xs dx i j < e then cx.[i] <- cx.[i] + 1
                 if dist ys dy i j < e then cy.[i] <- cy.[i] + 1
     eps, cx, cy
+
+/// KSG-1 counts by an O(N²) scan on the standardised coordinates (what neighbourCounts sees).
+let bruteForceCounts (k: int) (x: float[,]) (y: float[,]) =
+    let n, dx, dy = Array2D.length1 x, Array2D.length2 x, Array2D.length2 y
+    bruteForceFlat k n (Classical.standardizeColumns x) dx (Classical.standardizeColumns y) dy
 
 // ---------------------------------------------------------------------------------------------
 // digamma: one implementation in the core (Special.digamma), tested in TasksTests.
@@ -116,16 +124,19 @@ let ``KSG k-d tree counts equal a brute-force O(N^2) scan, ties included`` (c: S
         |@ sprintf "row %d: tree (eps=%.17g, nx=%d, ny=%d) vs brute (eps=%.17g, nx=%d, ny=%d)" i counts.Epsilon.[i] counts.CountX.[i] counts.CountY.[i] eps.[i] cx.[i] cy.[i]
 
 [<Property(Arbitrary = [| typeof<ClassicalArbs> |], MaxTest = 100, Replay = "(2026113003,1)")>]
-let ``KSG estimate equals the formula on brute-force counts to 1e-12`` (c: SmallCase) =
-    // Same counts and the same ψ, summed in the same order; 1e-12 leaves room only for round-off.
-    let _, cx, cy = bruteForceCounts c.K c.X c.Y
+let ``KSG estimate equals the formula on brute-force counts of the prepared data to 1e-12`` (c: SmallCase) =
+    // Same prepared coordinates (robust scaling, seeded jitter; gridded cases are discrete in
+    // every column now and then, hence allowDiscrete), same counts and the same ψ summed in the
+    // same order; 1e-12 leaves room only for round-off.
+    let d = Classical.prepareKsg 0 true false c.X c.Y
+    let _, cx, cy = bruteForceFlat c.K d.N d.X d.Dx d.Y d.Dy
     let n = cx.Length
     let terms =
         Array.init n (fun i ->
             Classical.digamma (float c.K) + Classical.digamma (float n)
             - Classical.digamma (float (cx.[i] + 1)) - Classical.digamma (float (cy.[i] + 1)))
     let brute = Array.average terms
-    let r = estimate (ksgWith [ "k", string c.K ]) c.X c.Y
+    let r = estimate (ksgWith [ "k", string c.K; "allowDiscrete", "true"; "dropDuplicates", "false" ]) c.X c.Y
     abs (r.Estimate - brute) <= 1e-12 |@ sprintf "ksg %.17g vs brute force %.17g" r.Estimate brute
 
 [<Fact>]
@@ -257,6 +268,93 @@ let ``CCA equals minus half the sum of log(1 - r^2) over canonical correlations 
     .&. (abs (sumR2 - Array.sum r2) <= 1e-9 |@ sprintf "sum r^2 %.15f vs %.15f" sumR2 (Array.sum r2))
 
 // ---------------------------------------------------------------------------------------------
+// KSG on ties, discrete values and outliers (issue 10, part 4). Before the fix these gave 9.57,
+// 0.748, 0.922 and −0.002.
+
+let warningOf (r: EstimatorResult) =
+    match r.Settings.TryGetValue "warning" with
+    | true, w -> w
+    | _ -> ""
+
+[<Fact>]
+let ``KSG refuses discrete data with a message that says why, and with allowDiscrete gives about 0 on independent columns`` () =
+    // x, y independent, 3 and 4 values, n = 5000: truth 0 (KSG without tie-breaking said 9.57).
+    let rng = Random 101
+    let n = 5000
+    let x = Array2D.init n 1 (fun _ _ -> float (rng.Next 3))
+    let y = Array2D.init n 1 (fun _ _ -> float (rng.Next 4))
+    throwsNaming (fun () -> box (estimate (ksgWith []) x y)) [ "discrete"; "X0: 3"; "Y0: 4"; "allowDiscrete" ]
+    let r = estimate (ksgWith [ "allowDiscrete", "true" ]) x y
+    // With the seeded jitter KSG behaves like a plug-in estimate on the 12 cells; for a plug-in,
+    // 2n·Î ~ χ²(6) under independence (mean 0.0006, sd 0.00035 nats here). 0.03 leaves room
+    // for the bias of KSG's jitter geometry on top of that.
+    Assert.True(abs r.Estimate <= 0.03, sprintf "ksg on discrete independent data %.4f" r.Estimate)
+    Assert.Contains("zero", warningOf r)
+    Assert.Contains("look discrete", warningOf r)
+
+[<Fact>]
+let ``KSG on data with every row duplicated drops the copies and gives the estimate of the original rows`` () =
+    let x, y = Classical.bivariateNormal 0.75 5000 21
+    let n = Array2D.length1 x
+    let twice (m: float[,]) = Array2D.init (2 * n) 1 (fun i _ -> m.[i % n, 0])
+    let once = estimate (ksgWith []) x y
+    let doubled = estimate (ksgWith []) (twice x) (twice y)
+    // The first copies, in input order, are exactly the original rows: same prepared data, same
+    // jitter, so the same number (before: 0.748 against 0.413).
+    Assert.Equal(once.Estimate, doubled.Estimate)
+    Assert.Equal("5000", doubled.Settings.["duplicatesDropped"])
+    Assert.Contains("5000 exact duplicate rows", warningOf doubled)
+    // and that number is a good one: within 0.05 of the truth (sd over samples 0.014 at n = 5000)
+    Assert.True(abs (doubled.Estimate - truthBivariate) <= 0.05, sprintf "%.4f vs %.4f" doubled.Estimate truthBivariate)
+    // with dropDuplicates=false the copies stay and inflate the estimate, as documented
+    let kept = estimate (ksgWith [ "dropDuplicates", "false" ]) (twice x) (twice y)
+    Assert.True(kept.Estimate > truthBivariate + 0.2, sprintf "kept duplicates: %.4f" kept.Estimate)
+
+[<Fact>]
+let ``KSG on values rounded to 0.1 stays near the truth and warns about zero distances`` () =
+    // n = 5000, rho = 0.75 rounded to one decimal: about 12 rows share each central grid cell, so
+    // most k-th-neighbour distances are 0 before tie-breaking (before the fix: 0.922). The MI of
+    // the rounded values is a little below 0.4133; 0.05 covers that, KSG's bias and 3 sd (0.014).
+    let x, y = Classical.bivariateNormal 0.75 5000 22
+    let round (m: float[,]) = Array2D.map (fun (v: float) -> Math.Round(v, 1)) m
+    let r = estimate (ksgWith []) (round x) (round y)
+    Assert.True(abs (r.Estimate - truthBivariate) <= 0.05, sprintf "rounded: %.4f vs %.4f" r.Estimate truthBivariate)
+    let share = Double.Parse(r.Settings.["zeroDistanceShare"], Globalization.CultureInfo.InvariantCulture)
+    Assert.True(share > 0.5, sprintf "zero-distance share %.3f" share)
+    Assert.Contains("k-th-neighbour distance of zero", warningOf r)
+    // continuous data: no ties, no warning
+    let clean = estimate (ksgWith []) x y
+    Assert.Equal("0", clean.Settings.["zeroDistanceShare"])
+    Assert.False(clean.Settings.ContainsKey "warning")
+
+[<Fact>]
+let ``one outlier of 1e4 among 300 rows moves the KSG estimate by little`` () =
+    // Robust scaling (median, IQR) keeps the 299 ordinary rows at their usual spread; standard
+    // deviation scaling squashed them into 1/577 of the axis (before the fix: 0.39 → −0.002).
+    // One row's term changes by at most a few nats out of 300 rows, and its neighbours' counts by
+    // one: 0.05 bounds that.
+    let x, y = Classical.bivariateNormal 0.75 300 23
+    let clean = estimate (ksgWith []) x y
+    let dirty = Array2D.copy x
+    dirty.[17, 0] <- 1e4
+    let r = estimate (ksgWith []) dirty y
+    Assert.True(abs (r.Estimate - clean.Estimate) <= 0.05, sprintf "outlier %.4f vs clean %.4f" r.Estimate clean.Estimate)
+    Assert.Contains("IQR", r.Settings.["scaling"])
+
+[<Fact>]
+let ``KSG tie-breaking is seeded: the same seed repeats exactly, another seed differs only on tied data`` () =
+    let x, y = Classical.bivariateNormal 0.75 2000 24
+    let round (m: float[,]) = Array2D.map (fun (v: float) -> Math.Round(v, 1)) m
+    let seeded s = { EstimatorOptions.Default with Seed = s } |> Classical.ksg
+    let a = estimate (seeded 1) (round x) (round y)
+    let b = estimate (seeded 1) (round x) (round y)
+    let c = estimate (seeded 2) (round x) (round y)
+    Assert.Equal(a.Estimate, b.Estimate)
+    Assert.NotEqual(a.Estimate, c.Estimate)
+    // on continuous data the jitter (1e-10 of the scale) changes no count
+    Assert.Equal((estimate (seeded 1) x y).Estimate, (estimate (seeded 2) x y).Estimate)
+
+// ---------------------------------------------------------------------------------------------
 // Invariants
 
 /// Maps each column to a·v + b with a of random sign and magnitude in [1e-3, 1e3], b in [−100, 100].
@@ -324,7 +422,7 @@ let ``results carry the estimator name, every setting and no MMG-only parts`` ()
     Assert.Equal("ksg", k.Estimator)
     Assert.Equal("cca", c.Estimator)
     Assert.Equal("7", k.Settings.["k"])
-    for key in [ "n"; "dimX"; "dimY"; "norm"; "standardize"; "ties"; "stdError"; "threads" ] do
+    for key in [ "n"; "dimX"; "dimY"; "norm"; "scaling"; "ties"; "seed"; "zeroDistanceShare"; "stdError"; "threads" ] do
         Assert.True(k.Settings.ContainsKey key, key)
     for key in [ "n"; "dimX"; "dimY"; "method"; "stdError"; "covariance" ] do
         Assert.True(c.Settings.ContainsKey key, key)
@@ -344,11 +442,6 @@ let ``benchmarkKsg returns the estimate and a time`` () =
 
 // ---------------------------------------------------------------------------------------------
 // Bad input
-
-let throwsNaming (f: unit -> obj) (fragments: string list) =
-    let ex = Assert.ThrowsAny<ArgumentException>(fun () -> f () |> ignore)
-    for s in fragments do
-        Assert.True(ex.Message.Contains(s: string), sprintf "message '%s' should mention '%s'" ex.Message s)
 
 [<Fact>]
 let ``bad input raises ArgumentException naming the value`` () =

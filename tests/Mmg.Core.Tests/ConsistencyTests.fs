@@ -193,26 +193,24 @@ let ``bad settings are rejected with a message naming the setting`` () =
     let ex = Assert.Throws<ArgumentException>(fun () -> Consistency.testName "entropy" |> ignore)
     Assert.Contains("unknown consistency test 'entropy'", ex.Message)
 
-/// The pipeline end to end on the first 300 real MNIST images with tiny autoencoders (skipped, with
-/// a message in the test output, when MNIST has not been fetched; see IdxTests.mnistFiles).
+/// The pipeline end to end on the first 300 real MNIST images with tiny autoencoders (reported as
+/// skipped when MNIST has not been fetched; see IdxTests.MnistFactAttribute).
 type RealMnistPipeline(output: ITestOutputHelper) =
-    [<Fact>]
+    [<IdxTests.MnistFact>]
     member _.``the baseline and additivity tests run on real MNIST``() =
-        match IdxTests.mnistFiles output with
-        | None -> ()
-        | Some files ->
-            oneThread <| fun () ->
-                let config =
-                    { ConsistencyConfig.Quick with
-                        ImagesPath = files.[0]
-                        Count = 300
-                        Rows = [| 8; 28 |]
-                        Latent = 4
-                        AeSteps = 30
-                        CacheDir = Path.Combine(tempDir (), "autoencoders") }
-                let rows = Array.append (Consistency.run "baseline" (GaussianPlugIn()) config null) (Consistency.run "additivity" (GaussianPlugIn()) config null)
-                for r in rows do
-                    output.WriteLine(sprintf "%s r=%d ratio %.3f (%.3f / %.3f)" r.Test r.R r.Ratio r.Numerator r.Denominator)
-                    Assert.True(String.IsNullOrEmpty r.Error && Double.IsFinite r.Ratio, sprintf "%A" r)
-                Assert.Equal(4, rows.Length)
-                Assert.Equal(1.0, rows.[1].Ratio)
+        let files = IdxTests.mnistFiles output
+        oneThread <| fun () ->
+            let config =
+                { ConsistencyConfig.Quick with
+                    ImagesPath = files.[0]
+                    Count = 300
+                    Rows = [| 8; 28 |]
+                    Latent = 4
+                    AeSteps = 30
+                    CacheDir = Path.Combine(tempDir (), "autoencoders") }
+            let rows = Array.append (Consistency.run "baseline" (GaussianPlugIn()) config null) (Consistency.run "additivity" (GaussianPlugIn()) config null)
+            for r in rows do
+                output.WriteLine(sprintf "%s r=%d ratio %.3f (%.3f / %.3f)" r.Test r.R r.Ratio r.Numerator r.Denominator)
+                Assert.True(String.IsNullOrEmpty r.Error && Double.IsFinite r.Ratio, sprintf "%A" r)
+            Assert.Equal(4, rows.Length)
+            Assert.Equal(1.0, rows.[1].Ratio)

@@ -126,37 +126,47 @@ let mnistFolder () =
         | Some root -> Path.Combine(root, "data", "cache", "mnist")
         | None -> Path.Combine("data", "cache", "mnist")
 
-/// The four MNIST files' paths, or None (after writing why to the test output) when any is absent.
-///
-/// The real MNIST files are optional (they are fetched, not committed). A test that needs them
-/// passes after writing "not found ... nothing checked" to its output when they are absent, rather
-/// than failing a fresh checkout or adding a skip package (xunit 2 has no runtime skip without
-/// Xunit.SkippableFact): what such a test checks is the fetched data, not the code.
-let mnistFiles (output: ITestOutputHelper) =
+let private mnistNames = [| "train-images-idx3-ubyte"; "train-labels-idx1-ubyte"; "t10k-images-idx3-ubyte"; "t10k-labels-idx1-ubyte" |]
+
+/// The four MNIST files' paths, or None when any is absent.
+let mnistPaths () =
     let folder = mnistFolder ()
-    let names = [| "train-images-idx3-ubyte"; "train-labels-idx1-ubyte"; "t10k-images-idx3-ubyte"; "t10k-labels-idx1-ubyte" |]
-    let paths = names |> Array.map (fun n -> Path.Combine(folder, n))
-    if paths |> Array.forall File.Exists then Some paths
-    else
-        output.WriteLine(sprintf "MNIST not found in %s; run data/fetch-mnist.sh to check the real files. Nothing checked." folder)
-        None
+    let paths = mnistNames |> Array.map (fun n -> Path.Combine(folder, n))
+    if paths |> Array.forall File.Exists then Some paths else None
+
+/// A fact that needs the real MNIST files (optional: fetched by data/fetch-mnist.sh, not
+/// committed). When they are absent the test is reported as SKIPPED, with the reason, rather than
+/// passed: xunit 2 reads Skip from the attribute instance at discovery, so setting it in the
+/// constructor is enough (no package needed).
+type MnistFactAttribute() as this =
+    inherit FactAttribute()
+    do
+        if (mnistPaths ()).IsNone then
+            this.Skip <- sprintf "MNIST not found in %s; run data/fetch-mnist.sh (or set MMG_DATA_CACHE) to run this test." (mnistFolder ())
+
+/// The four MNIST files' paths for a test marked [<MnistFact>] (present, or it would have been
+/// skipped); writes the folder to the test output.
+let mnistFiles (output: ITestOutputHelper) =
+    match mnistPaths () with
+    | Some paths ->
+        output.WriteLine(sprintf "MNIST files in %s" (mnistFolder ()))
+        paths
+    | None -> failwithf "MNIST files disappeared from %s during the run." (mnistFolder ())
 
 type RealMnist(output: ITestOutputHelper) =
-    [<Fact>]
+    [<MnistFact>]
     member _.``real MNIST files, when fetched, have the published shapes``() =
-        match mnistFiles output with
-        | None -> ()
-        | Some files ->
-            let trainImages, trainLabels, testImages, testLabels = files.[0], files.[1], files.[2], files.[3]
-            Assert.Equal<int[]>([| 60000; 28; 28 |], Idx.dims trainImages)
-            Assert.Equal<int[]>([| 10000; 28; 28 |], Idx.dims testImages)
-            let labels = Idx.loadLabels 0 trainLabels
-            Assert.Equal(60000, labels.Length)
-            Assert.Equal<int[]>([| 0 .. 9 |], labels |> Array.distinct |> Array.sort)
-            Assert.Equal(10000, (Idx.loadLabels 0 testLabels).Length)
-            use first = Idx.loadImages 100 trainImages
-            use mx = first.max ()
-            use mn = first.min ()
-            Assert.Equal(1.0f, mx.item<float32> ())
-            Assert.Equal(0.0f, mn.item<float32> ())
-            output.WriteLine(sprintf "checked the real MNIST files in %s" (mnistFolder ()))
+        let files = mnistFiles output
+        let trainImages, trainLabels, testImages, testLabels = files.[0], files.[1], files.[2], files.[3]
+        Assert.Equal<int[]>([| 60000; 28; 28 |], Idx.dims trainImages)
+        Assert.Equal<int[]>([| 10000; 28; 28 |], Idx.dims testImages)
+        let labels = Idx.loadLabels 0 trainLabels
+        Assert.Equal(60000, labels.Length)
+        Assert.Equal<int[]>([| 0 .. 9 |], labels |> Array.distinct |> Array.sort)
+        Assert.Equal(10000, (Idx.loadLabels 0 testLabels).Length)
+        use first = Idx.loadImages 100 trainImages
+        use mx = first.max ()
+        use mn = first.min ()
+        Assert.Equal(1.0f, mx.item<float32> ())
+        Assert.Equal(0.0f, mn.item<float32> ())
+        output.WriteLine(sprintf "checked the real MNIST files in %s" (mnistFolder ()))

@@ -19,14 +19,6 @@ let ``q integrates to one over its range`` (q: LogSnrDensity) =
     let total = Mmse.trapezoid grid d
     abs (total - 1.0) < 1e-6 |@ sprintf "∫q = %.9f on [%g, %g]" total lo hi
 
-[<Property(Arbitrary = [| typeof<Arbs> |], MaxTest = 50, Replay = "(2026112902,1)")>]
-let ``importance weights are finite and positive on the support`` (q: LogSnrDensity) =
-    let lo, hi = LogSnr.range q
-    use grid = torch.linspace(lo, hi, 1001L, dtype = f64)
-    use w = LogSnr.weights q grid
-    use ok = torch.isfinite(w).logical_and(w.gt(torch.tensor(0.0, dtype = f64)))
-    ok.all().item<bool> ()
-
 [<Property(Arbitrary = [| typeof<Arbs> |], MaxTest = 20, Replay = "(2026112903,1)")>]
 let ``sampling matches the density (Kolmogorov-Smirnov)`` (q: LogSnrDensity) (seed: PositiveInt) =
     // KS statistic against the analytic CDF; the critical value 1.95/√n is the 0.1% level.

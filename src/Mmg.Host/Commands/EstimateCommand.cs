@@ -83,6 +83,8 @@ internal static class EstimateCommand
 
             RequireFinite(result);
             Report.Table(console, result, truth);
+            if (result.Settings.TryGetValue("warning", out var warning))
+                console.MarkupLine($"[yellow]warning:[/] {Markup.Escape(warning)}");
             if (c.Get("save-model") is { } dir)
             {
                 trained!.Model!.Save(dir);
