@@ -74,9 +74,8 @@ module Data =
         let flat = c.data<float>().ToArray()
         Array2D.init r k (fun i j -> flat.[i * k + j])
 
-    /// A seeded random permutation of 0..n−1 (Fisher–Yates with System.Random(seed)).
-    let permutation (seed: int) (n: int) : int[] =
-        let rng = Random(seed)
+    /// A random permutation of 0..n−1 drawn from rng (Fisher–Yates).
+    let shuffle (rng: Random) (n: int) : int[] =
         let perm = Array.init n id
         for i in n - 1 .. -1 .. 1 do
             let j = rng.Next(i + 1)
@@ -84,6 +83,9 @@ module Data =
             perm.[i] <- perm.[j]
             perm.[j] <- t
         perm
+
+    /// A seeded random permutation of 0..n−1 (Fisher–Yates with System.Random(seed)).
+    let permutation (seed: int) (n: int) : int[] = shuffle (Random seed) n
 
     /// A seeded random permutation of 0..n−1 split into (train, test) index arrays; the test part
     /// has round(n·testFraction) rows, at least 1 and at most n − 1.

@@ -34,14 +34,7 @@ module Independence =
     /// B seeded permutations of 0..n−1 (Fisher–Yates on System.Random(seed)).
     let permutations (seed: int) (b: int) (n: int) : int[][] =
         let rng = Random(seed)
-        Array.init b (fun _ ->
-            let p = Array.init n id
-            for i in n - 1 .. -1 .. 1 do
-                let j = rng.Next(i + 1)
-                let t = p.[i]
-                p.[i] <- p.[j]
-                p.[j] <- t
-            p)
+        Array.init b (fun _ -> Data.shuffle rng n)
 
     /// The permutation test of any statistic: statistic perm is the statistic with y's row i
     /// replaced by y's row perm.[i] (the identity gives the observed value). Permuted statistics
