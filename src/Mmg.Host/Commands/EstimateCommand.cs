@@ -23,9 +23,11 @@ internal static class EstimateCommand
         if (!Estimators.Names.Contains(name))
             throw new ArgumentException($"unknown estimator '{name}'; known: {string.Join(", ", Estimators.Names)}.");
         var isMmg = Core.Registry.isMmg(name);
-        foreach (var opt in new[] { "plot", "save-model", "load-model", "pointwise", "folds", "test" })
+        foreach (var opt in new[] { "plot", "save-model", "load-model", "pointwise", "folds" })
             if (c.Has(opt) && !isMmg)
                 throw new ArgumentException($"--{opt} needs an MMG estimator (mmg, mmg-adaptive, mmg-orthogonal, mmg-orthogonal-adaptive, mmg-debiased), not '{name}'.");
+        if (c.Has("test") && !isMmg && !IndependenceTest.Estimators.Contains(name))
+            throw new ArgumentException($"--test needs an MMG estimator or one of {string.Join(", ", IndependenceTest.Estimators)}, not '{name}'.");
         if (Classical.Contains(name))
             foreach (var opt in new[] { "device", "profile", "steps", "threads" })
                 if (c.Has(opt))
@@ -79,6 +81,8 @@ internal static class EstimateCommand
             {
                 var est = Estimators.Create(name, c.Settings(seed));
                 result = ProgressBars.Run(console, name, p => est.Estimate(x, y, p));
+                if (c.Has("test"))
+                    result = result with { IndependencePValue = IndependenceTest.Run(name, x, y, c.GetInt("test", 999), c.Settings(seed)).PValue };
             }
 
             RequireFinite(result);

@@ -20,13 +20,13 @@ internal static class Report
         }
         console.Write(table);
         console.MarkupLine(Markup.Escape(string.Create(CultureInfo.InvariantCulture,
-            $"{quantity} ≈ {F(r.Estimate)} ± {F(r.StdError)} nats (Monte Carlo s.e.; {r.Estimator}, {r.Seconds:0.0} s){(truth is { } tt ? $"; {truthLabel} {F(tt)}" : "")}")));
+            $"{quantity} ≈ {F(r.Estimate)} ± {F(r.StdError)} nats ({(r.Interval is null ? "" : "Monte Carlo s.e.; ")}{r.Estimator}, {r.Seconds:0.0} s){(truth is { } tt ? $"; {truthLabel} {F(tt)}" : "")}")));
         if (r.Interval is { } i)
             console.MarkupLine(Markup.Escape(string.Create(CultureInfo.InvariantCulture,
                 $"{i.Level:0%} interval [{F(i.Low)}, {F(i.High)}] nats ({IntervalText(i.Method)})")));
         if (!double.IsNaN(r.IndependencePValue))
             console.MarkupLine(Markup.Escape(string.Create(CultureInfo.InvariantCulture,
-                $"independence test: p = {r.IndependencePValue:0.####} (H0: {quantity} = 0; permutations on held-out rows)")));
+                $"independence test: p = {r.IndependencePValue:0.####} (H0: {quantity} = 0; permutation test, docs/uncertainty.md)")));
     }
 
     private static string IntervalText(string method) =>
