@@ -36,7 +36,7 @@ module CommandLine =
                 | Y _ -> "comma-separated column names for y (with --input)."
                 | Z _ -> "comma-separated conditioning columns for I(X;Y|Z) (with --input; default: the Z<digits> columns if any; 'none' to ignore them)."
                 | Samples _ -> "number of samples drawn from --task (default: the profile's, 10000)."
-                | Estimator _ -> "estimator name (default mmg-orthogonal-adaptive); see `mmg estimators`."
+                | Estimator _ -> "estimator name (default mmg-debiased); see `mmg estimators`."
                 | Profile _ -> "default | paper | quick (neural estimators)."
                 | Steps _ -> "training steps (overrides the profile)."
                 | Seed _ -> "random seed (default 0); runs with the same seed repeat exactly."
@@ -110,7 +110,7 @@ module CommandLine =
                 match this with
                 | Merge _ -> "join the results of several shards."
                 | Tasks _ -> "comma-separated task ids (MI or CMI tasks, not both), 'all' (the 40 MI tasks) or 'cmi' (the CMI tasks) (default all)."
-                | Estimators _ -> "comma-separated estimator names, or 'all' (default mmg-orthogonal-adaptive)."
+                | Estimators _ -> "comma-separated estimator names, or 'all' (default mmg-debiased; mmg-cmi-orthogonal-adaptive for CMI tasks)."
                 | Seeds _ -> "number of seeds per (task, estimator) (default 1)."
                 | Profile _ -> "default | paper | quick."
                 | Samples _ -> "samples per task (default: the profile's)."
@@ -141,7 +141,7 @@ module CommandLine =
         interface IArgParserTemplate with
             member this.Usage =
                 match this with
-                | Estimators _ -> "comma-separated estimator names (default mmg-adaptive,mmg-orthogonal-adaptive)."
+                | Estimators _ -> "comma-separated estimator names (default mmg-adaptive,mmg-orthogonal-adaptive,mmg-debiased)."
                 | Seeds _ -> "seeds per point (default 1)."
                 | Profile _ -> "default | paper | quick."
                 | Samples _ -> "samples per task (default: the profile's)."
@@ -176,7 +176,7 @@ module CommandLine =
             member this.Usage =
                 match this with
                 | Test _ -> "baseline | dpi | additivity | all (default all)."
-                | Estimators _ -> "comma-separated estimator names (default mmg-orthogonal-adaptive)."
+                | Estimators _ -> "comma-separated estimator names (default mmg-debiased)."
                 | Seeds _ -> "seeds (default 1)."
                 | Profile _ -> "default | paper | quick."
                 | Steps _ -> "training steps of the MI estimator (overrides the profile)."

@@ -6,7 +6,7 @@ module Registry =
     let names : string list = List.ofArray MmgEstimator.Variants @ Minde.names @ [ "ksg"; "cca" ] @ Critics.names
 
     /// The default estimator.
-    let defaultName = "mmg-orthogonal-adaptive"
+    let defaultName = "mmg-debiased"
 
     /// Whether `name` is an MMG variant (trains a denoiser; has curves, pointwise MI, a model).
     let isMmg (name: string) = Array.contains name MmgEstimator.Variants

@@ -91,7 +91,7 @@ public class BadInputTests : IDisposable
         Assert.True(code == 0, err);
         var names = output.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
         Assert.Contains("ksg", names);
-        Assert.Contains("mmg-orthogonal-adaptive (default)", names);
+        Assert.Contains("mmg-debiased (default)", names);
         // the MI estimators, then the conditional-MI ones (issue 14), marked as such
         Assert.Contains("mmg-cmi-orthogonal-adaptive (I(X;Y|Z), default)", names);
         Assert.Equal(Estimators.Names.Count + ConditionalEstimators.Names.Count, names.Length);

@@ -6,7 +6,7 @@ public static class Estimators
     /// <summary>The estimator names.</summary>
     public static IReadOnlyList<string> Names => Core.Registry.names.ToArray();
 
-    /// <summary>The default estimator, "mmg-orthogonal-adaptive".</summary>
+    /// <summary>The default estimator, "mmg-debiased".</summary>
     public static string Default => Core.Registry.defaultName;
 
     /// <summary>A new estimator by name.</summary>

@@ -3,8 +3,8 @@ namespace Mmg;
 /// <summary>Options of the MMG estimator.</summary>
 public sealed class MmgOptions : EstimatorSettings
 {
-    /// <summary>The headline variant: mmg, mmg-adaptive, mmg-orthogonal or mmg-orthogonal-adaptive (default).</summary>
-    public string Variant { get; init; } = "mmg-orthogonal-adaptive";
+    /// <summary>The headline variant: mmg, mmg-adaptive, mmg-orthogonal, mmg-orthogonal-adaptive or mmg-debiased (default).</summary>
+    public string Variant { get; init; } = "mmg-debiased";
 
     /// <summary>Network width (default: 64 / 128 / 256 by data dimension).</summary>
     public int? Width { get; init; }
@@ -37,7 +37,7 @@ public sealed class MmgOptions : EstimatorSettings
 
 /// <summary>
 /// The MMG estimator: trains one conditional denoiser and reports all four variants
-/// (mmg, mmg-adaptive, mmg-orthogonal, mmg-orthogonal-adaptive) with standard errors.
+/// (mmg, mmg-adaptive, mmg-orthogonal, mmg-orthogonal-adaptive, mmg-debiased) with standard errors.
 /// </summary>
 /// <example><code>
 /// using var est = new MmgEstimator(new MmgOptions { Seed = 1 });
@@ -90,7 +90,7 @@ public sealed class MmgModel : IDisposable
     }
 
     /// <summary>Loads a model saved with <see cref="Save"/>.</summary>
-    public static MmgModel Load(string directory, string device = "cpu", string variant = "mmg-orthogonal-adaptive") =>
+    public static MmgModel Load(string directory, string device = "cpu", string variant = "mmg-debiased") =>
         new(Core.MmgModel.Load(directory, Core.Estimation.device(device)), variant);
 
     /// <summary>Saves the model (weights, standardisation, log-SNR densities) to a directory.</summary>

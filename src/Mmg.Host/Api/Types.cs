@@ -30,7 +30,7 @@ public sealed record EstimateInterval(double Low, double High, double Level, str
 /// <summary>The result of an estimate, in nats.</summary>
 public sealed record EstimateResult
 {
-    /// <summary>Estimator name, e.g. "mmg-orthogonal-adaptive".</summary>
+    /// <summary>Estimator name, e.g. "mmg-debiased".</summary>
     public required string Estimator { get; init; }
 
     /// <summary>The MI estimate in nats.</summary>

@@ -41,7 +41,7 @@ internal static class HighMiCommand
         if (File.Exists(outDir)) throw new ArgumentException($"--out {outDir} is a file; give a folder for results.csv and highmi.png.");
         if (!c.Has("figure-only"))
         {
-            var estimators = c.GetList("estimators", "mmg-adaptive,mmg-orthogonal-adaptive");
+            var estimators = c.GetList("estimators", "mmg-adaptive,mmg-orthogonal-adaptive,mmg-debiased");
             foreach (var e in estimators)
                 if (!Estimators.Names.Contains(e)) throw new UsageException($"unknown estimator '{e}'; known: {string.Join(", ", Estimators.Names)}.");
             var outcome = JobRunner.Run(c, new JobPlan("highmi", tasks.Keys.ToArray(), tasks, estimators.ToArray(), c.GetInt("seeds", 1)));
