@@ -167,14 +167,16 @@ module Bench =
         let n = float (if samples > 0 then samples else p.Samples)
         let neural = 1.5 * float (if steps > 0 then steps else p.Steps) * stepCost (Network.defaultWidth dimX dimY)
         let names = Seq.toArray estimators
-        let mmg = if names |> Array.exists Registry.isMmg then neural else 0.0
+        // MMG and MMG-CMI variants of one group share one training run
+        let isMmg e = Registry.isMmg e || CmiRegistry.isMmg e
+        let mmg = if names |> Array.exists isMmg then neural else 0.0
         let others =
             names
-            |> Array.filter (fun e -> not (Registry.isMmg e))
+            |> Array.filter (fun e -> not (isMmg e))
             |> Array.sumBy (fun e ->
                 match e with
-                | "cca" -> 1.0
-                | "ksg" -> 30.0 * (n / 2000.0) ** 2.0 * (1.0 + float (dimX + dimY) / 10.0)
+                | "cca" | "gaussian-cmi" -> 1.0
+                | "ksg" | "ksg-cmi" -> 30.0 * (n / 2000.0) ** 2.0 * (1.0 + float (dimX + dimY) / 10.0)
                 | _ -> neural)
         mmg + others
 

@@ -12,6 +12,7 @@ module CommandLine =
         | Input of csv: string
         | X of columns: string
         | Y of columns: string
+        | Z of columns: string
         | Samples of n: int
         | Estimator of name: string
         | Profile of name: string
@@ -33,6 +34,7 @@ module CommandLine =
                 | Input _ -> "a CSV file with a header row; by default columns X* are x and Y* are y."
                 | X _ -> "comma-separated column names for x (with --input)."
                 | Y _ -> "comma-separated column names for y (with --input)."
+                | Z _ -> "comma-separated conditioning columns for I(X;Y|Z) (with --input; default: the Z<digits> columns if any; 'none' to ignore them)."
                 | Samples _ -> "number of samples drawn from --task (default: the profile's, 10000)."
                 | Estimator _ -> "estimator name (default mmg-debiased); see `mmg estimators`."
                 | Profile _ -> "default | paper | quick (neural estimators)."
@@ -107,8 +109,8 @@ module CommandLine =
             member this.Usage =
                 match this with
                 | Merge _ -> "join the results of several shards."
-                | Tasks _ -> "comma-separated task ids, or 'all' (default all)."
-                | Estimators _ -> "comma-separated estimator names, or 'all' (default mmg-debiased)."
+                | Tasks _ -> "comma-separated task ids (MI or CMI tasks, not both), 'all' (the 40 MI tasks) or 'cmi' (the CMI tasks) (default all)."
+                | Estimators _ -> "comma-separated estimator names, or 'all' (default mmg-debiased; mmg-cmi-orthogonal-adaptive for CMI tasks)."
                 | Seeds _ -> "number of seeds per (task, estimator) (default 1)."
                 | Profile _ -> "default | paper | quick."
                 | Samples _ -> "samples per task (default: the profile's)."
@@ -189,6 +191,37 @@ module CommandLine =
                 | Quick -> "a small synthetic run that tests the pipeline, not accuracy."
                 | Figure_Only -> "only redraw the figure from results.csv."
 
+    type CiTestArgs =
+        | Tasks of ids: string
+        | Input of csv: string
+        | X of columns: string
+        | Y of columns: string
+        | Z of columns: string
+        | Runs of n: int
+        | Samples of n: int
+        | Permutations of n: int
+        | K of k: int
+        | Kperm of k: int
+        | Alpha of alpha: float
+        | Seed of seed: int
+        | Out of dir: string
+        interface IArgParserTemplate with
+            member this.Usage =
+                match this with
+                | Tasks _ -> "calibration: comma-separated CMI task ids, or 'cmi' for all (default cmi)."
+                | Input _ -> "test one CSV instead (columns as for estimate; Z<digits> by default)."
+                | X _ -> "x columns (with --input)."
+                | Y _ -> "y columns (with --input)."
+                | Z _ -> "z columns (with --input)."
+                | Runs _ -> "calibration: independent data sets per task (default 100)."
+                | Samples _ -> "calibration: rows per data set (default 500)."
+                | Permutations _ -> "local permutations per test (default 99)."
+                | K _ -> "neighbours of the KSG-CMI statistic (default 5)."
+                | Kperm _ -> "z-neighbours among which y is permuted (default 5)."
+                | Alpha _ -> "level (default 0.05)."
+                | Seed _ -> "random seed (default 0)."
+                | Out _ -> "calibration: directory for citest.csv (one row per run) and summary.csv."
+
     type GaussianArgs =
         | Rho of rho: float
         interface IArgParserTemplate with
@@ -205,11 +238,12 @@ module CommandLine =
         | [<CliPrefix(CliPrefix.None)>] Highmi of ParseResults<HighMiArgs>
         | [<CliPrefix(CliPrefix.None)>] Consistency of ParseResults<ConsistencyArgs>
         | [<CliPrefix(CliPrefix.None)>] Gaussian_Mi of ParseResults<GaussianArgs>
+        | [<CliPrefix(CliPrefix.None)>] Citest of ParseResults<CiTestArgs>
         | Verbose
         interface IArgParserTemplate with
             member this.Usage =
                 match this with
-                | Estimate _ -> "estimate I(X;Y) from a CSV, a benchmark task, or (no input) the bundled sample."
+                | Estimate _ -> "estimate I(X;Y), or I(X;Y|Z) given --z / Z columns / a CMI task, from a CSV, a benchmark task, or (no input) the bundled sample."
                 | Tasks _ -> "list the benchmark tasks with their true MI."
                 | Estimators _ -> "list the estimators."
                 | Sample _ -> "write samples of a benchmark task to CSV."
@@ -217,6 +251,7 @@ module CommandLine =
                 | Highmi _ -> "the high-MI experiment (paper §5.2)."
                 | Consistency _ -> "the MNIST self-consistency tests (paper §5.3)."
                 | Gaussian_Mi _ -> "closed-form MI of a bivariate normal."
+                | Citest _ -> "conditional-independence test (KSG-CMI, local permutations) of a CSV, or its calibration on the CMI tasks."
                 | Verbose -> "on an error, print the full exception with its stack trace (also: environment MMG_VERBOSE=1); may follow the command."
 
     /// A parsed command line: the subcommand path (e.g. ["bench"; "merge"]), options by their
@@ -275,7 +310,7 @@ module CommandLine =
         let path =
             match results.TryGetSubCommand() with
             | None ->
-                raise (UsageException("no command given; use one of estimate, tasks, estimators, sample, bench, highmi, consistency, gaussian-mi (see `mmg --help`).", false))
+                raise (UsageException("no command given; use one of estimate, tasks, estimators, sample, bench, highmi, consistency, gaussian-mi, citest (see `mmg --help`).", false))
             | Some sub ->
             match sub with
             | Estimate r -> collect r options; [| "estimate" |]
@@ -289,6 +324,7 @@ module CommandLine =
             | Highmi r -> collect r options; [| "highmi" |]
             | Consistency r -> collect r options; [| "consistency" |]
             | Gaussian_Mi r -> collect r options; [| "gaussian-mi" |]
+            | Citest r -> collect r options; [| "citest" |]
             | Verbose -> raise (UsageException("--verbose needs a command (see `mmg --help`).", false))
         { Path = path; Options = options }
 

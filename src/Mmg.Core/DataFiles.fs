@@ -59,17 +59,15 @@ module DataFiles =
         elif line.Contains '\t' then "; the line contains tabs: this file seems to be tab-separated, but columns must be separated by ','"
         else ""
 
-    /// Reads x and y columns from a CSV. `xColumns`/`yColumns` are comma-separated names, or
-    /// null for the default: the columns named X<digits> (resp. Y<digits>), case-exact.
-    /// Refused, with the line number: rows with more or fewer fields than the header, blank lines
-    /// between rows, empty or non-numeric cells, non-finite values; also duplicate or empty
-    /// header names, files with fewer than 2 data rows, and (with a hint) ';'-separated files.
-    let readCsv (path: string) (xColumns: string) (yColumns: string) : LabelledSamples =
-        if String.IsNullOrWhiteSpace path then invalidArg "path" "the input file name is empty."
-        if Directory.Exists path then raise (InvalidDataException(sprintf "%s is a directory, not a CSV file; give the path of the CSV file." path))
-        if not (File.Exists path) then raise (FileNotFoundException(sprintf "%s: no such file." path, path))
-        if FileInfo(path).Length = 0L then fail path "the file is empty; expected a header row (X0,..,Y0,..) and data rows."
-        use reader = new StreamReader(path, Text.Encoding.UTF8, true)
+    /// How the conditioning (z) columns are chosen: none at all (plain MI reading), or a
+    /// specification: null for the default (every Z<digits> column, possibly none), "none" for no
+    /// conditioning, else comma-separated names.
+    type private ZChoice =
+        | NoZ
+        | ZSpec of string
+
+    /// The header of a CSV: its column names (validated as in readCsv: no empty or duplicate names).
+    let private readHeader (path: string) (reader: StreamReader) : string[] =
         let header = reader.ReadLine()
         if isNull header || String.IsNullOrWhiteSpace header then fail path "line 1 (the header) is empty; expected column names such as X0,Y0."
         let names =
@@ -86,6 +84,27 @@ module DataFiles =
             match Array.tryFindIndex ((=) n) names with
             | Some first when first < j -> fail path (sprintf "the column name '%s' appears twice in the header (columns %d and %d); column names must be unique." n (first + 1) (j + 1))
             | _ -> ())
+        names
+
+    let private openCsv (path: string) =
+        if String.IsNullOrWhiteSpace path then invalidArg "path" "the input file name is empty."
+        if Directory.Exists path then raise (InvalidDataException(sprintf "%s is a directory, not a CSV file; give the path of the CSV file." path))
+        if not (File.Exists path) then raise (FileNotFoundException(sprintf "%s: no such file." path, path))
+        if FileInfo(path).Length = 0L then fail path "the file is empty; expected a header row (X0,..,Y0,..) and data rows."
+        new StreamReader(path, Text.Encoding.UTF8, true)
+
+    /// The column names of a CSV's header.
+    let columns (path: string) : string[] =
+        use reader = openCsv path
+        readHeader path reader
+
+    /// The default conditioning columns of a header: the names Z<digits> (Z0, Z1, …), case-exact
+    /// like the X and Y defaults.
+    let defaultZColumns (names: string[]) = names |> Array.filter (isDefaultColumn "Z")
+
+    let private readColumns (path: string) (xColumns: string) (yColumns: string) (zChoice: ZChoice) : LabelledSamples * float[,] * string[] =
+        use reader = openCsv path
+        let names = readHeader path reader
         let columnList () = if names.Length <= 12 then String.Join(", ", names) else String.Join(", ", Array.truncate 12 names) + sprintf ", … (%d columns)" names.Length
         let pick (spec: string) (prefix: string) (label: string) =
             if isNull spec then
@@ -107,9 +126,18 @@ module DataFiles =
         let xs, ys = pick xColumns "X" "x", pick yColumns "Y" "y"
         for c in xs do
             if Array.contains c ys then fail path (sprintf "column '%s' is both an x and a y column." c)
+        let zs =
+            match zChoice with
+            | NoZ -> [||]
+            | ZSpec spec when isNull spec -> defaultZColumns names |> Array.filter (fun c -> not (Array.contains c xs || Array.contains c ys))
+            | ZSpec spec when spec.Trim().Equals("none", StringComparison.OrdinalIgnoreCase) -> [||]
+            | ZSpec spec -> pick spec "Z" "z"
+        for c in zs do
+            if Array.contains c xs || Array.contains c ys then fail path (sprintf "column '%s' is both a z column and an x or y column." c)
+        let zIdx = zs |> Array.map (fun c -> Array.IndexOf(names, c))
         let xIdx = xs |> Array.map (fun c -> Array.IndexOf(names, c))
         let yIdx = ys |> Array.map (fun c -> Array.IndexOf(names, c))
-        let xRows, yRows = ResizeArray<float[]>(), ResizeArray<float[]>()
+        let xRows, yRows, zRows = ResizeArray<float[]>(), ResizeArray<float[]>(), ResizeArray<float[]>()
         let mutable lineNo = 1
         let mutable blank = 0
         let mutable line = reader.ReadLine()
@@ -138,12 +166,13 @@ module DataFiles =
                         | _ -> fail path (sprintf "row %d (line %d), column %s: '%s' is not a number." row lineNo cols.[k] text))
                 xRows.Add(cells xIdx xs)
                 yRows.Add(cells yIdx ys)
+                zRows.Add(cells zIdx zs)
             line <- reader.ReadLine()
         if xRows.Count = 0 then fail path "has a header but no data rows."
         if xRows.Count = 1 then fail path "has only 1 data row; estimating mutual information needs many rows (at least 2; most estimators need hundreds)."
         // a column whose mean or variance overflows cannot be standardised (Data.validate checks
         // this too; here the message can name the column and the line)
-        for rows, cols in [ xRows, xs; yRows, ys ] do
+        for rows, cols in [ xRows, xs; yRows, ys; zRows, zs ] do
             cols
             |> Array.iteri (fun j c ->
                 let n = float rows.Count
@@ -153,7 +182,23 @@ module DataFiles =
                     let i = rows |> Seq.mapi (fun i r -> i, abs r.[j]) |> Seq.maxBy snd |> fst
                     fail path (sprintf "column %s cannot be standardised: its values are too large (%g on line %d), so its mean or variance overflows; rescale the column (e.g. divide it by a power of 10)." c rows.[i].[j] (i + 2)))
         let matrix (rows: ResizeArray<float[]>) (k: int) = Array2D.init rows.Count k (fun i j -> rows.[i].[j])
-        { X = matrix xRows xs.Length; Y = matrix yRows ys.Length; XNames = xs; YNames = ys }
+        { X = matrix xRows xs.Length; Y = matrix yRows ys.Length; XNames = xs; YNames = ys }, matrix zRows zs.Length, zs
+
+    /// Reads x and y columns from a CSV. `xColumns`/`yColumns` are comma-separated names, or
+    /// null for the default: the columns named X<digits> (resp. Y<digits>), case-exact.
+    /// Refused, with the line number: rows with more or fewer fields than the header, blank lines
+    /// between rows, empty or non-numeric cells, non-finite values; also duplicate or empty
+    /// header names, files with fewer than 2 data rows, and (with a hint) ';'-separated files.
+    let readCsv (path: string) (xColumns: string) (yColumns: string) : LabelledSamples =
+        let s, _, _ = readColumns path xColumns yColumns NoZ
+        s
+
+    /// Reads x, y and z columns from a CSV, with readCsv's checks (also on the z cells).
+    /// `zColumns`: comma-separated names; null for the default (every Z<digits> column that is not
+    /// an x or y column, possibly none); "none" for no conditioning. Returns the samples and z with
+    /// its names (z is n×0 when there is none).
+    let readCsvConditional (path: string) (xColumns: string) (yColumns: string) (zColumns: string) : LabelledSamples * float[,] * string[] =
+        readColumns path xColumns yColumns (ZSpec zColumns)
 
     /// Writes samples as bmi-style CSV (X0.., Y0..), via a uniquely named temporary file in the
     /// same folder that is renamed into place (and removed on failure), so a failure never leaves a
@@ -173,6 +218,27 @@ module DataFiles =
              for i in 0 .. Array2D.length1 x - 1 do
                  let cells = Array.append (Array.init dx (fun j -> x.[i, j].ToString("R", CultureInfo.InvariantCulture))) (Array.init dy (fun j -> y.[i, j].ToString("R", CultureInfo.InvariantCulture)))
                  w.WriteLine(String.Join(",", cells)))
+            File.Move(tmp, full, true)
+        finally
+            if File.Exists tmp then File.Delete tmp
+
+    /// Writes (x, y, z) samples as CSV with columns X0.., Y0.., Z0.. (atomically, as writeCsv).
+    let writeCsvConditional (path: string) (x: float[,]) (y: float[,]) (z: float[,]) =
+        let n = Array2D.length1 x
+        if Array2D.length1 y <> n || Array2D.length1 z <> n then
+            invalidArg "y" (sprintf "x has %d rows, y %d and z %d." n (Array2D.length1 y) (Array2D.length1 z))
+        let full = Path.GetFullPath path
+        if Directory.Exists full then invalidArg "path" (sprintf "'%s' is a directory; give a file name." path)
+        let dir = Path.GetDirectoryName full
+        Directory.CreateDirectory dir |> ignore
+        let tmp = Path.Combine(dir, sprintf ".%s.%s.tmp" (Path.GetFileName full) (Guid.NewGuid().ToString("N").Substring(0, 12)))
+        try
+            (use w = new StreamWriter(tmp)
+             let dx, dy, dz = Array2D.length2 x, Array2D.length2 y, Array2D.length2 z
+             w.WriteLine(String.Join(",", Array.concat [ Array.init dx (sprintf "X%d"); Array.init dy (sprintf "Y%d"); Array.init dz (sprintf "Z%d") ]))
+             let cell (v: float) = v.ToString("R", CultureInfo.InvariantCulture)
+             for i in 0 .. n - 1 do
+                 w.WriteLine(String.Join(",", Array.concat [ Array.init dx (fun j -> cell x.[i, j]); Array.init dy (fun j -> cell y.[i, j]); Array.init dz (fun j -> cell z.[i, j]) ])))
             File.Move(tmp, full, true)
         finally
             if File.Exists tmp then File.Delete tmp

@@ -34,7 +34,7 @@ module Tasks =
         Math.Sqrt(-2.0 * Math.Log u1) * Math.Cos(2.0 * Math.PI * u2)
 
     /// n×d standard normals (Box–Muller, both outputs used).
-    let private normals (rng: Random) (n: int) (d: int) : float[,] =
+    let normals (rng: Random) (n: int) (d: int) : float[,] =
         let out = Array2D.zeroCreate n d
         let total = n * d
         let mutable k = 0
@@ -66,7 +66,7 @@ module Tasks =
             result
 
     /// Lower Cholesky factor of a symmetric positive-definite matrix.
-    let private cholesky (s: float[,]) : float[,] =
+    let cholesky (s: float[,]) : float[,] =
         let d = Array2D.length1 s
         let l = Array2D.zeroCreate d d
         for i in 0 .. d - 1 do
@@ -81,7 +81,7 @@ module Tasks =
         l
 
     /// rows of z times Lᵀ (z [n; d], L lower [d; d]).
-    let private mulLowerT (l: float[,]) (z: float[,]) : float[,] =
+    let mulLowerT (l: float[,]) (z: float[,]) : float[,] =
         let n, d = Array2D.length1 z, Array2D.length2 z
         let out = Array2D.zeroCreate n d
         let row = Array.zeroCreate d

@@ -65,6 +65,7 @@ public static class Cli
                 "highmi" => HighMiCommand.Run(context),
                 "consistency" => ConsistencyCommand.Run(context),
                 "gaussian-mi" => ListCommands.GaussianMi(context),
+                "citest" => CiTestCommand.Run(context),
                 var other => throw new ArgumentException($"unknown command '{other}'"),
             };
         }

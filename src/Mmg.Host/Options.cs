@@ -34,6 +34,13 @@ internal static class Options
             AtLeast(c, "folds", 1, 100);
             AtLeast(c, "test", 1, 1_000_000);
         }
+        if (command == "citest")
+        {
+            AtLeast(c, "k", 1, 1000);
+            AtLeast(c, "kperm", 1, 1000);
+            AtLeast(c, "permutations", 1, 1_000_000);
+            AtLeast(c, "runs", 1, 1_000_000);
+        }
         OneOf(c, "device", Devices);
         OneOf(c, "profile", Profiles);
         if (command == "bench merge" && string.IsNullOrWhiteSpace(c.Get("dirs")))

@@ -92,10 +92,12 @@ public class BadInputTests : IDisposable
         var names = output.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
         Assert.Contains("ksg", names);
         Assert.Contains("mmg-debiased (default)", names);
-        Assert.Equal(Estimators.Names.Count, names.Length);
+        // the MI estimators, then the conditional-MI ones (issue 14), marked as such
+        Assert.Contains("mmg-cmi-orthogonal-adaptive (I(X;Y|Z), default)", names);
+        Assert.Equal(Estimators.Names.Count + ConditionalEstimators.Names.Count, names.Length);
         var (code2, json, _) = Run("estimators", "--json", "-");
         Assert.Equal(0, code2);
-        Assert.Equal(Estimators.Names, JsonSerializer.Deserialize<string[]>(json));
+        Assert.Equal(Estimators.Names.Concat(ConditionalEstimators.Names), JsonSerializer.Deserialize<string[]>(json));
     }
 
     [Fact]

@@ -129,8 +129,15 @@ public class CliTests : IDisposable
     {
         var (code, output, _) = Run("tasks", "--json", "-");
         Assert.Equal(0, code);
-        var tasks = JsonDocument.Parse(output).RootElement.EnumerateArray().ToArray();
+        var all = JsonDocument.Parse(output).RootElement.EnumerateArray().ToArray();
+        var tasks = all.Where(t => t.GetProperty("kind").GetString() == "mi").ToArray();
         Assert.Equal(40, tasks.Length);
+        var cmi = all.Where(t => t.GetProperty("kind").GetString() == "cmi").ToArray();
+        Assert.True(cmi.Length >= 12, $"{cmi.Length} CMI tasks");
+        Assert.Equal(all.Length, tasks.Length + cmi.Length);
+        var collider = cmi.Single(t => t.GetProperty("id").GetString() == "cmi-collider-1-1-1-0.5");
+        Assert.Equal(-0.5 * Math.Log(1 - 0.64), collider.GetProperty("true_cmi").GetDouble(), 10);
+        Assert.Equal(0.0, collider.GetProperty("true_mi").GetDouble(), 10);
         var normal = tasks.Single(t => t.GetProperty("id").GetString() == "1v1-normal-0.75");
         Assert.Equal(0.4133, normal.GetProperty("true_mi").GetDouble(), 4);
     }

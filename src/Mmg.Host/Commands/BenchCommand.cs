@@ -11,12 +11,33 @@ internal static class BenchCommand
         if (c.Has("speed")) return Speed(c);
         try
         {
-            var taskIds = c.Get("tasks") is null or "all" ? Core.Tasks.all.Select(t => t.Id).ToArray() : c.GetList("tasks", "");
-            var tasks = taskIds.Select(BenchmarkTasks.Find).ToArray();
-            var estimators = c.Get("estimators") == "all" ? Estimators.Names.ToArray() : c.GetList("estimators", Estimators.Default);
-            foreach (var e in estimators)
-                if (!Estimators.Names.Contains(e)) throw new UsageException($"unknown estimator '{e}'; known: {string.Join(", ", Estimators.Names)}.");
-            var plan = new JobPlan("bench", taskIds, tasks.ToDictionary(t => t.Id), estimators, c.GetInt("seeds", 1));
+            var taskIds = c.Get("tasks") is null or "all" ? Core.Tasks.all.Select(t => t.Id).ToArray()
+                : c.Get("tasks") == "cmi" ? Core.CmiTasks.all.Select(t => t.Id).ToArray() : c.GetList("tasks", "");
+            var cmiCount = taskIds.Count(Core.CmiTasks.isCmi);
+            if (cmiCount > 0 && cmiCount < taskIds.Length)
+                throw new UsageException("--tasks mixes MI and CMI tasks; run them as two benchmarks (MI estimators cannot condition on Z).");
+            JobPlan plan;
+            if (cmiCount > 0)
+            {
+                // the benchmark on CMI tasks: conditional estimators, I(X;Y|Z) as the truth
+                var cmiTasks = taskIds.Select(Core.CmiTasks.find).ToArray();
+                var names = Core.CmiRegistry.names.ToArray();
+                var cmiEstimators = c.Get("estimators") == "all" ? names : c.GetList("estimators", Core.CmiRegistry.defaultName);
+                foreach (var e in cmiEstimators)
+                    if (!Core.CmiRegistry.isCmi(e)) throw new UsageException($"'{e}' is not a conditional-MI estimator; for CMI tasks use: {string.Join(", ", names)}.");
+                plan = new JobPlan("bench", taskIds, new Dictionary<string, BenchmarkTask>(), cmiEstimators, c.GetInt("seeds", 1))
+                {
+                    CmiTasks = cmiTasks.ToDictionary(t => t.Id),
+                };
+            }
+            else
+            {
+                var tasks = taskIds.Select(BenchmarkTasks.Find).ToArray();
+                var estimators = c.Get("estimators") == "all" ? Estimators.Names.ToArray() : c.GetList("estimators", Estimators.Default);
+                foreach (var e in estimators)
+                    if (!Estimators.Names.Contains(e)) throw new UsageException($"unknown estimator '{e}'; known: {string.Join(", ", Estimators.Names)}.");
+                plan = new JobPlan("bench", taskIds, tasks.ToDictionary(t => t.Id), estimators, c.GetInt("seeds", 1));
+            }
             return JobRunner.Run(c, plan, o => WriteSummary(c.Console(false), o.OutDir, o.Rows)).Code;
         }
         catch (UsageException e)

@@ -17,6 +17,7 @@ internal static class EstimateCommand
 
     public static int Run(CommandContext c)
     {
+        if (IsConditional(c)) return RunConditional(c);
         var seed = c.GetInt("seed", 0);
         var name = c.Get("estimator") ?? Estimators.Default;
         if (!Estimators.Names.Contains(name))
@@ -37,7 +38,7 @@ internal static class EstimateCommand
                     throw new ArgumentException($"--{opt} does not apply with --load-model: a loaded model is used as saved, not trained again; drop --{opt}.");
         if (c.Has("task") && c.Has("input")) throw new ArgumentException("give either --task or --input, not both.");
         if (c.Has("samples") && !c.Has("task")) throw new ArgumentException("--samples applies to --task only.");
-        if ((c.Has("x") || c.Has("y")) && !c.Has("input")) throw new ArgumentException("--x and --y select CSV columns and need --input.");
+        if ((c.Has("x") || c.Has("y") || c.Has("z")) && !c.Has("input")) throw new ArgumentException("--x, --y and --z select CSV columns and need --input.");
 
         // Every output is checked before any data is read or anything trained.
         var jsonPath = c.Get("json");
@@ -106,6 +107,118 @@ internal static class EstimateCommand
             console.MarkupLine($"plot written to [bold]{Markup.Escape(png)}[/]");
         }
         if (c.Get("pointwise") is { } pw) WritePointwise(pw, result.Pointwise);
+        return 0;
+    }
+
+    /// <summary>I(X;Y|Z) is asked for by a CMI task, a conditional estimator, --z (other than "none"),
+    /// or Z&lt;digits&gt; columns in the input (unless --z none). An unreadable input is not
+    /// conditional here: the plain path then reports its error.</summary>
+    private static bool IsConditional(CommandContext c)
+    {
+        if (c.Get("task") is { } id && Core.CmiTasks.isCmi(id)) return true;
+        if (c.Get("estimator") is { } e && Core.CmiRegistry.isCmi(e)) return true;
+        var z = c.Get("z");
+        if (z is not null) return !z.Trim().Equals("none", StringComparison.OrdinalIgnoreCase);
+        if (c.Get("input") is not { } path || !File.Exists(path)) return false;
+        try { return Core.DataFiles.defaultZColumns(Core.DataFiles.columns(path)).Length > 0; }
+        catch (InvalidDataException) { return false; }
+    }
+
+    /// <summary>Estimators of I(X;Y|Z) that train no network.</summary>
+    private static readonly string[] ClassicalConditional = ["ksg-cmi", "gaussian-cmi"];
+
+    private static int RunConditional(CommandContext c)
+    {
+        var seed = c.GetInt("seed", 0);
+        var name = c.Get("estimator") ?? Core.CmiRegistry.defaultName;
+        if (!Core.CmiRegistry.isCmi(name))
+            throw new ArgumentException($"'{name}' estimates I(X;Y) only and cannot condition on Z; use one of {string.Join(", ", Core.CmiRegistry.names)} (or --z none to ignore the Z columns).");
+        var isMmg = Core.CmiRegistry.isMmg(name);
+        foreach (var opt in new[] { "save-model", "load-model", "folds", "test" })
+            if (c.Has(opt)) throw new ArgumentException($"--{opt} is not available for conditional MI yet (use `mmg citest` for a conditional-independence test); drop --{opt} or add --z none for I(X;Y).");
+        foreach (var opt in new[] { "plot", "pointwise" })
+            if (c.Has(opt) && !isMmg) throw new ArgumentException($"--{opt} needs an MMG-CMI estimator ({string.Join(", ", Core.CmiEstimator.Variants)}), not '{name}'.");
+        if (ClassicalConditional.Contains(name))
+            foreach (var opt in new[] { "device", "profile", "steps", "threads" })
+                if (c.Has(opt))
+                    throw new ArgumentException($"--{opt} does not apply to {name}: it trains no network (it runs on the CPU without libtorch); drop --{opt}.");
+        if (c.Has("task") && c.Has("input")) throw new ArgumentException("give either --task or --input, not both.");
+        if (c.Has("samples") && !c.Has("task")) throw new ArgumentException("--samples applies to --task only.");
+        if ((c.Has("x") || c.Has("y") || c.Has("z")) && !c.Has("input")) throw new ArgumentException("--x, --y and --z select CSV columns and need --input.");
+
+        // Every output is checked before any data is read or anything trained.
+        var jsonPath = c.Get("json");
+        Outputs.CheckFile("json", jsonPath);
+        Outputs.CheckFile("plot", c.Get("plot"));
+        Outputs.CheckFile("pointwise", c.Get("pointwise"));
+        Outputs.CheckDistinct(new[] { "input", "json", "plot", "pointwise" }.Select(o => (o, c.Get(o))));
+        var console = c.Console(useStderr: jsonPath == "-");
+
+        double[,] x, y, z;
+        double? truth = null;
+        string source;
+        string[] zNames;
+        if (c.Get("task") is { } id)
+        {
+            if (!Core.CmiTasks.isCmi(id)) throw new ArgumentException($"'{id}' is an MI task (no Z); conditional estimators need a CMI task (see `mmg tasks`, kind cmi).");
+            var task = ConditionalBenchmarkTask.Find(id);
+            var n = c.Has("samples") ? c.GetInt("samples", 0) : Core.MmgProfiles.byName(c.Get("profile") ?? "default", task.DimX, task.DimY + task.DimZ).Samples;
+            if (n < 2) throw new ArgumentException($"--samples must be at least 2, got {n}.");
+            var columns = task.DimX + task.DimY + task.DimZ;
+            if ((long)n * columns > Core.Tasks.MaxValues)
+                throw new ArgumentException($"--samples {n} of task {task.Id} ({columns} columns) is more than the limit of {Core.Tasks.MaxValues} values; use at most {Core.Tasks.MaxValues / columns} samples.");
+            (x, y, z) = task.Sample(n, seed);
+            truth = task.TrueConditionalMutualInformation;
+            zNames = Enumerable.Range(0, task.DimZ).Select(j => $"Z{j}").ToArray();
+            source = $"task {task.Id} ({task.DimX}×{task.DimY} | {task.DimZ}), {n} samples, seed {seed}";
+        }
+        else if (c.Get("input") is { } path)
+        {
+            var (s, zz, names) = Core.DataFiles.readCsvConditional(path, c.Get("x"), c.Get("y"), c.Get("z")).ToValueTuple();
+            (x, y, z, zNames) = (s.X, s.Y, zz, names);
+            source = $"{path}: {x.GetLength(0)} rows, x = [{string.Join(",", s.XNames)}], y = [{string.Join(",", s.YNames)}], z = [{string.Join(",", names)}]";
+        }
+        else throw new ArgumentException("conditional MI needs --input (with Z columns or --z) or a CMI --task.");
+        console.MarkupLine(Markup.Escape(source));
+
+        if (!ClassicalConditional.Contains(name)) c.ApplyThreads();
+        var settings = c.Settings(seed);
+        EstimateResult result;
+        if (isMmg)
+        {
+            var est = new Core.CmiEstimator(name, settings.ToCore());
+            result = ProgressBars.Run(console, name, p =>
+            {
+                var (r, model) = est.EstimateWithModel(x, y, z, Estimators.Callback(p)!, c.Has("pointwise")).ToValueTuple();
+                ((IDisposable)model).Dispose();
+                return EstimateResult.From(r);
+            });
+        }
+        else
+        {
+            var est = ConditionalEstimators.Create(name, settings);
+            result = ProgressBars.Run(console, name, p => est.Estimate(x, y, z, p));
+        }
+
+        RequireFinite(result);
+        Report.Table(console, result, truth, "I(X;Y|Z)", "true CMI");
+        if (jsonPath is not null)
+        {
+            var doc = (Dictionary<string, object?>)JsonDocument(result, truth, source, x.GetLength(0), x.GetLength(1), y.GetLength(1));
+            doc["quantity"] = "I(X;Y|Z)";
+            doc["dim_z"] = z.GetLength(1);
+            doc["z_columns"] = zNames;
+            var text = JsonSerializer.Serialize(doc, CommandContext.Json);
+            if (jsonPath == "-") c.Out.WriteLine(text);
+            else Report.WriteAtomically(jsonPath, text);
+        }
+        if (c.Get("plot") is { } png && result.Curves is { } curves)
+        {
+            Reports.Plots.Curves(curves, string.Create(CultureInfo.InvariantCulture,
+                $"{result.Estimator}: I(X;Y|Z) = {result.Estimate:0.000} ± {result.StdError:0.000} nats{(truth is { } t ? $" (truth {t:0.000})" : "")}"), png);
+            console.MarkupLine($"plot written to [bold]{Markup.Escape(png)}[/]");
+        }
+        if (c.Get("pointwise") is { } pw) WritePointwise(pw, result.Pointwise, "pointwise_cmi");
         return 0;
     }
 
@@ -178,10 +291,11 @@ internal static class EstimateCommand
         else Report.WriteAtomically(path, text);
     }
 
-    private static void WritePointwise(string path, IReadOnlyList<double> values)
+    private static void WritePointwise(string path, IReadOnlyList<double> values, string column = "pointwise_mi")
     {
-        // one value per input row, keyed by the input row number (0-based data row, header excluded)
-        var lines = new List<string> { "row,pointwise_mi" };
+        // MMG: one value per input row, keyed by the input row number (0-based data row, header
+        // excluded); MMG-CMI: one value per held-out test row, in test-row order
+        var lines = new List<string> { $"row,{column}" };
         lines.AddRange(values.Select((v, i) => string.Create(CultureInfo.InvariantCulture, $"{i},{v:R}")));
         Report.WriteAtomically(path, string.Join("\n", lines) + "\n");
     }

@@ -28,8 +28,18 @@ internal static class ExitCodes
 /// <summary>A command line that is wrong or conflicts with its --out (exit code 2).</summary>
 internal sealed class UsageException(string message) : ArgumentException(message);
 
-/// <summary>What a run covers: tasks (by id, in order), estimators, seeds.</summary>
-internal sealed record JobPlan(string Command, IReadOnlyList<string> TaskIds, IReadOnlyDictionary<string, BenchmarkTask> Tasks, string[] Estimators, int Seeds);
+/// <summary>What a run covers: tasks (by id, in order), estimators, seeds. A run on conditional-MI
+/// tasks (issue 14) gives them as <see cref="CmiTasks"/> (and no <see cref="Tasks"/>): its jobs
+/// sample (x, y, z), run the conditional estimators and take I(X;Y|Z) as the truth.</summary>
+internal sealed record JobPlan(string Command, IReadOnlyList<string> TaskIds, IReadOnlyDictionary<string, BenchmarkTask> Tasks, string[] Estimators, int Seeds)
+{
+    /// <summary>The CMI tasks by id, or null for an MI run.</summary>
+    public IReadOnlyDictionary<string, Core.CmiTask>? CmiTasks { get; init; }
+
+    /// <summary>dim_x and the dimension that sizes the MMG profile (dim_y, or dim_y + dim_z for CMI).</summary>
+    public (int DimX, int DimY) Dims(string id) =>
+        CmiTasks is { } cmi ? (cmi[id].DimX, cmi[id].DimY + cmi[id].DimZ) : (Tasks[id].DimX, Tasks[id].DimY);
+}
 
 /// <summary>How a run ended: its exit code, output folder and the latest row of each of its jobs.</summary>
 internal sealed record JobOutcome(int Code, string OutDir, Core.BenchRow[] Rows);
@@ -121,8 +131,8 @@ internal static class JobRunner
         var (index, count) = shard ?? (0, 1);
         var cost = FuncConvert.FromFunc<Core.BenchJob[], double>(group =>
         {
-            var t = plan.Tasks[group[0].Task];
-            return Core.Bench.groupCost(t.DimX, t.DimY, profile, steps, samples, group.Select(j => j.Estimator));
+            var (dimX, dimY) = plan.Dims(group[0].Task);
+            return Core.Bench.groupCost(dimX, dimY, profile, steps, samples, group.Select(j => j.Estimator));
         });
         var mine = Core.Bench.shardByCost(cost, index, count, all);
         var (tool, commit, torchSharp) = Versions();
@@ -141,7 +151,7 @@ internal static class JobRunner
             console.MarkupLine(Markup.Escape(
                 $"{mine.Length} jobs ({plan.TaskIds.Count} tasks × {plan.Estimators.Length} estimators × {seeds} seeds{(shard is { } s ? $", shard {s.Index}/{s.Count}" : "")}); " +
                 $"{mine.Length - todo.Length} already in {resultsPath}, {todo.Length} to run{(failedBefore > 0 ? $" ({failedBefore} failed before, retried)" : "")}."));
-            var finished = RunJobs(c, console, plan.Tasks, todo, resultsPath, stop);
+            var finished = RunJobs(c, console, plan, todo, resultsPath, stop);
             var keys = mine.Select(Core.Bench.jobKey).ToHashSet();
             var rows = Core.Bench.latest(Core.Bench.readRows(resultsPath)).Where(r => keys.Contains($"{r.Task},{r.Estimator},{r.Seed}")).ToArray();
             if (!finished)
@@ -209,10 +219,10 @@ internal static class JobRunner
     /// one log line per job. Returns false when a signal stopped it (the current job's row is not
     /// written).
     /// </summary>
-    internal static bool RunJobs(CommandContext c, IAnsiConsole console, IReadOnlyDictionary<string, BenchmarkTask> byId, Core.BenchJob[] todo, string resultsPath, Interruption stop)
+    internal static bool RunJobs(CommandContext c, IAnsiConsole console, JobPlan plan, Core.BenchJob[] todo, string resultsPath, Interruption stop)
     {
         var terminal = ReferenceEquals(c.Out, Console.Out) && !Console.IsOutputRedirected;
-        if (!terminal) return RunAll(c, byId, todo, resultsPath, stop, (_, _) => { }, (k, row) => c.Out.WriteLine(LogLine(k, todo.Length, row)));
+        if (!terminal) return RunAll(c, plan, todo, resultsPath, stop, (_, _) => { }, (k, row) => c.Out.WriteLine(LogLine(k, todo.Length, row)));
         var finished = true;
         console.Progress()
             .AutoClear(false)
@@ -220,7 +230,7 @@ internal static class JobRunner
             .Start(ctx =>
             {
                 var bar = ctx.AddTask("jobs", maxValue: Math.Max(1, todo.Length));
-                finished = RunAll(c, byId, todo, resultsPath, stop,
+                finished = RunAll(c, plan, todo, resultsPath, stop,
                     (_, job) => bar.Description = Markup.Escape($"{job.Task} / {job.Estimator} / seed {job.Seed}"),
                     (_, _) => bar.Increment(1));
                 bar.Description = finished ? "jobs" : "jobs (interrupted)";
@@ -229,13 +239,13 @@ internal static class JobRunner
         return finished;
     }
 
-    private static bool RunAll(CommandContext c, IReadOnlyDictionary<string, BenchmarkTask> byId, Core.BenchJob[] todo, string resultsPath, Interruption stop,
+    private static bool RunAll(CommandContext c, JobPlan plan, Core.BenchJob[] todo, string resultsPath, Interruption stop,
         Action<int, Core.BenchJob> starting, Action<int, Core.BenchRow> finished)
     {
         var k = 0;
         var progress = new Action<Core.TrainingProgress>(_ => stop.ThrowIfRequested());
         // Jobs of the same (task, seed) that are MMG variants share one training run:
-        // MMG computes all four variants at once, so each extra variant costs nothing.
+        // MMG (and MMG-CMI) computes all five variants at once, so each extra variant costs nothing.
         foreach (var group in todo.GroupBy(j => (j.Task, j.Seed)))
         {
             Core.EstimatorResult? shared = null;
@@ -243,18 +253,29 @@ internal static class JobRunner
             {
                 if (stop.Requested) return false;
                 starting(k, job);
-                var task = byId[job.Task];
-                var isMmg = Core.Registry.isMmg(job.Estimator);
+                var cmiTask = plan.CmiTasks?[job.Task];
+                var isMmg = cmiTask is null ? Core.Registry.isMmg(job.Estimator) : Core.CmiRegistry.isMmg(job.Estimator);
+                var truth = cmiTask is { } ct ? ct.TrueCMI : plan.Tasks[job.Task].TrueMutualInformation;
                 Core.BenchRow row;
                 try
                 {
-                    row = Core.Bench.run(job, task.TrueMutualInformation, FuncConvert.FromFunc(() =>
+                    row = Core.Bench.run(job, truth, FuncConvert.FromFunc(() =>
                     {
                         if (isMmg && shared is not null) return AsVariant(shared, job.Estimator);
                         var settings = c.Settings(job.Seed);
-                        var n = c.Has("samples") ? c.GetInt("samples", 0) : Core.MmgProfiles.byName(settings.Profile, task.DimX, task.DimY).Samples;
-                        var (x, y) = task.Sample(n, job.Seed);
-                        var result = Core.Registry.create(job.Estimator, settings.ToCore()).Estimate(x, y, progress);
+                        var (dimX, dimY) = plan.Dims(job.Task);
+                        var n = c.Has("samples") ? c.GetInt("samples", 0) : Core.MmgProfiles.byName(settings.Profile, dimX, dimY).Samples;
+                        Core.EstimatorResult result;
+                        if (cmiTask is { } t)
+                        {
+                            var (x, y, z) = t.Sample.Invoke(n).Invoke(job.Seed);
+                            result = Core.CmiRegistry.create(job.Estimator, settings.ToCore()).Estimate(x, y, z, progress);
+                        }
+                        else
+                        {
+                            var (x, y) = plan.Tasks[job.Task].Sample(n, job.Seed);
+                            result = Core.Registry.create(job.Estimator, settings.ToCore()).Estimate(x, y, progress);
+                        }
                         if (isMmg) shared = result;
                         return result;
                     }));

@@ -9,10 +9,16 @@ internal static class ListCommands
 {
     public static int Tasks(CommandContext c)
     {
-        var rows = Core.Tasks.all.Select(t => new Dictionary<string, object>
+        var mi = Core.Tasks.all.Select(t => new Dictionary<string, object>
         {
-            ["id"] = t.Id, ["name"] = t.Name, ["family"] = t.Family, ["dim_x"] = t.DimX, ["dim_y"] = t.DimY, ["true_mi"] = t.TrueMI,
-        }).ToArray();
+            ["id"] = t.Id, ["kind"] = "mi", ["name"] = t.Name, ["family"] = t.Family, ["dim_x"] = t.DimX, ["dim_y"] = t.DimY, ["dim_z"] = 0, ["true_mi"] = t.TrueMI,
+        });
+        var cmi = Core.CmiTasks.all.Select(t => new Dictionary<string, object>
+        {
+            ["id"] = t.Id, ["kind"] = "cmi", ["name"] = t.Name, ["family"] = t.Family, ["dim_x"] = t.DimX, ["dim_y"] = t.DimY, ["dim_z"] = t.DimZ,
+            ["true_cmi"] = t.TrueCMI, ["true_mi"] = t.TrueMI,
+        });
+        var rows = mi.Concat(cmi).ToArray();
         if (c.Get("json") is { } path)
         {
             Outputs.CheckFile("json", path);
@@ -20,12 +26,15 @@ internal static class ListCommands
             if (path == "-") c.Out.WriteLine(text); else Report.WriteAtomically(path, text);
             return 0;
         }
-        var table = new Table().AddColumns("id", "name", "dim_x", "dim_y", "true MI (nats)");
+        var table = new Table().AddColumns("id", "kind", "name", "dim_x", "dim_y", "dim_z", "truth (nats)");
+        string I(int v) => v.ToString(CultureInfo.InvariantCulture);
         foreach (var t in Core.Tasks.all)
-            table.AddRow(Markup.Escape(t.Id), Markup.Escape(t.Name), t.DimX.ToString(CultureInfo.InvariantCulture), t.DimY.ToString(CultureInfo.InvariantCulture), Report.F(t.TrueMI));
+            table.AddRow(Markup.Escape(t.Id), "mi", Markup.Escape(t.Name), I(t.DimX), I(t.DimY), "0", Report.F(t.TrueMI));
+        foreach (var t in Core.CmiTasks.all)
+            table.AddRow(Markup.Escape(t.Id), "cmi", Markup.Escape(t.Name), I(t.DimX), I(t.DimY), I(t.DimZ), Report.F(t.TrueCMI));
         var console = c.Console(false);
         console.Write(table);
-        console.MarkupLine($"{Core.Tasks.all.Length} tasks");
+        console.MarkupLine($"{Core.Tasks.all.Length} MI tasks (truth = I(X;Y)), {Core.CmiTasks.all.Length} CMI tasks (truth = I(X;Y|Z))");
         return 0;
     }
 
@@ -34,11 +43,13 @@ internal static class ListCommands
         if (c.Get("json") is { } path)
         {
             Outputs.CheckFile("json", path);
-            var text = JsonSerializer.Serialize(Estimators.Names, CommandContext.Json);
+            // every name --estimator accepts: the MI estimators, then the conditional-MI ones
+            var text = JsonSerializer.Serialize(Estimators.Names.Concat(ConditionalEstimators.Names).ToArray(), CommandContext.Json);
             if (path == "-") c.Out.WriteLine(text); else Report.WriteAtomically(path, text);
             return 0;
         }
         foreach (var n in Estimators.Names) c.Out.WriteLine(n == Estimators.Default ? $"{n} (default)" : n);
+        foreach (var n in ConditionalEstimators.Names) c.Out.WriteLine(n == ConditionalEstimators.Default ? $"{n} (I(X;Y|Z), default)" : $"{n} (I(X;Y|Z))");
         return 0;
     }
 
@@ -46,7 +57,22 @@ internal static class ListCommands
     {
         var path = c.Get("out") ?? throw new ArgumentException("sample needs --out FILE, the CSV to write (see `mmg sample --help`).");
         Outputs.CheckFile("out", path);
-        var task = BenchmarkTasks.Find(c.Get("task") ?? throw new ArgumentException("sample needs --task ID, the benchmark task to sample (see `mmg tasks`)."));
+        var id = c.Get("task") ?? throw new ArgumentException("sample needs --task ID, the benchmark task to sample (see `mmg tasks`).");
+        if (Core.CmiTasks.isCmi(id))
+        {
+            var ct = ConditionalBenchmarkTask.Find(id);
+            var cn = c.GetInt("samples", 10000);
+            if (cn < 1) throw new ArgumentException($"--samples must be at least 1, got {cn}.");
+            var columns = ct.DimX + ct.DimY + ct.DimZ;
+            if ((long)cn * columns > Core.Tasks.MaxValues)
+                throw new ArgumentException($"--samples {cn} of task {ct.Id} ({columns} columns) is more than the limit of {Core.Tasks.MaxValues} values; use at most {Core.Tasks.MaxValues / columns} samples.");
+            var cs = c.GetInt("seed", 0);
+            var (cx, cy, cz) = ct.Sample(cn, cs);
+            Core.DataFiles.writeCsvConditional(path, cx, cy, cz);
+            c.Out.WriteLine($"wrote {cn} samples of {ct.Id} (seed {cs}, true CMI {Report.F(ct.TrueConditionalMutualInformation)} nats, columns X*, Y*, Z*) to {path}");
+            return 0;
+        }
+        var task = BenchmarkTasks.Find(id);
         var n = c.GetInt("samples", 10000);
         if (n < 1) throw new ArgumentException($"--samples must be at least 1, got {n}.");
         if ((long)n * (task.DimX + task.DimY) > Core.Tasks.MaxValues)

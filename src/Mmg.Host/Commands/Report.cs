@@ -9,7 +9,7 @@ internal static class Report
     public static string F(double v, string format = "0.0000") =>
         double.IsNaN(v) ? "–" : v.ToString(format, CultureInfo.InvariantCulture);
 
-    public static void Table(IAnsiConsole console, EstimateResult r, double? truth)
+    public static void Table(IAnsiConsole console, EstimateResult r, double? truth, string quantity = "I(X;Y)", string truthLabel = "true MI")
     {
         var table = new Table().AddColumns("estimator", "estimate (nats)", "std error", truth is null ? "" : "truth − estimate");
         var rows = r.Variants.Count > 0 ? r.Variants : new[] { new VariantEstimate(r.Estimator, r.Estimate, r.StdError) };
@@ -20,13 +20,13 @@ internal static class Report
         }
         console.Write(table);
         console.MarkupLine(Markup.Escape(string.Create(CultureInfo.InvariantCulture,
-            $"I(X;Y) ≈ {F(r.Estimate)} ± {F(r.StdError)} nats ({(r.Interval is null ? "" : "Monte Carlo s.e.; ")}{r.Estimator}, {r.Seconds:0.0} s){(truth is { } tt ? $"; true MI {F(tt)}" : "")}")));
+            $"{quantity} ≈ {F(r.Estimate)} ± {F(r.StdError)} nats ({(r.Interval is null ? "" : "Monte Carlo s.e.; ")}{r.Estimator}, {r.Seconds:0.0} s){(truth is { } tt ? $"; {truthLabel} {F(tt)}" : "")}")));
         if (r.Interval is { } i)
             console.MarkupLine(Markup.Escape(string.Create(CultureInfo.InvariantCulture,
                 $"{i.Level:0%} interval [{F(i.Low)}, {F(i.High)}] nats ({IntervalText(i.Method)})")));
         if (!double.IsNaN(r.IndependencePValue))
             console.MarkupLine(Markup.Escape(string.Create(CultureInfo.InvariantCulture,
-                $"independence test: p = {r.IndependencePValue:0.####} (H0: I(X;Y) = 0; permutation test, docs/uncertainty.md)")));
+                $"independence test: p = {r.IndependencePValue:0.####} (H0: {quantity} = 0; permutation test, docs/uncertainty.md)")));
     }
 
     private static string IntervalText(string method) =>

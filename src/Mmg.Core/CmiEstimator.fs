@@ -1,0 +1,388 @@
+namespace Mmg.Core
+
+open System
+open System.Collections.Generic
+open TorchSharp
+
+/// Conditional noise predictor ε̂(x_a, a, y, z) for conditional MI: input projection of
+/// [x_a, y-or-absent, present-flag, z], then the shared DenoiserTrunk. z is always seen; y is
+/// given or replaced by the learned "absent" vector, as in DenoiserNet. The layers are created
+/// in DenoiserNet's order with DenoiserNet's names, so with dimZ = 0 this is DenoiserNet: the
+/// same initial weights from the same torch seed, the same forward pass.
+/// With shape.LinearBase the trunk learns a residual on top of DenoiserNet's linear-Gaussian base,
+/// here conditional on z: the "unconditional" prediction is the linear-Gaussian predictor of x
+/// given z (mean B_xz·z, covariance Cov(X|Z)), the conditional one that of x given (y, z) (see
+/// SetLinearBase). With dimZ = 0 both are DenoiserNet's base exactly.
+type CmiDenoiserNet(shape: NetworkShape, dimZ: int) as this =
+    inherit torch.nn.Module("DenoiserNet")
+    do if dimZ < 0 then invalidArg "dimZ" (sprintf "dimZ must be ≥ 0, got %d." dimZ)
+    let dx, dy, dz = int64 shape.DimX, int64 shape.DimY, int64 dimZ
+    let inProj = torch.nn.Linear(int64 (shape.DimX + shape.DimY + 1 + dimZ), int64 shape.Width)
+    let absentY = torch.nn.Parameter(torch.zeros(int64 shape.DimY))
+    let trunk = new DenoiserTrunk(shape, shape.DimX)
+    // the linear base (buffers, never trained): x given z, and x given (y, z); identity / zero until set
+    let zU = torch.eye(dx)
+    let zLambda = torch.ones(dx)
+    let zRegression = torch.zeros(dx, dz)
+    let yzU = torch.eye(dx)
+    let yzLambda = torch.ones(dx)
+    let yzRegression = torch.zeros(dx, dy + dz)
+    do
+        this.register_buffer("base_u", zU)
+        this.register_buffer("base_lambda", zLambda)
+        this.register_buffer("z_regression", zRegression)
+        this.register_buffer("cond_u", yzU)
+        this.register_buffer("cond_lambda", yzLambda)
+        this.register_buffer("regression", yzRegression)
+        this.RegisterComponents()
+
+    member _.Shape = shape
+    member _.DimZ = dimZ
+
+    /// Starts the trunk at zero output (so the network starts as its linear base), as DenoiserNet.
+    member _.ZeroTrunkOutput() = trunk.ZeroOutput()
+
+    /// Sets the linear base from standardised training rows x, y, z. With z: the least-squares
+    /// regressions B_xz, B_yz (ridge 1e-6) give the residuals x̃ = x − B_xz·z, ỹ = y − B_yz·z,
+    /// and LinearGaussian.fit on (x̃, ỹ) gives Cov(X|Z) (its "unconditional" part), the
+    /// James–Stein-shrunk partial regression b of x̃ on ỹ and Cov(X|Y,Z). The predictor given
+    /// (y, z) has mean B_xz·z + b·(y − B_yz·z), so on data with X ⊥ Y | Z the base's two
+    /// predictions differ only by the shrunk b ≈ 0, whatever the dependence on z. Without z this is
+    /// DenoiserNet.SetLinearBase. Returns the shrinkage factor of b.
+    member _.SetLinearBase(x: Tensor, y: Tensor, z: Tensor) : float =
+        let ols (target: Tensor) (z: Tensor) =
+            // [d_target; dz] least-squares coefficients of target on z (float64, centred)
+            use scope = torch.NewDisposeScope()
+            let t64 = target.``to`` torch.ScalarType.Float64
+            let z64 = z.``to`` torch.ScalarType.Float64
+            let tc = t64 - t64.mean ([| 0L |], keepdim = true)
+            let zc = z64 - z64.mean ([| 0L |], keepdim = true)
+            let n = float target.shape.[0]
+            let szz = zc.t().matmul(zc) / n + torch.eye(z.shape.[1], dtype = torch.ScalarType.Float64) * 1e-6
+            let szt = zc.t().matmul(tc) / n
+            torch.linalg.solve(szz, szt).t().MoveToOuterDisposeScope()
+        let uU, lU, uC, lC, b, c, bxz, byz =
+            if dimZ = 0 then
+                let uU, lU, uC, lC, b, c = LinearGaussian.fit 1e-7 x y
+                uU, lU, uC, lC, b, c, torch.zeros(dx, 0L), torch.zeros(dy, 0L)
+            else
+                use bxz64 = ols x z
+                use byz64 = ols y z
+                use x64 = x.``to`` torch.ScalarType.Float64
+                use y64 = y.``to`` torch.ScalarType.Float64
+                use z64 = z.``to`` torch.ScalarType.Float64
+                use xr = x64 - z64.matmul (bxz64.t ())
+                use yr = y64 - z64.matmul (byz64.t ())
+                let uU, lU, uC, lC, b, c = LinearGaussian.fit 1e-7 xr yr
+                uU, lU, uC, lC, b, c, bxz64.``to`` torch.ScalarType.Float32, byz64.``to`` torch.ScalarType.Float32
+        // the (y, z) regression: [b, B_xz − b·B_yz]
+        use zPart = bxz - b.matmul byz
+        use combined = torch.cat ([| b; zPart |], 1L)
+        use _ = torch.no_grad ()
+        for dst, src in [ zU, uU; zLambda, lU; zRegression, bxz; yzU, uC; yzLambda, lC; yzRegression, combined ] do
+            dst.copy_ src |> ignore
+        for t in [ uU; lU; uC; lC; b; bxz; byz ] do t.Dispose()
+        c
+
+    /// The linear base's tensors.
+    member _.LinearBaseTensors = [| zU; zLambda; zRegression; yzU; yzLambda; yzRegression |]
+
+    /// Copies the linear base of another network of the same shape.
+    member this.CopyLinearBase(other: CmiDenoiserNet) =
+        use _ = torch.no_grad ()
+        for dst, src in Array.zip this.LinearBaseTensors other.LinearBaseTensors do
+            dst.copy_ src |> ignore
+
+    /// ε̂ for rows x_a [n; dx], a [n], y [n; dy], present [n] (bool) and z [n; dz].
+    /// Call inside a dispose scope.
+    member _.Predict(xa: Tensor, a: Tensor, y: Tensor, present: Tensor, z: Tensor) : Tensor =
+        let yIn = torch.where (present.unsqueeze 1L, y, absentY.expand_as y)
+        let flag = present.``to``(xa.dtype).unsqueeze 1L
+        let learned = trunk.forward (inProj.forward (torch.cat ([| xa; yIn; flag; z |], 1L)), a)
+        if shape.LinearBase then
+            let a1 = a.unsqueeze 1L
+            let alpha, sigma = Channel.signalScale a1, Channel.noiseScale a1
+            let givenZ = if dimZ = 0 then xa else xa - alpha * z.matmul (zRegression.t ())
+            let yz = if dimZ = 0 then y else torch.cat ([| y; z |], 1L)
+            let unconditional = LinearGaussian.predict zU zLambda alpha sigma givenZ
+            let conditional = LinearGaussian.predict yzU yzLambda alpha sigma (xa - alpha * yz.matmul (yzRegression.t ()))
+            learned + torch.where (present.unsqueeze 1L, conditional, unconditional)
+        else learned
+
+    member this.ParameterCount = this.parameters () |> Seq.sumBy (fun p -> p.numel ())
+
+    /// The network as a ConditionalDenoiser (inference: no_grad).
+    member this.AsDenoiser() : ConditionalDenoiser =
+        fun xa a z y ->
+            use _ = torch.no_grad ()
+            let n = xa.shape.[0]
+            match y with
+            | Some y ->
+                use present = torch.ones([| n |], dtype = torch.ScalarType.Bool, device = xa.device)
+                this.Predict(xa, a, y, present, z)
+            | None ->
+                use present = torch.zeros([| n |], dtype = torch.ScalarType.Bool, device = xa.device)
+                use y0 = torch.zeros([| n; int64 shape.DimY |], dtype = xa.dtype, device = xa.device)
+                this.Predict(xa, a, y0, present, z)
+
+/// Trains a CmiDenoiserNet with the importance-weighted ε-prediction loss, exactly as
+/// DenoiserTrainer trains a DenoiserNet (same draws in the same order; z rows are picked with the
+/// batch's indices and draw nothing), on the shared EmaAdam loop.
+type CmiTrainer(net: CmiDenoiserNet, ema: CmiDenoiserNet, config: TrainConfig, seed: int) =
+    let loop = new EmaAdam(net.parameters (), ema.parameters (), config, seed)
+    let generator = loop.Generator
+
+    member _.Steps = loop.Steps
+    member _.LearningRate = loop.LearningRate
+
+    /// The learning-rate schedule (as DenoiserTrainer.Schedule).
+    member _.Schedule
+        with get () = loop.Schedule
+        and set v = loop.Schedule <- v
+
+    member _.Step(x: Tensor, y: Tensor, z: Tensor, q: LogSnrDensity) : float =
+        use scope = torch.NewDisposeScope()
+        let n = x.shape.[0]
+        let b = int64 config.BatchSize
+        let dev = x.device
+        let idx = torch.randint(n, [| b |], generator = generator).``to`` dev
+        let xb = x.index_select (0L, idx)
+        let yb = y.index_select (0L, idx)
+        let zb = z.index_select (0L, idx)
+        let a = (LogSnr.sample generator x.dtype config.BatchSize q).``to`` dev
+        let eps = torch.randn([| b; x.shape.[1] |], dtype = x.dtype, generator = generator).``to`` dev
+        let present = torch.rand([| b |], generator = generator).ge(torch.tensor config.DropProbability).``to`` dev
+        let xa = Channel.noisy a eps xb
+        net.train ()
+        let epsHat = net.Predict(xa, a, yb, present, zb)
+        let lo, hi = LogSnr.range q
+        let w = LogSnr.weights q a / (hi - lo)
+        loop.Apply(((eps - epsHat).square().sum(1L) * w).mean ())
+
+    member this.Train(x: Tensor, y: Tensor, z: Tensor, q: LogSnrDensity, steps: int, phase: string, progress: Action<TrainingProgress>) =
+        LogSnr.validate q
+        Checks.requireSameRows "x" x "y" y
+        Checks.requireSameRows "x" x "z" z
+        loop.Run(steps, phase, progress, fun () -> this.Step(x, y, z, q))
+
+    interface IDisposable with
+        member _.Dispose() = (loop :> IDisposable).Dispose()
+
+/// A trained MMG-CMI model: fixed-q and adaptive EMA networks, standardisers fit on the training
+/// rows, both densities.
+type CmiModel(shape: NetworkShape, dimZ: int, fixedNet: CmiDenoiserNet, adaptiveNet: CmiDenoiserNet, fixedQ: LogSnrDensity, adaptiveQ: LogSnrDensity,
+              stdX: Data.Standardizer, stdY: Data.Standardizer, stdZ: Data.Standardizer, device: torch.Device, settings: IReadOnlyDictionary<string, string>) =
+    member _.Shape = shape
+    member _.DimZ = dimZ
+    member _.FixedQ = fixedQ
+    member _.AdaptiveQ = adaptiveQ
+    member _.Settings = settings
+
+    member _.Prepare(x: float[,], y: float[,], z: float[,]) =
+        if Array2D.length2 x <> shape.DimX || Array2D.length2 y <> shape.DimY || Array2D.length2 z <> dimZ then
+            invalidArg "x" (sprintf "the model was trained on %d x-, %d y- and %d z-columns, got %d, %d and %d." shape.DimX shape.DimY dimZ (Array2D.length2 x) (Array2D.length2 y) (Array2D.length2 z))
+        let prep (s: Data.Standardizer) (m: float[,]) =
+            use t = Data.toTensor m
+            use st = Data.standardize s t
+            st.``to`` device
+        prep stdX x, prep stdY y, prep stdZ z
+
+    /// All five variants on (x, y, z), as MmgModel.Evaluate.
+    member this.Evaluate(x: float[,], y: float[,], z: float[,], repeats: int, seed: int, pointwiseVariant: string, curvePoints: int) : MmgEvaluation =
+        CmiData.validate 2 x y z
+        let xs, ys, zs = this.Prepare(x, y, z)
+        use xs = xs
+        use ys = ys
+        use zs = zs
+        let batch = 4096
+        let run (net: CmiDenoiserNet) q s =
+            use g = new torch.Generator(uint64 s)
+            net.eval ()
+            let d, o = ConditionalMmse.pointwise (net.AsDenoiser()) q g repeats batch xs ys zs
+            use d = d
+            use o = o
+            use b = (d + o) * 0.5
+            Mmse.summarize d, Mmse.summarize o, Mmse.summarize b, d.data<float>().ToArray()
+        let fd, fo, _, fdp = run fixedNet fixedQ seed
+        let ad, ao, ab, adp = run adaptiveNet adaptiveQ seed
+        // pointwise CMI is the difference form of the variant's model, as for MMG (the orthogonal
+        // integrand is not the pointwise value row by row)
+        let pointwise =
+            match pointwiseVariant with
+            | null | "" -> [||]
+            | "mmg-cmi" | "mmg-cmi-orthogonal" -> fdp
+            | "mmg-cmi-adaptive" | "mmg-cmi-orthogonal-adaptive" | "mmg-cmi-debiased" -> adp
+            | other -> invalidArg "variant" (sprintf "unknown MMG-CMI variant '%s'." other)
+        let lo0, hi0 = LogSnr.range fixedQ
+        let lo1, hi1 = LogSnr.range adaptiveQ
+        let lo, hi = min lo0 lo1, max hi0 hi1
+        let grid = Array.init curvePoints (fun i -> lo + (hi - lo) * float i / float (curvePoints - 1))
+        let rows = min xs.shape.[0] 2000L
+        use xc = xs.narrow (0L, 0L, rows)
+        use yc = ys.narrow (0L, 0L, rows)
+        use zc = zs.narrow (0L, 0L, rows)
+        use g = new torch.Generator(uint64 (seed + 1))
+        let grid, u, c, gap, og = ConditionalMmse.curves (adaptiveNet.AsDenoiser()) g grid xc yc zc
+        { Mmg = fd
+          MmgAdaptive = ad
+          MmgOrthogonal = fo
+          MmgOrthogonalAdaptive = ao
+          MmgDebiased = ab
+          Pointwise = pointwise
+          Curves = { LogSnr = grid; Unconditional = u; Conditional = c; Gap = gap; OrthogonalGap = og } }
+
+    interface IDisposable with
+        member _.Dispose() =
+            fixedNet.Dispose()
+            adaptiveNet.Dispose()
+
+/// MMG for conditional MI (issue 14): one noise predictor ε̂(x_a, a, y, z) that always sees z and
+/// sees y or the "absent" token, trained and evaluated exactly as MmgEstimator (same profiles,
+/// importance-weighted loss, EmaAdam, linear-Gaussian base (option "linear-base", default on),
+/// gated adaptive density with range widening, held-out rows, standardisation fit on the training
+/// rows); all five variants from one run. With dz = 0 it reproduces MmgEstimator's numbers for
+/// the same options (tested). Cross-fitting ("folds") and the permutation test are MMG-only.
+type CmiEstimator(variant: string, options: EstimatorOptions) =
+    do
+        if not (Array.contains variant CmiEstimator.Variants) then
+            invalidArg "variant" (sprintf "unknown MMG-CMI variant '%s'; use %s." variant (String.Join(", ", CmiEstimator.Variants)))
+
+    /// The variant names, in MmgEstimator.Variants' order (the default is CmiRegistry.defaultName).
+    /// `mmg-cmi-debiased` is ½(difference + orthogonal) of the adaptive model, as mmg-debiased.
+    static member Variants = [| "mmg-cmi"; "mmg-cmi-adaptive"; "mmg-cmi-orthogonal"; "mmg-cmi-orthogonal-adaptive"; "mmg-cmi-debiased" |]
+
+    member _.Variant = variant
+
+    /// The profile for these dimensions: Y and Z together play the part of MMG's Y.
+    static member Profile(options: EstimatorOptions, dimX: int, dimY: int, dimZ: int) = MmgProfiles.resolve options dimX (dimY + dimZ)
+
+    /// LogSnr.fitToGap on the preliminary model's orthogonal gap, gated and bounded exactly as
+    /// MmgEstimator.AdaptDensity: below MmgEstimator.AdaptThreshold nats of gap area q is kept
+    /// (the curve is mostly noise), else the fitted location is clamped into the measured range
+    /// and the scale to at most a quarter of its width.
+    static member AdaptDensity(net: CmiDenoiserNet, q: LogSnrDensity, x: Tensor, y: Tensor, z: Tensor, points: int, seed: int) =
+        let lo, hi = LogSnr.range q
+        let grid = Array.init points (fun i -> lo + (hi - lo) * float i / float (points - 1))
+        let rows = min x.shape.[0] 2000L
+        use xc = x.narrow (0L, 0L, rows)
+        use yc = y.narrow (0L, 0L, rows)
+        use zc = z.narrow (0L, 0L, rows)
+        use g = new torch.Generator(uint64 seed)
+        net.eval ()
+        let grid, _, _, _, og = ConditionalMmse.curves (net.AsDenoiser()) g grid xc yc zc
+        let area = 0.5 * Array.sum (Array.init (grid.Length - 1) (fun i -> 0.5 * (og.[i] + og.[i + 1]) * (grid.[i + 1] - grid.[i])))
+        if not (area >= MmgEstimator.AdaptThreshold) then q, false, false
+        else
+            let peak = Array.max og
+            let top, bottom = og.[og.Length - 1] > 0.1 * peak, og.[0] > 0.1 * peak
+            let fitted =
+                match LogSnr.fitToGap grid og 0.5 4.0 q with
+                | Logistic(m, sc, c) -> LogSnr.logistic (min hi (max lo m)) (min sc ((hi - lo) / 4.0)) c
+                | other -> other
+            fitted, top, bottom
+
+    /// Trains on (x, y, z) (raw units) and returns the model.
+    member _.Fit(x: float[,], y: float[,], z: float[,], progress: Action<TrainingProgress>) : CmiModel =
+        let dimX, dimY, dimZ = Array2D.length2 x, Array2D.length2 y, Array2D.length2 z
+        let p = CmiEstimator.Profile(options, dimX, dimY, dimZ)
+        CmiData.validate p.BatchSize x y z
+        let device = Estimation.device options.Device
+        torch.random.manual_seed (int64 options.Seed) |> ignore
+        let width = if p.Width > 0 then p.Width else Network.defaultWidth dimX (dimY + dimZ)
+        let shape = { Network.shape dimX dimY width with LinearBase = Estimation.extraInt options "linear-base" 1 <> 0 }
+        use xt = Data.toTensor x
+        use yt = Data.toTensor y
+        use zt = Data.toTensor z
+        let sx, sy, sz = Data.fitStandardizer xt, Data.fitStandardizer yt, Data.fitStandardizer zt
+        let prep s t =
+            use st = Data.standardize s t
+            st.``to`` device
+        use xs = prep sx xt
+        use ys = prep sy yt
+        use zs = prep sz zt
+        let net = (new CmiDenoiserNet(shape, dimZ)).``to`` device
+        let ema = (new CmiDenoiserNet(shape, dimZ)).``to`` device
+        let shrinkage = if shape.LinearBase then net.SetLinearBase(xs, ys, zs) else nan
+        if shape.LinearBase && Estimation.extraInt options "zero-init" 0 <> 0 then net.ZeroTrunkOutput()
+        ema.CopyLinearBase net
+        let cfg =
+            { BatchSize = p.BatchSize; LearningRate = p.LearningRate; EmaDecay = p.EmaDecay
+              DropProbability = p.DropProbability; PlateauPatience = p.PlateauPatience; MinLearningRate = 1e-5 }
+        use trainer = new CmiTrainer(net, ema, cfg, options.Seed)
+        trainer.Schedule <- (if Estimation.extraInt options "cosine" 0 <> 0 then Cosine else Plateau)
+        trainer.Train(xs, ys, zs, p.FixedQ, p.Steps, "denoiser (fixed q)", progress) |> ignore
+        let fixedNet = (new CmiDenoiserNet(shape, dimZ)).``to`` device
+        fixedNet.CopyLinearBase net
+        (use _ = torch.no_grad ()
+         for dst, src in Seq.zip (fixedNet.parameters ()) (ema.parameters ()) do dst.copy_ src |> ignore)
+        // adaptive phase with range widening, as MmgEstimator.Fit
+        let mutable adaptiveQ, top, bottom = CmiEstimator.AdaptDensity(ema, p.FixedQ, xs, ys, zs, p.CurvePoints, options.Seed + 7)
+        let mutable range = LogSnr.range p.FixedQ
+        let mutable rounds = 0
+        let widenSteps = max 1 (p.AdaptSteps / 5)
+        while (top || bottom) && rounds < 3 do
+            let lo, hi = range
+            let w = hi - lo
+            let lo', hi' = (if bottom then lo - 0.5 * w else lo), (if top then hi + 0.5 * w else hi)
+            let wide = LogSnr.logistic ((lo' + hi') / 2.0) ((hi' - lo') / 8.0) 4.0
+            trainer.Train(xs, ys, zs, wide, widenSteps, sprintf "denoiser (widening log-SNR range to [%.0f, %.0f])" lo' hi', progress) |> ignore
+            let q', t', b' = CmiEstimator.AdaptDensity(ema, wide, xs, ys, zs, p.CurvePoints, options.Seed + 8 + rounds)
+            adaptiveQ <- q'
+            top <- t'
+            bottom <- b'
+            range <- (lo', hi')
+            rounds <- rounds + 1
+        trainer.Train(xs, ys, zs, adaptiveQ, max 1 (p.AdaptSteps - rounds * widenSteps), "denoiser (adaptive q)", progress) |> ignore
+        net.Dispose()
+        let q2 s = match s with | Logistic(m, sc, c) -> sprintf "logistic(loc=%.4g, scale=%.4g, clip=%.4g)" m sc c | Uniform(lo, hi) -> sprintf "uniform(%.4g, %.4g)" lo hi
+        let settings =
+            Estimation.settings
+                [ "profile", box p.Name; "steps", box p.Steps; "adapt_steps", box p.AdaptSteps; "batch_size", box p.BatchSize
+                  "learning_rate", box p.LearningRate; "final_learning_rate", box trainer.LearningRate; "width", box width
+                  "blocks", box shape.Blocks; "ema_decay", box p.EmaDecay; "drop_probability", box p.DropProbability
+                  "repeats", box p.Repeats; "test_fraction", box p.TestFraction; "seed", box options.Seed
+                  "device", box (string device); "fixed_q", box (q2 p.FixedQ); "adaptive_q", box (q2 adaptiveQ)
+                  "range_widening_rounds", box rounds; "schedule", box (sprintf "%A" trainer.Schedule |> fun t -> t.ToLowerInvariant()); "linear_base", box shape.LinearBase; "regression_shrinkage", box shrinkage; "parameters", box ema.ParameterCount; "dim_z", box dimZ ]
+        new CmiModel(shape, dimZ, fixedNet, ema, p.FixedQ, adaptiveQ, sx, sy, sz, device, settings)
+
+    /// Split, train on the training rows, evaluate all variants on the held-out rows.
+    member this.EstimateWithModel(x: float[,], y: float[,], z: float[,], progress: Action<TrainingProgress>, wantPointwise: bool) : EstimatorResult * CmiModel =
+        let watch = Diagnostics.Stopwatch.StartNew()
+        CmiData.validate 4 x y z
+        let p = CmiEstimator.Profile(options, Array2D.length2 x, Array2D.length2 y, Array2D.length2 z)
+        let n = Array2D.length1 x
+        let train, test = Data.split options.Seed p.TestFraction n
+        if train.Length < p.BatchSize then
+            invalidArg "x" (sprintf "%d rows leave %d training rows after holding out %.0f%% for the estimate, fewer than the batch size %d; give at least %d rows or a smaller batch size." n train.Length (100.0 * p.TestFraction) p.BatchSize (int (ceil (float p.BatchSize / (1.0 - p.TestFraction))) + 1))
+        let pick (rows: int[]) (m: float[,]) = Array2D.init rows.Length (Array2D.length2 m) (fun i j -> m.[rows.[i], j])
+        let model = this.Fit(pick train x, pick train y, pick train z, progress)
+        let ev = model.Evaluate(pick test x, pick test y, pick test z, p.Repeats, options.Seed + 11, (if wantPointwise then variant else ""), p.CurvePoints)
+        // the same arithmetic as MmgEstimator's one-split pooling (so that dz = 0 repeats it exactly)
+        let c = float test.Length
+        let named name (e: McEstimate) = { Name = name; Estimate = c * e.Mean / c; StdError = sqrt ((c * e.StdError) ** 2.0) / c }
+        let variants =
+            [| named "mmg-cmi" ev.Mmg; named "mmg-cmi-adaptive" ev.MmgAdaptive; named "mmg-cmi-orthogonal" ev.MmgOrthogonal
+               named "mmg-cmi-orthogonal-adaptive" ev.MmgOrthogonalAdaptive; named "mmg-cmi-debiased" ev.MmgDebiased |]
+        let head = variants |> Array.find (fun v -> v.Name = variant)
+        let mc = 1.96 * head.StdError
+        let settings = Dictionary<string, string>(model.Settings)
+        settings.["train_rows"] <- string train.Length
+        settings.["test_rows"] <- string test.Length
+        { Estimator = variant
+          Estimate = head.Estimate
+          StdError = head.StdError
+          Seconds = watch.Elapsed.TotalSeconds
+          Variants = variants
+          Curves = Some ev.Curves
+          Pointwise = ev.Pointwise
+          Interval = Some { Low = head.Estimate - mc; High = head.Estimate + mc; Level = 0.95; Method = "monte-carlo" }
+          IndependencePValue = nan
+          Settings = settings },
+        model
+
+    interface ICmiEstimator with
+        member _.Name = variant
+        member this.Estimate(x, y, z, progress) =
+            let r, m = this.EstimateWithModel(x, y, z, progress, false)
+            (m :> IDisposable).Dispose()
+            r

@@ -1,0 +1,110 @@
+using System.Text.Json;
+using Xunit;
+
+namespace Mmg.Tests;
+
+/// <summary>Conditional MI from C# and the CLI (issue 14): Z columns, JSON naming them, clear errors, the bench on CMI tasks.</summary>
+[Collection("torch")]
+public class ConditionalTests : IDisposable
+{
+    private readonly string _dir = Directory.CreateTempSubdirectory("mmg-cmi-").FullName;
+
+    public void Dispose() => Directory.Delete(_dir, true);
+
+    private static (int Code, string Out, string Err) Run(params string[] args)
+    {
+        var o = new StringWriter();
+        var e = new StringWriter();
+        var code = Cli.Run(args, o, e);
+        return (code, o.ToString(), e.ToString());
+    }
+
+    [Fact]
+    public void CSharpConditionalEstimatorsCoverTheCollider()
+    {
+        var task = ConditionalBenchmarkTask.Find("cmi-collider-1-1-1-0.5");
+        var (x, y, z) = task.Sample(2000, 1);
+        // Gaussian plug-in at n = 2000: standard error ≈ 0.02; KSG-CMI (k = 5): bias ≲ 0.03. Tolerance 0.08.
+        foreach (var name in new[] { "ksg-cmi", "gaussian-cmi" })
+        {
+            var r = ConditionalEstimators.Create(name).Estimate(x, y, z);
+            Assert.True(Math.Abs(r.Estimate - task.TrueConditionalMutualInformation) < 0.08, $"{name}: {r.Estimate}");
+        }
+        var e = Assert.Throws<ArgumentException>(() => ConditionalEstimators.Create("ksg"));
+        Assert.Contains("cannot condition on Z", e.Message);
+    }
+
+    [Fact]
+    public void EstimateUsesZColumnsByDefaultAndNamesThemInJson()
+    {
+        var csv = Path.Combine(_dir, "c.csv");
+        Assert.Equal(0, Run("sample", "--task", "cmi-collider-1-1-1-0.5", "--samples", "1500", "--seed", "2", "--out", csv).Code);
+        Assert.Equal("X0,Y0,Z0", File.ReadLines(csv).First());
+        var json = Path.Combine(_dir, "r.json");
+        var (code, _, err) = Run("estimate", "--input", csv, "--estimator", "gaussian-cmi", "--json", json);
+        Assert.True(code == 0, err);
+        var doc = JsonDocument.Parse(File.ReadAllText(json)).RootElement;
+        Assert.Equal("I(X;Y|Z)", doc.GetProperty("quantity").GetString());
+        Assert.Equal("Z0", doc.GetProperty("z_columns")[0].GetString());
+        Assert.True(doc.GetProperty("estimate").GetDouble() > 0.4, doc.GetProperty("estimate").ToString());
+        // an MI-only estimator with Z present is refused with one line; --z none runs it on (X, Y)
+        var refused = Run("estimate", "--input", csv, "--estimator", "cca");
+        Assert.NotEqual(0, refused.Code);
+        Assert.Contains("cannot condition on Z", refused.Err);
+        Assert.Equal(0, Run("estimate", "--input", csv, "--estimator", "cca", "--z", "none").Code);
+        // explicit columns: condition on nothing but name them
+        var (code2, out2, err2) = Run("estimate", "--input", csv, "--x", "X0", "--y", "Y0", "--z", "Z0", "--estimator", "ksg-cmi", "--json", "-");
+        Assert.True(code2 == 0, err2);
+        Assert.Equal(1, JsonDocument.Parse(out2).RootElement.GetProperty("dim_z").GetInt32());
+    }
+
+    [Fact]
+    public void BenchRunsCmiTasksWithTheirConditionalTruth()
+    {
+        var outDir = Path.Combine(_dir, "b");
+        var (code, _, err) = Run("bench", "--tasks", "cmi-chain-1-1-1,cmi-collider-1-1-1-0.5", "--estimators", "gaussian-cmi,ksg-cmi", "--samples", "600", "--out", outDir);
+        Assert.True(code == 0, err);
+        var rows = File.ReadAllLines(Path.Combine(outDir, "results.csv")).Skip(1).ToArray();
+        Assert.Equal(4, rows.Length);
+        Assert.All(rows, r => Assert.Contains(",ok,", r));
+        Assert.Contains(rows, r => r.StartsWith("cmi-collider-1-1-1-0.5,gaussian-cmi,1,") && r.Contains(",0.5108"));
+        Assert.NotEqual(0, Run("bench", "--tasks", "cmi-chain-1-1-1,1v1-normal-0.75", "--out", outDir).Code);
+        Assert.NotEqual(0, Run("bench", "--tasks", "cmi-chain-1-1-1", "--estimators", "ksg", "--out", outDir).Code);
+    }
+    [Fact]
+    public void ZColumnsGetTheCsvReadersChecksAndCmiRefusesMmgOnlyOptionsInOneLine()
+    {
+        // a bad Z cell is named by row, line and column, as for X and Y (the edges CSV reader)
+        var csv = Path.Combine(_dir, "bad.csv");
+        File.WriteAllText(csv, "X0,Y0,Z0\n1,2,3\n2,1,oops\n3,3,1\n");
+        var (code, _, err) = Run("estimate", "--input", csv, "--estimator", "gaussian-cmi");
+        Assert.NotEqual(0, code);
+        Assert.Contains("row 2 (line 3), column Z0: 'oops' is not a number", err);
+        Assert.Single(err.Trim().Split('\n'));
+        // lower-case z0 is not a default Z column (case-exact, like X<digits> and Y<digits>)
+        var lower = Path.Combine(_dir, "lower.csv");
+        File.WriteAllText(lower, "X0,Y0,z0\n1,2,3\n2,1,1\n3,3,1\n");
+        var (s, z, names) = Mmg.Core.DataFiles.readCsvConditional(lower, null, null, null).ToValueTuple();
+        Assert.Equal(0, z.GetLength(1));
+        Assert.Empty(names);
+        Assert.Equal(3, s.X.GetLength(0));
+        // an unknown --z column, and --z without --input
+        Assert.Contains("unknown column 'Z9' for z", Run("estimate", "--input", csv, "--z", "Z9", "--estimator", "ksg-cmi").Err);
+        Assert.Contains("need --input", Run("estimate", "--task", "cmi-chain-1-1-1", "--z", "Z0").Err);
+        // MMG-only options and classical-estimator options are refused before any work
+        var good = Path.Combine(_dir, "good.csv");
+        Assert.Equal(0, Run("sample", "--task", "cmi-chain-1-1-1", "--samples", "300", "--out", good).Code);
+        foreach (var opt in new[] { "--folds", "--test" })
+        {
+            var r = Run("estimate", "--input", good, opt, "3");
+            Assert.NotEqual(0, r.Code);
+            Assert.Contains($"{opt} is not available for conditional MI", r.Err);
+        }
+        Assert.Contains("--steps does not apply to ksg-cmi", Run("estimate", "--input", good, "--estimator", "ksg-cmi", "--steps", "10").Err);
+        Assert.Contains("is a directory", Run("estimate", "--input", good, "--estimator", "ksg-cmi", "--json", _dir).Err);
+        // citest: bad --alpha and calibration-only options with --input, one line each
+        Assert.Contains("--alpha must lie in (0, 1)", Run("citest", "--input", good, "--alpha", "2").Err);
+        Assert.Contains("--runs applies to the calibration", Run("citest", "--input", good, "--runs", "3").Err);
+        Assert.Contains("--permutations must be at least 1", Run("citest", "--input", good, "--permutations", "0").Err);
+    }
+}
