@@ -33,7 +33,7 @@ public class ApiTests
         try
         {
             est.Model!.Save(dir);
-            using var loaded = MmgModel.Load(dir);
+            using var loaded = MmgModel.Load(dir, variant: "mmg-orthogonal-adaptive");
             var (x2, y2) = Bivariate(300, 2);
             var a = est.Model.Estimate(x2, y2, repeats: 2, seed: 3);
             var b = loaded.Estimate(x2, y2, repeats: 2, seed: 3);
