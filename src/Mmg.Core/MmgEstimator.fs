@@ -103,7 +103,7 @@ module MmgProfiles =
             Repeats = Estimation.extraInt options "repeats" p.Repeats
             TestFraction = Estimation.orDefaultF options.TestFraction p.TestFraction }
 
-/// The four MMG variants of one evaluation, each with its standard error.
+/// The five MMG variants of one evaluation, each with its standard error.
 type MmgEvaluation =
     { Mmg: McEstimate
       MmgAdaptive: McEstimate
@@ -146,7 +146,7 @@ type MmgModel(shape: NetworkShape, fixedNet: DenoiserNet, adaptiveNet: DenoiserN
         use ys = Data.standardize stdY yt
         xs.``to`` device, ys.``to`` device
 
-    /// All four variants on (x, y) with `repeats` draws per row; pointwise values of `variant`
+    /// All five variants on (x, y) with `repeats` draws per row; pointwise values of `variant`
     /// if requested; MMSE curves of the adaptive model on `curvePoints` log-SNRs.
     member this.Evaluate(x: float[,], y: float[,], repeats: int, seed: int, pointwiseVariant: string, curvePoints: int) : MmgEvaluation =
         Data.validate 2 x y
@@ -270,7 +270,7 @@ type MmgModel(shape: NetworkShape, fixedNet: DenoiserNet, adaptiveNet: DenoiserN
             fixedNet.Dispose()
             adaptiveNet.Dispose()
 
-/// The MMG estimator (all four variants from one training run); `variant` picks the headline.
+/// The MMG estimator (all five variants from one training run); `variant` picks the headline.
 type MmgEstimator(variant: string, options: EstimatorOptions) =
     do
         if not (Array.contains variant MmgEstimator.Variants) then

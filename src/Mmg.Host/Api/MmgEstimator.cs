@@ -36,7 +36,7 @@ public sealed class MmgOptions : EstimatorSettings
 }
 
 /// <summary>
-/// The MMG estimator: trains one conditional denoiser and reports all four variants
+/// The MMG estimator: trains one conditional denoiser and reports all five variants
 /// (mmg, mmg-adaptive, mmg-orthogonal, mmg-orthogonal-adaptive, mmg-debiased) with standard errors.
 /// </summary>
 /// <example><code>
@@ -99,7 +99,7 @@ public sealed class MmgModel : IDisposable
     /// <summary>Settings the model was trained with.</summary>
     public IReadOnlyDictionary<string, string> Settings => _inner.Settings;
 
-    /// <summary>All four variants on (x, y), every row a test row.</summary>
+    /// <summary>All five variants on (x, y), every row a test row.</summary>
     public EstimateResult Estimate(double[,] x, double[,] y, int repeats = 10, int seed = 0, bool pointwise = false)
     {
         var sw = System.Diagnostics.Stopwatch.StartNew();
