@@ -28,23 +28,12 @@ internal static class EstimateCommand
                 throw new ArgumentException($"--{opt} needs an MMG estimator (mmg, mmg-adaptive, mmg-orthogonal, mmg-orthogonal-adaptive, mmg-debiased), not '{name}'.");
         if (c.Has("test") && !isMmg && !IndependenceTest.Estimators.Contains(name))
             throw new ArgumentException($"--test needs an MMG estimator or one of {string.Join(", ", IndependenceTest.Estimators)}, not '{name}'.");
-        if (Classical.Contains(name))
-            foreach (var opt in new[] { "device", "profile", "steps", "threads" })
-                if (c.Has(opt))
-                    throw new ArgumentException($"--{opt} does not apply to {name}: it trains no network (it runs on the CPU without libtorch); drop --{opt}.");
+        if (Classical.Contains(name)) RefuseNetworkOptions(c, name);
         if (c.Has("load-model"))
             foreach (var opt in new[] { "profile", "steps", "save-model", "folds" })
                 if (c.Has(opt))
                     throw new ArgumentException($"--{opt} does not apply with --load-model: a loaded model is used as saved, not trained again; drop --{opt}.");
-        if (c.Has("task") && c.Has("input")) throw new ArgumentException("give either --task or --input, not both.");
-        if (c.Has("samples") && !c.Has("task")) throw new ArgumentException("--samples applies to --task only.");
-        if ((c.Has("x") || c.Has("y") || c.Has("z")) && !c.Has("input")) throw new ArgumentException("--x, --y and --z select CSV columns and need --input.");
-
-        // Every output is checked before any data is read or anything trained.
-        var jsonPath = c.Get("json");
-        Outputs.CheckFile("json", jsonPath);
-        Outputs.CheckFile("plot", c.Get("plot"));
-        Outputs.CheckFile("pointwise", c.Get("pointwise"));
+        var jsonPath = CheckSourceAndFileOutputs(c);
         if (c.Get("save-model") is { } saveDir) Outputs.CheckModelFolder("save-model", saveDir);
         Outputs.CheckDistinct(new[] { "input", "json", "plot", "pointwise", "save-model", "load-model" }.Select(o => (o, c.Get(o))));
         // A saved model is verified (format version, checksums) before libtorch is loaded.
@@ -138,19 +127,8 @@ internal static class EstimateCommand
             if (c.Has(opt)) throw new ArgumentException($"--{opt} is not available for conditional MI yet (use `mmg citest` for a conditional-independence test); drop --{opt} or add --z none for I(X;Y).");
         foreach (var opt in new[] { "plot", "pointwise" })
             if (c.Has(opt) && !isMmg) throw new ArgumentException($"--{opt} needs an MMG-CMI estimator ({string.Join(", ", Core.CmiEstimator.Variants)}), not '{name}'.");
-        if (ClassicalConditional.Contains(name))
-            foreach (var opt in new[] { "device", "profile", "steps", "threads" })
-                if (c.Has(opt))
-                    throw new ArgumentException($"--{opt} does not apply to {name}: it trains no network (it runs on the CPU without libtorch); drop --{opt}.");
-        if (c.Has("task") && c.Has("input")) throw new ArgumentException("give either --task or --input, not both.");
-        if (c.Has("samples") && !c.Has("task")) throw new ArgumentException("--samples applies to --task only.");
-        if ((c.Has("x") || c.Has("y") || c.Has("z")) && !c.Has("input")) throw new ArgumentException("--x, --y and --z select CSV columns and need --input.");
-
-        // Every output is checked before any data is read or anything trained.
-        var jsonPath = c.Get("json");
-        Outputs.CheckFile("json", jsonPath);
-        Outputs.CheckFile("plot", c.Get("plot"));
-        Outputs.CheckFile("pointwise", c.Get("pointwise"));
+        if (ClassicalConditional.Contains(name)) RefuseNetworkOptions(c, name);
+        var jsonPath = CheckSourceAndFileOutputs(c);
         Outputs.CheckDistinct(new[] { "input", "json", "plot", "pointwise" }.Select(o => (o, c.Get(o))));
         var console = c.Console(useStderr: jsonPath == "-");
 
@@ -220,6 +198,28 @@ internal static class EstimateCommand
         }
         if (c.Get("pointwise") is { } pw) WritePointwise(pw, result.Pointwise, "pointwise_cmi");
         return 0;
+    }
+
+    /// <summary>Options that only neural estimators take are refused for one that trains no network.</summary>
+    private static void RefuseNetworkOptions(CommandContext c, string name)
+    {
+        foreach (var opt in new[] { "device", "profile", "steps", "threads" })
+            if (c.Has(opt))
+                throw new ArgumentException($"--{opt} does not apply to {name}: it trains no network (it runs on the CPU without libtorch); drop --{opt}.");
+    }
+
+    /// <summary>The data source options agree, and every file output is checked before any data
+    /// is read or anything trained. Returns the --json path (or null).</summary>
+    private static string? CheckSourceAndFileOutputs(CommandContext c)
+    {
+        if (c.Has("task") && c.Has("input")) throw new ArgumentException("give either --task or --input, not both.");
+        if (c.Has("samples") && !c.Has("task")) throw new ArgumentException("--samples applies to --task only.");
+        if ((c.Has("x") || c.Has("y") || c.Has("z")) && !c.Has("input")) throw new ArgumentException("--x, --y and --z select CSV columns and need --input.");
+        var jsonPath = c.Get("json");
+        Outputs.CheckFile("json", jsonPath);
+        Outputs.CheckFile("plot", c.Get("plot"));
+        Outputs.CheckFile("pointwise", c.Get("pointwise"));
+        return jsonPath;
     }
 
     /// <summary>A NaN or infinite estimate is a failure, not a result: nothing is written.</summary>
