@@ -159,11 +159,14 @@ type CmiTrainer(net: CmiDenoiserNet, ema: CmiDenoiserNet, config: TrainConfig, s
         let w = LogSnr.weights q a / (hi - lo)
         loop.Apply(((eps - epsHat).square().sum(1L) * w).mean ())
 
-    member this.Train(x: Tensor, y: Tensor, z: Tensor, q: LogSnrDensity, steps: int, phase: string, progress: Action<TrainingProgress>) =
+    /// Up to `steps` steps with q; with `stopping`, early stopping on held-out rows (EmaAdam.Run).
+    member this.Train(x: Tensor, y: Tensor, z: Tensor, q: LogSnrDensity, steps: int, phase: string, progress: Action<TrainingProgress>, ?stopping: EarlyStopping) : PhaseOutcome =
         LogSnr.validate q
         Checks.requireSameRows "x" x "y" y
         Checks.requireSameRows "x" x "z" z
-        loop.Run(steps, phase, progress, fun () -> this.Step(x, y, z, q))
+        match stopping with
+        | Some stop -> loop.Run(steps, phase, progress, (fun () -> this.Step(x, y, z, q)), stop)
+        | None -> loop.Run(steps, phase, progress, fun () -> this.Step(x, y, z, q))
 
     interface IDisposable with
         member _.Dispose() = (loop :> IDisposable).Dispose()
@@ -261,6 +264,11 @@ type CmiEstimator(variant: string, options: EstimatorOptions) =
     /// (the curve is mostly noise), else the fitted location is clamped into the measured range
     /// and the scale to at most a quarter of its width.
     static member AdaptDensity(net: CmiDenoiserNet, q: LogSnrDensity, x: Tensor, y: Tensor, z: Tensor, points: int, seed: int) =
+        let grid, og = CmiEstimator.GapCurve(net, q, x, y, z, points, seed)
+        AdaptiveDensity.fromGap q grid og
+
+    /// The orthogonal gap on `points` log-SNR values across q's range, on up to 2 000 rows.
+    static member GapCurve(net: CmiDenoiserNet, q: LogSnrDensity, x: Tensor, y: Tensor, z: Tensor, points: int, seed: int) =
         let lo, hi = LogSnr.range q
         let grid = Array.init points (fun i -> lo + (hi - lo) * float i / float (points - 1))
         let rows = min x.shape.[0] 2000L
@@ -270,16 +278,7 @@ type CmiEstimator(variant: string, options: EstimatorOptions) =
         use g = new torch.Generator(uint64 seed)
         net.eval ()
         let grid, _, _, _, og = ConditionalMmse.curves (net.AsDenoiser()) g grid xc yc zc
-        let area = 0.5 * Array.sum (Array.init (grid.Length - 1) (fun i -> 0.5 * (og.[i] + og.[i + 1]) * (grid.[i + 1] - grid.[i])))
-        if not (area >= MmgEstimator.AdaptThreshold) then q, false, false
-        else
-            let peak = Array.max og
-            let top, bottom = og.[og.Length - 1] > 0.1 * peak, og.[0] > 0.1 * peak
-            let fitted =
-                match LogSnr.fitToGap grid og 0.5 4.0 q with
-                | Logistic(m, sc, c) -> LogSnr.logistic (min hi (max lo m)) (min sc ((hi - lo) / 4.0)) c
-                | other -> other
-            fitted, top, bottom
+        grid, og
 
     /// Trains on (x, y, z) (raw units) and returns the model.
     member _.Fit(x: float[,], y: float[,], z: float[,], progress: Action<TrainingProgress>) : CmiModel =
@@ -297,9 +296,26 @@ type CmiEstimator(variant: string, options: EstimatorOptions) =
         let prep s t =
             use st = Data.standardize s t
             st.``to`` device
-        use xs = prep sx xt
-        use ys = prep sy yt
-        use zs = prep sz zt
+        use xAll = prep sx xt
+        use yAll = prep sy yt
+        use zAll = prep sz zt
+        // early stopping on held-out training rows, as MmgEstimator.Fit
+        let validation = EarlyStoppingOptions.validation options
+        let patience = EarlyStoppingOptions.patience options
+        let nAll = Array2D.length1 x
+        let fitRows, valRows =
+            if validation = 0.0 then Array.init nAll id, [||]
+            else Data.split (options.Seed + 3) validation nAll
+        if fitRows.Length < p.BatchSize then
+            invalidArg "x" (sprintf "%d training rows leave %d after holding out %.0f%% for early stopping, fewer than the batch size %d; give more rows, a smaller batch size or validation=0." nAll fitRows.Length (100.0 * validation) p.BatchSize)
+        let fit (t: Tensor) = if valRows.Length = 0 then t.alias () else Data.rows fitRows t
+        use xs = fit xAll
+        use ys = fit yAll
+        use zs = fit zAll
+        use xv = Data.rows valRows xAll
+        use yv = Data.rows valRows yAll
+        use zv = Data.rows valRows zAll
+        let valRepeats = EarlyStoppingOptions.repeats valRows.Length
         let net = (new CmiDenoiserNet(shape, dimZ)).``to`` device
         let ema = (new CmiDenoiserNet(shape, dimZ)).``to`` device
         let shrinkage = if shape.LinearBase then net.SetLinearBase(xs, ys, zs) else nan
@@ -310,29 +326,20 @@ type CmiEstimator(variant: string, options: EstimatorOptions) =
               DropProbability = p.DropProbability; PlateauPatience = p.PlateauPatience; MinLearningRate = 1e-5 }
         use trainer = new CmiTrainer(net, ema, cfg, options.Seed)
         trainer.Schedule <- (if Estimation.extraInt options "cosine" 0 <> 0 then Cosine else Plateau)
-        trainer.Train(xs, ys, zs, p.FixedQ, p.Steps, "denoiser (fixed q)", progress) |> ignore
+        let phase (q: LogSnrDensity) (steps: int) (name: string) (seed: int) =
+            if valRows.Length = 0 then trainer.Train(xs, ys, zs, q, steps, name, progress)
+            else
+                let predict za a present (c: Tensor[]) = ema.eval (); ema.Predict(za, a, c.[0], present, c.[1])
+                use held = new HeldOutLoss(predict, xv, [| yv; zv |], q, valRepeats, seed)
+                trainer.Train(xs, ys, zs, q, steps, name, progress, { Every = EarlyStoppingOptions.every steps; Patience = patience; Loss = held.Loss })
+        let gap q seed = CmiEstimator.GapCurve(ema, q, xs, ys, zs, p.CurvePoints, seed)
         let fixedNet = (new CmiDenoiserNet(shape, dimZ)).``to`` device
         fixedNet.CopyLinearBase net
-        (use _ = torch.no_grad ()
-         for dst, src in Seq.zip (fixedNet.parameters ()) (ema.parameters ()) do dst.copy_ src |> ignore)
-        // adaptive phase with range widening, as MmgEstimator.Fit
-        let mutable adaptiveQ, top, bottom = CmiEstimator.AdaptDensity(ema, p.FixedQ, xs, ys, zs, p.CurvePoints, options.Seed + 7)
-        let mutable range = LogSnr.range p.FixedQ
-        let mutable rounds = 0
-        let widenSteps = max 1 (p.AdaptSteps / 5)
-        while (top || bottom) && rounds < 3 do
-            let lo, hi = range
-            let w = hi - lo
-            let lo', hi' = (if bottom then lo - 0.5 * w else lo), (if top then hi + 0.5 * w else hi)
-            let wide = LogSnr.logistic ((lo' + hi') / 2.0) ((hi' - lo') / 8.0) 4.0
-            trainer.Train(xs, ys, zs, wide, widenSteps, sprintf "denoiser (widening log-SNR range to [%.0f, %.0f])" lo' hi', progress) |> ignore
-            let q', t', b' = CmiEstimator.AdaptDensity(ema, wide, xs, ys, zs, p.CurvePoints, options.Seed + 8 + rounds)
-            adaptiveQ <- q'
-            top <- t'
-            bottom <- b'
-            range <- (lo', hi')
-            rounds <- rounds + 1
-        trainer.Train(xs, ys, zs, adaptiveQ, max 1 (p.AdaptSteps - rounds * widenSteps), "denoiser (adaptive q)", progress) |> ignore
+        let snapshot () =
+            use _ = torch.no_grad ()
+            for dst, src in Seq.zip (fixedNet.parameters ()) (ema.parameters ()) do dst.copy_ src |> ignore
+        let plan = TrainingPlan.run phase gap snapshot p.FixedQ p.Steps p.AdaptSteps options.Seed
+        let adaptiveQ, rounds, first, last = plan.AdaptiveQ, plan.Rounds, plan.Fixed, plan.Adaptive
         net.Dispose()
         let q2 s = match s with | Logistic(m, sc, c) -> sprintf "logistic(loc=%.4g, scale=%.4g, clip=%.4g)" m sc c | Uniform(lo, hi) -> sprintf "uniform(%.4g, %.4g)" lo hi
         let settings =
@@ -342,7 +349,9 @@ type CmiEstimator(variant: string, options: EstimatorOptions) =
                   "blocks", box shape.Blocks; "ema_decay", box p.EmaDecay; "drop_probability", box p.DropProbability
                   "repeats", box p.Repeats; "test_fraction", box p.TestFraction; "seed", box options.Seed
                   "device", box (string device); "fixed_q", box (q2 p.FixedQ); "adaptive_q", box (q2 adaptiveQ)
-                  "range_widening_rounds", box rounds; "schedule", box (sprintf "%A" trainer.Schedule |> fun t -> t.ToLowerInvariant()); "linear_base", box shape.LinearBase; "regression_shrinkage", box shrinkage; "parameters", box ema.ParameterCount; "dim_z", box dimZ ]
+                  "range_widening_rounds", box rounds; "schedule", box (sprintf "%A" trainer.Schedule |> fun t -> t.ToLowerInvariant()); "linear_base", box shape.LinearBase; "regression_shrinkage", box shrinkage; "parameters", box ema.ParameterCount; "dim_z", box dimZ
+                  "validation", box validation; "patience", box patience; "fixed_steps_run", box first.Steps; "fixed_step_kept", box first.KeptStep
+                  "adapt_steps_run", box last.Steps; "adapt_step_kept", box last.KeptStep ]
         new CmiModel(shape, dimZ, fixedNet, ema, p.FixedQ, adaptiveQ, sx, sy, sz, device, settings)
 
     /// Split, train on the training rows, evaluate all variants on the held-out rows.

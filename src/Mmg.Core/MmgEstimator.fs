@@ -277,7 +277,7 @@ type MmgEstimator(variant: string, options: EstimatorOptions) =
             invalidArg "variant" (sprintf "unknown MMG variant '%s'; use one of %s." variant (String.Join(", ", MmgEstimator.Variants)))
 
     /// Below this MMSE-gap area (nats) of the preliminary model the log-SNR density is not adapted.
-    static member AdaptThreshold = 0.02
+    static member AdaptThreshold = AdaptiveDensity.threshold
 
     /// The variant names, default last.
     /// `mmg-debiased` is ½(difference + orthogonal) of the adaptive model: on held-out rows a
@@ -293,6 +293,12 @@ type MmgEstimator(variant: string, options: EstimatorOptions) =
     /// The adapted log-SNR density from the preliminary model's curves (LogSnr.fitToGap on the
     /// orthogonal gap, which is smooth and non-negative; see docs/profiles.md).
     static member AdaptDensity(net: DenoiserNet, q: LogSnrDensity, x: Tensor, y: Tensor, points: int, seed: int) =
+        let grid, og = MmgEstimator.GapCurve(net, q, x, y, points, seed)
+        AdaptiveDensity.fromGap q grid og
+
+    /// The orthogonal gap of a network on `points` log-SNR values across q's range, on (up to
+    /// 2 000 of) the rows given.
+    static member GapCurve(net: DenoiserNet, q: LogSnrDensity, x: Tensor, y: Tensor, points: int, seed: int) =
         let lo, hi = LogSnr.range q
         let grid = Array.init points (fun i -> lo + (hi - lo) * float i / float (points - 1))
         let rows = min x.shape.[0] 2000L
@@ -301,22 +307,7 @@ type MmgEstimator(variant: string, options: EstimatorOptions) =
         use g = new torch.Generator(uint64 seed)
         net.eval ()
         let grid, _, _, _, og = Mmse.curves (Network.asDenoiser net) g grid xc yc
-        // Adapt only to a gap worth adapting to: below MmgEstimator.AdaptThreshold nats the
-        // curve is mostly estimation noise, and a logistic fitted to noise can put its mass far
-        // outside the region where the networks are accurate (seen: loc −38, scale 16 on
-        // independent data). Then q stays as it is.
-        let area = 0.5 * Array.sum (Array.init (grid.Length - 1) (fun i -> 0.5 * (og.[i] + og.[i + 1]) * (grid.[i + 1] - grid.[i])))
-        if not (area >= MmgEstimator.AdaptThreshold) then q, false, false
-        else
-            let peak = Array.max og
-            // the gap is cut off at an end of the range if it is still above 10% of its peak there
-            let top, bottom = og.[og.Length - 1] > 0.1 * peak, og.[0] > 0.1 * peak
-            // a sane fit: location inside the measured range, scale at most a quarter of its width
-            let fitted =
-                match LogSnr.fitToGap grid og 0.5 4.0 q with
-                | Logistic(m, sc, c) -> LogSnr.logistic (min hi (max lo m)) (min sc ((hi - lo) / 4.0)) c
-                | other -> other
-            fitted, top, bottom
+        grid, og
 
     /// Trains on (x, y) (already validated, raw units) and returns the model.
     member _.Fit(x: float[,], y: float[,], progress: Action<TrainingProgress>) : MmgModel =
@@ -332,8 +323,25 @@ type MmgEstimator(variant: string, options: EstimatorOptions) =
         let sx, sy = Data.fitStandardizer xt, Data.fitStandardizer yt
         use xs0 = Data.standardize sx xt
         use ys0 = Data.standardize sy yt
-        use xs = xs0.``to`` device
-        use ys = ys0.``to`` device
+        use xAll = xs0.``to`` device
+        use yAll = ys0.``to`` device
+        // Early stopping on held-out training rows (EarlyStoppingOptions): every phase keeps its
+        // best-scoring weights and ends when the held-out loss has stopped improving, so a small
+        // data set stops before the network memorises the training pairs (which reads dependence
+        // into independent data).
+        let validation = EarlyStoppingOptions.validation options
+        let patience = EarlyStoppingOptions.patience options
+        let nAll = Array2D.length1 x
+        let fitRows, valRows =
+            if validation = 0.0 then Array.init nAll id, [||]
+            else Data.split (options.Seed + 3) validation nAll
+        if fitRows.Length < p.BatchSize then
+            invalidArg "x" (sprintf "%d training rows leave %d after holding out %.0f%% for early stopping, fewer than the batch size %d; give more rows, a smaller batch size or validation=0." nAll fitRows.Length (100.0 * validation) p.BatchSize)
+        use xs = if valRows.Length = 0 then xAll.alias () else Data.rows fitRows xAll
+        use ys = if valRows.Length = 0 then yAll.alias () else Data.rows fitRows yAll
+        use xv = Data.rows valRows xAll
+        use yv = Data.rows valRows yAll
+        let valRepeats = EarlyStoppingOptions.repeats valRows.Length
         let net = (new DenoiserNet(shape)).``to`` device
         let ema = (new DenoiserNet(shape)).``to`` device
         let shrinkage = if shape.LinearBase then net.SetLinearBase(xs, ys) else nan
@@ -344,33 +352,21 @@ type MmgEstimator(variant: string, options: EstimatorOptions) =
               DropProbability = p.DropProbability; PlateauPatience = p.PlateauPatience; MinLearningRate = 1e-5 }
         use trainer = new DenoiserTrainer(net, ema, cfg, options.Seed)
         trainer.Schedule <- (if Estimation.extraInt options "cosine" 0 <> 0 then Cosine else Plateau)
-        trainer.Train(xs, ys, p.FixedQ, p.Steps, "denoiser (fixed q)", progress) |> ignore
-        // snapshot of the fixed-q EMA model
+        // one phase of at most `steps` steps with q, early-stopped on the held-out rows when there are any
+        let phase (q: LogSnrDensity) (steps: int) (name: string) (seed: int) =
+            if valRows.Length = 0 then trainer.Train(xs, ys, q, steps, name, progress)
+            else
+                use held = HeldOutLoss.Denoiser(ema, xv, yv, q, valRepeats, seed)
+                trainer.Train(xs, ys, q, steps, name, progress, { Every = EarlyStoppingOptions.every steps; Patience = patience; Loss = held.Loss })
+        let gap q seed = MmgEstimator.GapCurve(ema, q, xs, ys, p.CurvePoints, seed)
+        // the fixed-q EMA model, kept for the non-adaptive variants
         let fixedNet = (new DenoiserNet(shape)).``to`` device
         fixedNet.CopyLinearBase net
-        (use _ = torch.no_grad ()
-         for dst, src in Seq.zip (fixedNet.parameters ()) (ema.parameters ()) do dst.copy_ src |> ignore)
-        // Adaptive phase. If the preliminary model's gap is still large at an end of the fixed
-        // range (high MI puts the conditional transition beyond it), widen the range by half its
-        // width on that side, train there for a fifth of the adaptive budget and look again, up to
-        // three times: the range is found from the data, not set per task (docs/design.md §1).
-        let mutable adaptiveQ, top, bottom = MmgEstimator.AdaptDensity(ema, p.FixedQ, xs, ys, p.CurvePoints, options.Seed + 7)
-        let mutable range = LogSnr.range p.FixedQ
-        let mutable rounds = 0
-        let widenSteps = max 1 (p.AdaptSteps / 5)
-        while (top || bottom) && rounds < 3 do
-            let lo, hi = range
-            let w = hi - lo
-            let lo', hi' = (if bottom then lo - 0.5 * w else lo), (if top then hi + 0.5 * w else hi)
-            let wide = LogSnr.logistic ((lo' + hi') / 2.0) ((hi' - lo') / 8.0) 4.0
-            trainer.Train(xs, ys, wide, widenSteps, sprintf "denoiser (widening log-SNR range to [%.0f, %.0f])" lo' hi', progress) |> ignore
-            let q', t', b' = MmgEstimator.AdaptDensity(ema, wide, xs, ys, p.CurvePoints, options.Seed + 8 + rounds)
-            adaptiveQ <- q'
-            top <- t'
-            bottom <- b'
-            range <- (lo', hi')
-            rounds <- rounds + 1
-        trainer.Train(xs, ys, adaptiveQ, max 1 (p.AdaptSteps - rounds * widenSteps), "denoiser (adaptive q)", progress) |> ignore
+        let snapshot () =
+            use _ = torch.no_grad ()
+            for dst, src in Seq.zip (fixedNet.parameters ()) (ema.parameters ()) do dst.copy_ src |> ignore
+        let plan = TrainingPlan.run phase gap snapshot p.FixedQ p.Steps p.AdaptSteps options.Seed
+        let adaptiveQ, rounds, first, last = plan.AdaptiveQ, plan.Rounds, plan.Fixed, plan.Adaptive
         net.Dispose()
         let q2 s = match s with | Logistic(m, sc, c) -> sprintf "logistic(loc=%.4g, scale=%.4g, clip=%.4g)" m sc c | Uniform(lo, hi) -> sprintf "uniform(%.4g, %.4g)" lo hi
         let settings =
@@ -380,7 +376,9 @@ type MmgEstimator(variant: string, options: EstimatorOptions) =
                   "blocks", box shape.Blocks; "ema_decay", box p.EmaDecay; "drop_probability", box p.DropProbability
                   "repeats", box p.Repeats; "test_fraction", box p.TestFraction; "seed", box options.Seed
                   "device", box (string device); "fixed_q", box (q2 p.FixedQ); "adaptive_q", box (q2 adaptiveQ)
-                  "range_widening_rounds", box rounds; "schedule", box (sprintf "%A" trainer.Schedule |> fun t -> t.ToLowerInvariant()); "linear_base", box shape.LinearBase; "regression_shrinkage", box shrinkage; "parameters", box ema.ParameterCount ]
+                  "range_widening_rounds", box rounds; "schedule", box (sprintf "%A" trainer.Schedule |> fun t -> t.ToLowerInvariant()); "linear_base", box shape.LinearBase; "regression_shrinkage", box shrinkage; "parameters", box ema.ParameterCount
+                  "validation", box validation; "patience", box patience; "fixed_steps_run", box first.Steps; "fixed_step_kept", box first.KeptStep
+                  "adapt_steps_run", box last.Steps; "adapt_step_kept", box last.KeptStep ]
         new MmgModel(shape, fixedNet, ema, p.FixedQ, adaptiveQ, sx, sy, device, settings)
 
     /// The two-sided 97.5% quantile of Student's t with `df` degrees of freedom.

@@ -24,6 +24,27 @@ type LearningRateSchedule =
     /// starting rate at the end of the phase; every phase starts again from the full rate.
     | Cosine
 
+/// Early stopping on rows the optimiser never sees: every `Every` steps `Loss` scores the current
+/// EMA weights (a deterministic function of them: fixed rows and fixed draws); the phase keeps the
+/// best-scoring weights and ends once `Patience` scores in a row have not improved on the best.
+/// The budget then follows the data: a small data set stops before the network memorises its
+/// rows, a large one uses the whole budget.
+type EarlyStopping =
+    { Every: int
+      Patience: int
+      Loss: unit -> float }
+
+/// What one training phase did.
+type PhaseOutcome =
+    { /// Final smoothed training loss.
+      SmoothedLoss: float
+      /// Steps taken (fewer than the budget when early stopping ended the phase).
+      Steps: int
+      /// The step whose EMA weights were kept (the last step without early stopping).
+      KeptStep: int
+      /// The validation loss of the kept weights (NaN without early stopping).
+      ValidationLoss: float }
+
 /// Adam with an EMA copy of the weights and learning-rate halving on a plateau of the smoothed
 /// loss: the optimisation loop shared by the denoiser trainers (MMG's and MINDE-J's). Owns the
 /// seeded generator the trainers draw their batches from.
@@ -79,12 +100,33 @@ type EmaAdam(parameters: seq<Modules.Parameter>, emaParameters: seq<Modules.Para
                 sinceBest <- 0
         l
 
-    /// `steps` calls of `step`, reporting progress under `phase`; a phase starts its own plateau
-    /// bookkeeping. Returns the final smoothed loss.
-    member this.Run(steps: int, phase: string, progress: Action<TrainingProgress>, step: unit -> float) =
+    /// Up to `steps` calls of `step`, reporting progress under `phase`; a phase starts its own
+    /// plateau bookkeeping. With `stopping`, the phase ends early when the validation loss stops
+    /// improving, and both the EMA and the live weights are set to the best-scoring EMA weights
+    /// (so a following phase goes on from them).
+    member this.Run(steps: int, phase: string, progress: Action<TrainingProgress>, step: unit -> float, ?stopping: EarlyStopping) : PhaseOutcome =
         let reporter = Estimation.ProgressReporter(phase, steps, progress)
         let warm = min 500 (max 1 (steps / 10))
-        for s in 1 .. steps do
+        let mutable bestLoss = Double.PositiveInfinity
+        let mutable bestStep = 0
+        let mutable bad = 0
+        let mutable snapshot : Tensor[] = [||]
+        let score s (stop: EarlyStopping) =
+            let v = stop.Loss ()
+            if v < bestLoss then
+                bestLoss <- v
+                bestStep <- s
+                bad <- 0
+                for t in snapshot do t.Dispose()
+                snapshot <- (use _ = torch.no_grad () in emaParameters |> Array.map (fun p -> p.detach().clone()))
+            else bad <- bad + 1
+        stopping |> Option.iter (fun stop ->
+            Checks.requirePositiveInt "EarlyStopping.Every" stop.Every
+            Checks.requirePositiveInt "EarlyStopping.Patience" stop.Patience)
+        let mutable s = 0
+        let mutable stopped = false
+        while s < steps && not stopped do
+            s <- s + 1
             if this.Schedule = Cosine then
                 let f =
                     if s <= warm then float s / float warm
@@ -93,14 +135,74 @@ type EmaAdam(parameters: seq<Modules.Parameter>, emaParameters: seq<Modules.Para
                 for g in optimizer.ParamGroups do g.LearningRate <- lr
             step () |> ignore
             reporter.Report(s, smoothed)
+            match stopping with
+            | Some stop when s % stop.Every = 0 || s = steps ->
+                score s stop
+                if bad >= stop.Patience then
+                    stopped <- true
+                    reporter.Report(steps, smoothed)
+            | _ -> ()
+        let kept =
+            match stopping with
+            | Some _ when snapshot.Length > 0 ->
+                (use _ = torch.no_grad ()
+                 for i in 0 .. snapshot.Length - 1 do
+                     emaParameters.[i].copy_ snapshot.[i] |> ignore
+                     parameters.[i].copy_ snapshot.[i] |> ignore
+                     snapshot.[i].Dispose())
+                bestStep
+            | _ -> s
         best <- Double.PositiveInfinity
         sinceBest <- 0
-        smoothed
+        { SmoothedLoss = smoothed; Steps = s; KeptStep = kept; ValidationLoss = (if stopping.IsSome then bestLoss else nan) }
 
     interface IDisposable with
         member _.Dispose() =
             optimizer.Dispose()
             generator.Dispose()
+
+/// The ε-prediction loss of a denoiser on held-out rows x with their conditioning columns
+/// (y for MI; y and z for CMI), with and without y, importance-weighted under q as in training, on
+/// draws fixed by `seed` (`repeats` per row), so successive calls differ only through the weights.
+/// `predict noisy a present conditions` is the network in evaluation mode. Owns its draws.
+type HeldOutLoss(predict: Tensor -> Tensor -> Tensor -> Tensor[] -> Tensor, x: Tensor, conditions: Tensor[], q: LogSnrDensity, repeats: int, seed: int) =
+    do Checks.requirePositiveInt "repeats" repeats
+    do for c in conditions do Checks.requireSameRows "x" x "conditions" c
+    let n = x.shape.[0] * int64 repeats
+    let dev = x.device
+    let xr = x.repeat(int64 repeats, 1L)
+    let cr = conditions |> Array.map (fun c -> c.repeat(int64 repeats, 1L))
+    let a, eps =
+        use g = new torch.Generator(uint64 seed)
+        (LogSnr.sample g x.dtype (int n) q).``to`` dev, torch.randn([| n; x.shape.[1] |], dtype = x.dtype, generator = g).``to`` dev
+    let z = Channel.noisy a eps xr
+    let w =
+        let lo, hi = LogSnr.range q
+        LogSnr.weights q a / (hi - lo)
+    let on = torch.ones([| n |], dtype = torch.ScalarType.Bool, device = dev)
+    let off = torch.zeros([| n |], dtype = torch.ScalarType.Bool, device = dev)
+
+    /// For a DenoiserNet on held-out (x, y).
+    static member Denoiser(net: DenoiserNet, x: Tensor, y: Tensor, q: LogSnrDensity, repeats: int, seed: int) =
+        new HeldOutLoss((fun z a present c -> net.eval (); net.Predict(z, a, c.[0], present)), x, [| y |], q, repeats, seed)
+
+    /// The conditional and the unconditional loss of the network's current weights. Half the
+    /// width of q's range times (unconditional − conditional) is the held-out difference-form MI.
+    member _.Parts() : float * float =
+        use _ = torch.no_grad ()
+        use scope = torch.NewDisposeScope()
+        let lc = ((eps - predict z a on cr).square().sum(1L) * w).mean()
+        let lu = ((eps - predict z a off cr).square().sum(1L) * w).mean()
+        lc.item<float32> () |> float, lu.item<float32> () |> float
+
+    /// Conditional plus unconditional loss of the network's current weights.
+    member this.Loss() : float =
+        let lc, lu = this.Parts()
+        lc + lu
+
+    interface IDisposable with
+        member _.Dispose() =
+            for t in Array.append [| xr; a; eps; z; w; on; off |] cr do t.Dispose()
 
 /// Trains a DenoiserNet with the importance-weighted ε-prediction loss. Keeps the optimiser, the
 /// learning-rate schedule and the EMA copy across calls, so a run can go on with a new log-SNR
@@ -136,11 +238,102 @@ type DenoiserTrainer(net: DenoiserNet, ema: DenoiserNet, config: TrainConfig, se
         let w = LogSnr.weights q a / (hi - lo)
         loop.Apply(((eps - epsHat).square().sum(1L) * w).mean ())
 
-    /// `steps` steps with q, reporting progress under `phase`; returns the final smoothed loss.
-    member this.Train(x: Tensor, y: Tensor, q: LogSnrDensity, steps: int, phase: string, progress: Action<TrainingProgress>) =
+    /// Up to `steps` steps with q, reporting progress under `phase`. With `stopping`, early
+    /// stopping on held-out rows (EmaAdam.Run).
+    member this.Train(x: Tensor, y: Tensor, q: LogSnrDensity, steps: int, phase: string, progress: Action<TrainingProgress>, ?stopping: EarlyStopping) : PhaseOutcome =
         LogSnr.validate q
         Checks.requireSameRows "x" x "y" y
-        loop.Run(steps, phase, progress, fun () -> this.Step(x, y, q))
+        match stopping with
+        | Some stop -> loop.Run(steps, phase, progress, (fun () -> this.Step(x, y, q)), stop)
+        | None -> loop.Run(steps, phase, progress, fun () -> this.Step(x, y, q))
 
     interface IDisposable with
         member _.Dispose() = (loop :> IDisposable).Dispose()
+
+/// The adapted log-SNR density from a preliminary model's orthogonal gap curve (shared by MI and
+/// CMI; docs/design.md §1).
+module AdaptiveDensity =
+    /// Below this many nats of gap area the curve is mostly estimation noise, and a logistic
+    /// fitted to noise can put its mass far outside the region where the networks are accurate
+    /// (seen: loc −38, scale 16 on independent data); then q stays as it is.
+    let threshold = 0.02
+
+    /// (q', top, bottom) from the orthogonal gap `og` on `grid` (the range of q): q kept below the
+    /// threshold; else LogSnr.fitToGap with the location clamped into the range and the scale to
+    /// at most a quarter of its width. `top`/`bottom`: the gap is still above 10% of its peak at
+    /// that end of the range (the range should be widened there).
+    let fromGap (q: LogSnrDensity) (grid: float[]) (og: float[]) =
+        let lo, hi = LogSnr.range q
+        let area = 0.5 * Array.sum (Array.init (grid.Length - 1) (fun i -> 0.5 * (og.[i] + og.[i + 1]) * (grid.[i + 1] - grid.[i])))
+        if not (area >= threshold) then q, false, false
+        else
+            let peak = Array.max og
+            let top, bottom = og.[og.Length - 1] > 0.1 * peak, og.[0] > 0.1 * peak
+            let fitted =
+                match LogSnr.fitToGap grid og 0.5 4.0 q with
+                | Logistic(m, sc, c) -> LogSnr.logistic (min hi (max lo m)) (min sc ((hi - lo) / 4.0)) c
+                | other -> other
+            fitted, top, bottom
+
+/// What the MMG training plan did.
+type PlanOutcome =
+    { AdaptiveQ: LogSnrDensity
+      /// Range-widening rounds (0–3).
+      Rounds: int
+      Fixed: PhaseOutcome
+      Adaptive: PhaseOutcome }
+
+/// The MMG training plan, one for MI and CMI: `steps` with the fixed density, a snapshot of
+/// that model, then the adaptive density fitted to the preliminary model's gap; if the gap is
+/// still large at an end of the range (high MI puts the conditional transition beyond it), the
+/// range is widened by half its width on that side and trained on for a fifth of the adaptive
+/// budget, up to three times, before the rest of the adaptive budget. The range is found from the
+/// data, not set per task. `phase q steps name seed` trains one phase; `gap q seed` returns the
+/// preliminary model's orthogonal gap on a grid over q's range.
+module TrainingPlan =
+    let run (phase: LogSnrDensity -> int -> string -> int -> PhaseOutcome) (gap: LogSnrDensity -> int -> float[] * float[])
+            (snapshot: unit -> unit) (fixedQ: LogSnrDensity) (steps: int) (adaptSteps: int) (seed: int) : PlanOutcome =
+        let first = phase fixedQ steps "denoiser (fixed q)" (seed + 5)
+        snapshot ()
+        let adapt q s =
+            let grid, og = gap q s
+            AdaptiveDensity.fromGap q grid og
+        let mutable adaptiveQ, top, bottom = adapt fixedQ (seed + 7)
+        let mutable range = LogSnr.range fixedQ
+        let mutable rounds = 0
+        let widenSteps = max 1 (adaptSteps / 5)
+        while (top || bottom) && rounds < 3 do
+            let lo, hi = range
+            let w = hi - lo
+            let lo', hi' = (if bottom then lo - 0.5 * w else lo), (if top then hi + 0.5 * w else hi)
+            let wide = LogSnr.logistic ((lo' + hi') / 2.0) ((hi' - lo') / 8.0) 4.0
+            phase wide widenSteps (sprintf "denoiser (widening log-SNR range to [%.0f, %.0f])" lo' hi') (seed + 20 + rounds) |> ignore
+            let q', t', b' = adapt wide (seed + 8 + rounds)
+            adaptiveQ <- q'
+            top <- t'
+            bottom <- b'
+            range <- (lo', hi')
+            rounds <- rounds + 1
+        let last = phase adaptiveQ (max 1 (adaptSteps - rounds * widenSteps)) "denoiser (adaptive q)" (seed + 6)
+        { AdaptiveQ = adaptiveQ; Rounds = rounds; Fixed = first; Adaptive = last }
+
+/// Early-stopping settings of an MMG fit, from the options: `validation` (share of the training
+/// rows held out to score the EMA weights, default 0.1; 0 = off) and `patience` (scores without
+/// improvement before a phase ends; a phase is scored 100 times, default 50).
+module EarlyStoppingOptions =
+    let validation (options: EstimatorOptions) =
+        let v = Estimation.extraFloat options "validation" 0.1
+        if not (v >= 0.0 && v < 0.5) then
+            invalidArg "validation" (sprintf "validation must lie in [0, 0.5) (0 = no early stopping), got %g." v)
+        v
+
+    let patience (options: EstimatorOptions) =
+        let p = Estimation.extraInt options "patience" 50
+        if p < 1 then invalidArg "patience" (sprintf "patience must be at least 1 score, got %d." p)
+        p
+
+    /// Scores per phase budget.
+    let every (steps: int) = max 10 (steps / 100)
+
+    /// Repeats per held-out row: about 4 000 scored rows in all, at most 32 per row.
+    let repeats (rows: int) = max 1 (min 32 (4000 / max 1 rows))
