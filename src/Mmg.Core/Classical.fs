@@ -578,6 +578,7 @@ module Classical =
     /// per-row terms over √N — approximate, since the terms share neighbours and are not
     /// independent. No randomness: the same input always gives the same result.
     type KsgEstimator(options: EstimatorOptions) =
+        do Estimation.requireKnownOptions "ksg" [ "k"; "ks"; "threads"; "allowDiscrete"; "dropDuplicates" ] options
         let extra = if isNull (box options.Extra) then null else options.Extra
         let ksOption =
             match extra with
@@ -778,6 +779,7 @@ module Classical =
     /// (2n·Î ~ χ²(dx·dy) at independence) so that it does not collapse to 0 there. Needs
     /// n > dx + dy rows. No options, no randomness.
     type CcaEstimator(options: EstimatorOptions) =
+        do Estimation.requireKnownOptions "cca" [] options
         do ignore options
 
         interface IMiEstimator with

@@ -249,6 +249,8 @@ type CmiEstimator(variant: string, options: EstimatorOptions) =
     do
         if not (Array.contains variant CmiEstimator.Variants) then
             invalidArg "variant" (sprintf "unknown MMG-CMI variant '%s'; use %s." variant (String.Join(", ", CmiEstimator.Variants)))
+        // MMG's options less cross-fitting and the permutation test, which are MMG-only
+        Estimation.requireKnownOptions variant (MmgEstimator.OptionKeys |> List.filter (fun k -> k <> "folds" && k <> "permutations")) options
 
     /// The variant names, in MmgEstimator.Variants' order (the default is CmiRegistry.defaultName).
     /// `mmg-cmi-debiased` is ½(difference + orthogonal) of the adaptive model, as mmg-debiased.

@@ -27,6 +27,7 @@ module CommandLine =
         | Pointwise of csv: string
         | Folds of k: int
         | Test of permutations: int
+        | Set of options: string
         interface IArgParserTemplate with
             member this.Usage =
                 match this with
@@ -48,6 +49,7 @@ module CommandLine =
                 | Load_Model _ -> "estimate with a saved MMG model (no training; all rows are test rows)."
                 | Pointwise _ -> "write pointwise MI for every input row to this CSV (MMG estimators; cross-fitted: --folds models, 5 unless given)."
                 | Folds _ -> "K-fold cross-fitting (MMG, K ≥ 2): K models, every row scored by a model that did not train on it, and an interval over the folds (training + data variability); default 1 = one split."
+                | Set _ -> "estimator-specific options as key=value, comma-separated, e.g. validation=0,width=128 (docs/estimators.md lists them); a key the estimator does not read is refused."
                 | Test _ -> "test independence: permutation test with this many permutations (e.g. 199; MMG: on held-out rows; ksg, cca: on all rows); prints the p-value."
 
     type TasksArgs =

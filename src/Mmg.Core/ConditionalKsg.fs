@@ -183,6 +183,7 @@ module ConditionalKsg =
     /// The Frenzel–Pompe estimator (option "k", default 5). StdError is the standard deviation of
     /// the per-row terms over √n (approximate: the terms share neighbours). Deterministic.
     type KsgCmiEstimator(options: EstimatorOptions) =
+        do Estimation.requireKnownOptions "ksg-cmi" [ "k" ] options
         let k = Estimation.extraInt options "k" Classical.DefaultK
         do if k < 1 then invalidArg "k" (sprintf "option 'k' must be at least 1, got %d." k)
 
@@ -243,7 +244,7 @@ module ConditionalKsg =
     /// data and blind to non-linear dependence. StdError by the delta method with n − dz degrees
     /// of freedom, as the CCA estimator's.
     type GaussianCmiEstimator(options: EstimatorOptions) =
-        do ignore options
+        do Estimation.requireKnownOptions "gaussian-cmi" [] options
 
         interface ICmiEstimator with
             member _.Name = "gaussian-cmi"

@@ -689,6 +689,7 @@ module Critics =
     /// evalEvery, validationFraction) raise ArgumentException here, not at Estimate.
     let create (name: string) (options: EstimatorOptions) : IMiEstimator =
         let key = if isNull name then "" else name.Trim().ToLowerInvariant()
+        Estimation.requireKnownOptions key [ "critic"; "hidden"; "layers"; "embed"; "tau"; "ema"; "scale"; "patience"; "evalEvery"; "validationFraction" ] options
         kindOf key options |> ignore
         resolve DefaultHidden options |> ignore
         NeuralEstimator(key, options) :> IMiEstimator

@@ -123,6 +123,17 @@ module Estimation =
                 | _ -> invalidArg key (sprintf "option '%s' must be a number, got '%s'." key text)
             | _ -> fallback
 
+    /// Raises ArgumentException for an Extra key the estimator does not read (a misspelt option
+    /// would otherwise be silently ignored), naming the key and the options it does read.
+    let requireKnownOptions (estimator: string) (known: string list) (options: EstimatorOptions) =
+        match options.Extra with
+        | null -> ()
+        | extra ->
+            for KeyValue(key, _) in extra do
+                if not (List.contains key known) then
+                    let offer = if List.isEmpty known then "it takes no estimator-specific options" else sprintf "it reads %s" (String.Join(", ", known))
+                    invalidArg key (sprintf "unknown option '%s' for %s; %s." key estimator offer)
+
     /// An integer option from Extra, or the default.
     let extraInt (options: EstimatorOptions) (key: string) (fallback: int) =
         let v = extraFloat options key (float fallback)

@@ -275,6 +275,7 @@ type MmgEstimator(variant: string, options: EstimatorOptions) =
     do
         if not (Array.contains variant MmgEstimator.Variants) then
             invalidArg "variant" (sprintf "unknown MMG variant '%s'; use one of %s." variant (String.Join(", ", MmgEstimator.Variants)))
+        Estimation.requireKnownOptions variant MmgEstimator.OptionKeys options
 
     /// Below this MMSE-gap area (nats) of the preliminary model the log-SNR density is not adapted.
     static member AdaptThreshold = AdaptiveDensity.threshold
@@ -285,6 +286,10 @@ type MmgEstimator(variant: string, options: EstimatorOptions) =
     /// directions, difference ≈ I − E‖δ‖², orthogonal ≈ I + E‖δ‖², so their mean cancels it to
     /// first order (docs/accuracy.md); on independent data it is ≈ 0 where the orthogonal form,
     /// ≥ 0 by construction, reports the overfitting as information.
+    /// The estimator-specific options (EstimatorOptions.Extra) MMG reads; others are refused.
+    static member OptionKeys =
+        [ "adapt-steps"; "width"; "repeats"; "linear-base"; "zero-init"; "cosine"; "validation"; "patience"; "folds"; "permutations" ]
+
     static member Variants = [| "mmg"; "mmg-adaptive"; "mmg-orthogonal"; "mmg-orthogonal-adaptive"; "mmg-debiased" |]
 
     member _.Variant = variant

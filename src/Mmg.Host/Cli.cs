@@ -165,7 +165,26 @@ public sealed class CommandContext(IReadOnlyDictionary<string, string> options, 
         Device = Get("device") ?? "cpu",
         Profile = Get("profile") ?? "default",
         Steps = Has("steps") ? GetInt("steps", 0) : null,
+        Extra = ExtraOptions(),
     };
+
+    /// <summary>The estimator-specific options of --set key=value[,key=value…].</summary>
+    public Dictionary<string, string> ExtraOptions()
+    {
+        var extra = new Dictionary<string, string>(StringComparer.Ordinal);
+        if (Get("set") is not { } text) return extra;
+        foreach (var part in text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            var eq = part.IndexOf('=');
+            if (eq <= 0 || eq == part.Length - 1)
+                throw new ArgumentException($"--set takes key=value pairs separated by commas, e.g. --set validation=0,width=128; got '{part}'.");
+            var key = part[..eq].Trim();
+            if (extra.ContainsKey(key))
+                throw new ArgumentException($"--set gives option '{key}' twice; give it once.");
+            extra[key] = part[(eq + 1)..].Trim();
+        }
+        return extra;
+    }
 
     internal static readonly JsonSerializerOptions Json = new()
     {

@@ -208,6 +208,24 @@ let ``a short MMG run on the bivariate normal is close to the truth`` () =
     Assert.True(abs (d.Estimate - truth) <= 4.0 * d.StdError, sprintf "difference %.4f ± %.4f, truth %.4f" d.Estimate d.StdError truth)
 
 [<Fact>]
+let ``an estimator-specific option the estimator does not read is refused, naming it and the ones it reads`` () =
+    let withExtra (pairs: (string * string) list) = { EstimatorOptions.Default with Extra = readOnlyDict pairs }
+    let refused (make: unit -> obj) (key: string) (mentions: string list) =
+        let e = Assert.Throws<ArgumentException>(fun () -> make () |> ignore)
+        Assert.Contains(sprintf "'%s'" key, e.Message)
+        for m in mentions do Assert.Contains(m, e.Message)
+    refused (fun () -> box (MmgEstimator("mmg-debiased", withExtra [ "widht", "16" ]))) "widht" [ "width"; "validation"; "folds" ]
+    refused (fun () -> box (Registry.create "ksg" (withExtra [ "k", "3"; "width", "16" ]))) "width" [ "ksg"; "allowDiscrete" ]
+    refused (fun () -> box (Registry.create "cca" (withExtra [ "k", "3" ]))) "k" [ "no estimator-specific options" ]
+    refused (fun () -> box (Registry.create "minde-c" (withExtra [ "folds", "5" ]))) "folds" [ "adapt-steps" ]
+    refused (fun () -> box (Registry.create "infonce" (withExtra [ "hiden", "8" ]))) "hiden" [ "hidden" ]
+    refused (fun () -> box (CmiRegistry.create "mmg-cmi-debiased" (withExtra [ "folds", "5" ]))) "folds" [ "patience" ]
+    refused (fun () -> box (CmiRegistry.create "ksg-cmi" (withExtra [ "ks", "3,5" ]))) "ks" [ "k" ]
+    // the keys each reads are accepted
+    MmgEstimator("mmg-debiased", withExtra [ for k in MmgEstimator.OptionKeys -> k, "1" ]) |> ignore
+    Registry.create "ksg" (withExtra [ "k", "3"; "allowDiscrete", "true" ]) |> ignore
+
+[<Fact>]
 let ``bad input to the MMG estimator raises ArgumentException naming the problem`` () =
     let x, y, _ = gaussianSamples 3 300 bivariate 1
     let est = MmgEstimator("mmg", options 1 10) :> IMiEstimator

@@ -100,6 +100,15 @@ public class CliBadInputTests : IDisposable
     }
 
     [Fact]
+    public void UnknownOrMalformedSetOptionsAreNamed()
+    {
+        var csv = Csv("set.csv", GoodRows(300));
+        AssertOneLineError(Estimate("--input", csv, "--set", "widht=16"), "widht", "width", "validation");
+        AssertOneLineError(Estimate("--input", csv, "--set", "width"), "key=value");
+        AssertOneLineError(Estimate("--input", csv, "--set", "width=16,width=32"), "width", "twice");
+    }
+
+    [Fact]
     public void UnknownEstimatorAndTaskAreUsageErrors()
     {
         AssertOneLineError(Estimate("--estimator", "magic"), "magic");
@@ -122,6 +131,19 @@ public class CliTests : IDisposable
         var o = new StringWriter();
         var e = new StringWriter();
         return (Cli.Run(args, o, e), o.ToString(), e.ToString());
+    }
+
+    [Fact]
+    public void SetOptionsReachTheEstimator()
+    {
+        var json = Path.Combine(_dir, "set.json");
+        var (code, _, err) = Run("estimate", "--task", "1v1-normal-0.75", "--samples", "600", "--profile", "quick", "--steps", "40",
+            "--threads", "1", "--set", "width=16,validation=0", "--json", json);
+        Assert.True(code == 0, err);
+        var settings = JsonDocument.Parse(File.ReadAllText(json)).RootElement.GetProperty("settings");
+        Assert.Equal("16", settings.GetProperty("width").GetString());
+        Assert.Equal("0", settings.GetProperty("validation").GetString());
+        Assert.Equal("40", settings.GetProperty("fixed_steps_run").GetString());
     }
 
     [Fact]

@@ -30,7 +30,7 @@ internal static class EstimateCommand
             throw new ArgumentException($"--test needs an MMG estimator or one of {string.Join(", ", IndependenceTest.Estimators)}, not '{name}'.");
         if (Classical.Contains(name)) RefuseNetworkOptions(c, name);
         if (c.Has("load-model"))
-            foreach (var opt in new[] { "profile", "steps", "save-model", "folds" })
+            foreach (var opt in new[] { "profile", "steps", "save-model", "folds", "set" })
                 if (c.Has(opt))
                     throw new ArgumentException($"--{opt} does not apply with --load-model: a loaded model is used as saved, not trained again; drop --{opt}.");
         var jsonPath = CheckSourceAndFileOutputs(c);
@@ -59,7 +59,7 @@ internal static class EstimateCommand
                 var s = c.Settings(seed);
                 trained = new MmgEstimator(new MmgOptions
                 {
-                    Variant = name, Seed = s.Seed, Device = s.Device, Profile = s.Profile, Steps = s.Steps, Pointwise = c.Has("pointwise"),
+                    Variant = name, Seed = s.Seed, Device = s.Device, Profile = s.Profile, Steps = s.Steps, Pointwise = c.Has("pointwise"), Extra = s.Extra,
                     Folds = c.Has("folds") ? c.GetInt("folds", 1) : null,
                     Permutations = c.Has("test") ? c.GetInt("test", 199) : null,
                 });
