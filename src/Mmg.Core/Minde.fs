@@ -275,7 +275,7 @@ module Minde =
 /// absent) trained for Steps + AdaptSteps steps with q = Minde.density, then ½ E‖ε̂_y − ε̂‖²/q on
 /// the test rows. Variants: "minde-c" (orthogonal, the headline) and "minde-c-difference".
 type MindeConditional(options: EstimatorOptions) =
-    do Estimation.requireKnownOptions "minde-c" [ "adapt-steps"; "width"; "repeats" ] options
+    do Estimation.requireKnownOptions "minde-c" [ "adapt-steps"; "width"; "repeats"; "drop-probability" ] options
     member _.Options = options
 
     interface IMiEstimator with
@@ -301,7 +301,7 @@ type MindeConditional(options: EstimatorOptions) =
 /// I = ½ E‖ε̂_xy − [ε̂_x, ε̂_y]‖²/q on the test rows (both parts noised at the same a).
 /// Variants: "minde-j" (orthogonal, the headline) and "minde-j-difference".
 type MindeJoint(options: EstimatorOptions) =
-    do Estimation.requireKnownOptions "minde-j" [ "adapt-steps"; "width"; "repeats" ] options
+    do Estimation.requireKnownOptions "minde-j" [ "adapt-steps"; "width"; "repeats"; "drop-probability" ] options
     member _.Options = options
 
     interface IMiEstimator with

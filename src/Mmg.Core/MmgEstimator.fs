@@ -101,6 +101,7 @@ module MmgProfiles =
             LearningRate = Estimation.orDefaultF options.LearningRate p.LearningRate
             Width = Estimation.extraInt options "width" p.Width
             Repeats = Estimation.extraInt options "repeats" p.Repeats
+            DropProbability = Estimation.extraFloat options "drop-probability" p.DropProbability
             TestFraction = Estimation.orDefaultF options.TestFraction p.TestFraction }
 
 /// The five MMG variants of one evaluation, each with its standard error.
@@ -288,7 +289,7 @@ type MmgEstimator(variant: string, options: EstimatorOptions) =
     /// ≥ 0 by construction, reports the overfitting as information.
     /// The estimator-specific options (EstimatorOptions.Extra) MMG reads; others are refused.
     static member OptionKeys =
-        [ "adapt-steps"; "width"; "repeats"; "linear-base"; "zero-init"; "cosine"; "validation"; "patience"; "folds"; "permutations" ]
+        [ "adapt-steps"; "width"; "repeats"; "drop-probability"; "linear-base"; "zero-init"; "cosine"; "validation"; "patience"; "folds"; "permutations" ]
 
     static member Variants = [| "mmg"; "mmg-adaptive"; "mmg-orthogonal"; "mmg-orthogonal-adaptive"; "mmg-debiased" |]
 
