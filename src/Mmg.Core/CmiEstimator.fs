@@ -304,12 +304,7 @@ type CmiEstimator(variant: string, options: EstimatorOptions) =
         // early stopping on held-out training rows, as MmgEstimator.Fit
         let validation = EarlyStoppingOptions.validation options
         let patience = EarlyStoppingOptions.patience options
-        let nAll = Array2D.length1 x
-        let fitRows, valRows =
-            if validation = 0.0 then Array.init nAll id, [||]
-            else Data.split (options.Seed + 3) validation nAll
-        if fitRows.Length < p.BatchSize then
-            invalidArg "x" (sprintf "%d training rows leave %d after holding out %.0f%% for early stopping, fewer than the batch size %d; give more rows, a smaller batch size or validation=0." nAll fitRows.Length (100.0 * validation) p.BatchSize)
+        let fitRows, valRows = EarlyStoppingOptions.split options (Array2D.length1 x) p.BatchSize
         let fit (t: Tensor) = if valRows.Length = 0 then t.alias () else Data.rows fitRows t
         use xs = fit xAll
         use ys = fit yAll

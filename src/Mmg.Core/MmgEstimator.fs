@@ -337,12 +337,7 @@ type MmgEstimator(variant: string, options: EstimatorOptions) =
         // into independent data).
         let validation = EarlyStoppingOptions.validation options
         let patience = EarlyStoppingOptions.patience options
-        let nAll = Array2D.length1 x
-        let fitRows, valRows =
-            if validation = 0.0 then Array.init nAll id, [||]
-            else Data.split (options.Seed + 3) validation nAll
-        if fitRows.Length < p.BatchSize then
-            invalidArg "x" (sprintf "%d training rows leave %d after holding out %.0f%% for early stopping, fewer than the batch size %d; give more rows, a smaller batch size or validation=0." nAll fitRows.Length (100.0 * validation) p.BatchSize)
+        let fitRows, valRows = EarlyStoppingOptions.split options (Array2D.length1 x) p.BatchSize
         use xs = if valRows.Length = 0 then xAll.alias () else Data.rows fitRows xAll
         use ys = if valRows.Length = 0 then yAll.alias () else Data.rows fitRows yAll
         use xv = Data.rows valRows xAll

@@ -332,6 +332,17 @@ module EarlyStoppingOptions =
         if p < 1 then invalidArg "patience" (sprintf "patience must be at least 1 score, got %d." p)
         p
 
+    /// The fitting and the held-out rows of n training rows (seeded by Seed + 3); all rows fit
+    /// when `validation` is 0. Refuses a split that leaves fewer fitting rows than a batch.
+    let split (options: EstimatorOptions) (n: int) (batchSize: int) : int[] * int[] =
+        let validation = validation options
+        let fitRows, valRows =
+            if validation = 0.0 then Array.init n id, [||]
+            else Data.split (options.Seed + 3) validation n
+        if fitRows.Length < batchSize then
+            invalidArg "x" (sprintf "%d training rows leave %d after holding out %.0f%% for early stopping, fewer than the batch size %d; give more rows, a smaller batch size or validation=0." n fitRows.Length (100.0 * validation) batchSize)
+        fitRows, valRows
+
     /// Scores per phase budget.
     let every (steps: int) = max 10 (steps / 100)
 
