@@ -241,7 +241,7 @@ type CmiModel(shape: NetworkShape, dimZ: int, fixedNet: CmiDenoiserNet, adaptive
 
 /// MMG for conditional MI (issue 14): one noise predictor ε̂(x_a, a, y, z) that always sees z and
 /// sees y or the "absent" token, trained and evaluated exactly as MmgEstimator (same profiles,
-/// importance-weighted loss, EmaAdam, linear-Gaussian base (option "linear-base", default on),
+/// importance-weighted loss, EmaAdam, linear-Gaussian base (option "linear-base", by default from Network.linearBaseMinColumns columns),
 /// gated adaptive density with range widening, held-out rows, standardisation fit on the training
 /// rows); all five variants from one run. With dz = 0 it reproduces MmgEstimator's numbers for
 /// the same options (tested). Cross-fitting ("folds") and the permutation test are MMG-only.
@@ -290,7 +290,7 @@ type CmiEstimator(variant: string, options: EstimatorOptions) =
         let device = Estimation.device options.Device
         torch.random.manual_seed (int64 options.Seed) |> ignore
         let width = if p.Width > 0 then p.Width else Network.defaultWidth dimX (dimY + dimZ)
-        let shape = { Network.shape dimX dimY width with LinearBase = Estimation.extraInt options "linear-base" 1 <> 0 }
+        let shape = { Network.shape dimX dimY width with LinearBase = Network.useLinearBase options (dimX + dimY + dimZ) }
         use xt = Data.toTensor x
         use yt = Data.toTensor y
         use zt = Data.toTensor z

@@ -323,7 +323,7 @@ type MmgEstimator(variant: string, options: EstimatorOptions) =
         let device = Estimation.device options.Device
         torch.random.manual_seed (int64 options.Seed) |> ignore
         let width = if p.Width > 0 then p.Width else Network.defaultWidth dimX dimY
-        let shape = { Network.shape dimX dimY width with LinearBase = Estimation.extraInt options "linear-base" 1 <> 0 }
+        let shape = { Network.shape dimX dimY width with LinearBase = Network.useLinearBase options (dimX + dimY) }
         use xt = Data.toTensor x
         use yt = Data.toTensor y
         let sx, sy = Data.fitStandardizer xt, Data.fitStandardizer yt

@@ -122,3 +122,21 @@ let ``the log-SNR density is not adapted to a gap below the threshold`` () =
     net.SetLinearBase(x, y2) |> ignore
     let q2, _, _ = MmgEstimator.AdaptDensity(net, q0, x, y2, 32, 5)
     Assert.NotEqual(q0, q2)
+
+[<Fact>]
+let ``the linear base is on by default from linearBaseMinColumns columns, and the option overrides it`` () =
+    let withBase (v: string option) =
+        { EstimatorOptions.Default with Extra = readOnlyDict [ match v with Some v -> "linear-base", v | None -> () ] }
+    let n = Network.linearBaseMinColumns
+    Assert.True(Network.useLinearBase (withBase None) n)
+    Assert.False(Network.useLinearBase (withBase None) (n - 1))
+    Assert.True(Network.useLinearBase (withBase (Some "auto")) n)
+    Assert.False(Network.useLinearBase (withBase (Some "auto")) 2)
+    Assert.True(Network.useLinearBase (withBase (Some "1")) 2)
+    Assert.False(Network.useLinearBase (withBase (Some "0")) 50)
+    Assert.Throws<ArgumentException>(fun () -> Network.useLinearBase (withBase (Some "yes")) 2 |> ignore) |> ignore
+    // and the estimator records what it used
+    let x = Array2D.init 400 1 (fun i _ -> sin (float i))
+    let y = Array2D.init 400 1 (fun i _ -> cos (1.3 * float i))
+    let r = (MmgEstimator("mmg", { EstimatorOptions.Default with Profile = "quick"; Steps = 20 }) :> IMiEstimator).Estimate(x, y, null)
+    Assert.Equal("False", r.Settings.["linear_base"])
