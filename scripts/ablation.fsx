@@ -1,6 +1,6 @@
 // Accuracy ablation of the MMG estimator: runs tasks × seeds × configurations and appends one CSV
 // row per run (all four variants and the debiased combination) to the output file, skipping runs
-// already there (resumable). Build first: dotnet build src/Mmg.Host -c Release
+// already there (resumable; a run is config, task, seed and sample count). Build first: dotnet build src/Mmg.Host -c Release
 //   dotnet fsi scripts/ablation.fsx -- OUT.csv CONFIG TASK[,TASK...] SEED[,SEED...] [SAMPLES]
 // CONFIG is name:key=value;key=value (EstimatorOptions.Extra, plus steps=N, profile=NAME),
 // e.g. "base:linear-base=1" or "plain:linear-base=0". Tasks may be `indep-D-N`-style ids:
@@ -39,7 +39,7 @@ let independent (id: string) (n: int) (seed: int) =
         x, Array2D.init n d (fun _ _ -> gauss ())
 
 let done' =
-    if File.Exists out then File.ReadAllLines out |> Array.skip 1 |> Array.map (fun l -> let f = l.Split ',' in f.[0], f.[1], f.[2]) |> Set.ofArray
+    if File.Exists out then File.ReadAllLines out |> Array.skip 1 |> Array.map (fun l -> let f = l.Split ',' in f.[0], f.[1], f.[2], f.[3]) |> Set.ofArray
     else Set.empty
 if not (File.Exists out) then
     File.WriteAllText(out, "config,task,seed,samples,truth,mmg,mmg_adaptive,mmg_orthogonal,mmg_orthogonal_adaptive,se_orth_adaptive,se_diff_adaptive,seconds,adaptive_q,shrinkage,final_lr,mmg_debiased,se_debiased,fixed_step_kept,adapt_step_kept\n")
@@ -47,7 +47,8 @@ let setting (r: EstimatorResult) (key: string) = match r.Settings.TryGetValue ke
 torch.set_num_threads 1
 for t in tasks do
     for seed in seeds do
-        if not (done'.Contains(name, t, string seed)) then
+        let rows = defaultArg samplesOverride 10000
+        if not (done'.Contains(name, t, string seed, string rows)) then
             let x, y, truth, n =
                 if t.StartsWith "indep" then
                     let n = defaultArg samplesOverride 10000
