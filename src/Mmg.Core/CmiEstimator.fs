@@ -329,7 +329,16 @@ type CmiEstimator(variant: string, options: EstimatorOptions) =
                 let predict za a present (c: Tensor[]) = ema.eval (); ema.Predict(za, a, c.[0], present, c.[1])
                 use held = new HeldOutLoss(predict, xv, [| yv; zv |], q, valRepeats, seed)
                 trainer.Train(xs, ys, zs, q, steps, name, progress, { Every = EarlyStoppingOptions.every steps; Patience = patience; Loss = held.Loss })
-        let gap q seed = CmiEstimator.GapCurve(ema, q, xs, ys, zs, p.CurvePoints, seed)
+        let gap q seed =
+            let grid, og = CmiEstimator.GapCurve(ema, q, xs, ys, zs, p.CurvePoints, seed)
+            let heldOut =
+                if valRows.Length = 0 then None
+                else
+                    use g = new torch.Generator(uint64 (seed + 100))
+                    ema.eval ()
+                    let grid', _, _, d, _ = ConditionalMmse.curves (ema.AsDenoiser()) g grid xv yv zv
+                    Some(AdaptiveDensity.area grid' d)
+            grid, og, heldOut
         let fixedNet = (new CmiDenoiserNet(shape, dimZ)).``to`` device
         fixedNet.CopyLinearBase net
         let snapshot () =

@@ -359,7 +359,16 @@ type MmgEstimator(variant: string, options: EstimatorOptions) =
             else
                 use held = HeldOutLoss.Denoiser(ema, xv, yv, q, valRepeats, seed)
                 trainer.Train(xs, ys, q, steps, name, progress, { Every = EarlyStoppingOptions.every steps; Patience = patience; Loss = held.Loss })
-        let gap q seed = MmgEstimator.GapCurve(ema, q, xs, ys, p.CurvePoints, seed)
+        let gap q seed =
+            let grid, og = MmgEstimator.GapCurve(ema, q, xs, ys, p.CurvePoints, seed)
+            let heldOut =
+                if valRows.Length = 0 then None
+                else
+                    use g = new torch.Generator(uint64 (seed + 100))
+                    ema.eval ()
+                    let grid', _, _, d, _ = Mmse.curves (Network.asDenoiser ema) g grid xv yv
+                    Some(AdaptiveDensity.area grid' d)
+            grid, og, heldOut
         // the fixed-q EMA model, kept for the non-adaptive variants
         let fixedNet = (new DenoiserNet(shape)).``to`` device
         fixedNet.CopyLinearBase net

@@ -140,3 +140,23 @@ let ``the linear base is on by default from linearBaseMinColumns columns, and th
     let y = Array2D.init 400 1 (fun i _ -> cos (1.3 * float i))
     let r = (MmgEstimator("mmg", { EstimatorOptions.Default with Profile = "quick"; Steps = 20 }) :> IMiEstimator).Estimate(x, y, null)
     Assert.Equal("False", r.Settings.["linear_base"])
+
+[<Fact>]
+let ``the adaptive density is gated by the held-out difference-form gap when there is one`` () =
+    // a clear orthogonal gap (area ≈ 1 nat) on the training rows
+    let q0 = LogSnr.paperDefault
+    let lo, hi = LogSnr.range q0
+    let grid = Array.init 64 (fun i -> lo + (hi - lo) * float i / 63.0)
+    let og = grid |> Array.map (fun a -> 0.6 * exp (-0.5 * (a - 2.0) * (a - 2.0) / 4.0))
+    Assert.True(AdaptiveDensity.area grid og > 0.5)
+    let fitted, _, _ = AdaptiveDensity.fromGap q0 grid og
+    Assert.NotEqual(q0, fitted)
+    // the same gap, but the held-out difference form sees none (memorisation): q is kept
+    let kept, top, bottom = AdaptiveDensity.fromGapGated q0 grid og (Some -0.3)
+    Assert.Equal(q0, kept)
+    Assert.False(top || bottom)
+    // a held-out gap above the threshold, or no held-out rows: as fromGap
+    let adapted, _, _ = AdaptiveDensity.fromGapGated q0 grid og (Some 0.5)
+    Assert.Equal(fitted, adapted)
+    let noRows, _, _ = AdaptiveDensity.fromGapGated q0 grid og None
+    Assert.Equal(fitted, noRows)
