@@ -337,6 +337,35 @@ public class BenchTests : IDisposable
     }
 
     [Fact]
+    public void TwoSigtermsAtOnceAreOneRequestAndStopGracefully()
+    {
+        // Slurm's scancel signals mmg and the batch script, which forwards its own TERM: one cancel
+        // arrives twice within milliseconds and must not count as "stop now".
+        var outDir = Path.Combine(_dir, "sigterm2");
+        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
+        psi.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "mmg.dll"));
+        foreach (var a in new[] { "bench", "--tasks", "1v1-normal-0.75", "--estimators", "cca,mmg-orthogonal", "--profile", "quick",
+                     "--steps", "1000", "--samples", "600", "--threads", "1", "--out", outDir })
+            psi.ArgumentList.Add(a);
+        var err = new System.Text.StringBuilder();
+        using var p = Process.Start(psi)!;
+        p.OutputDataReceived += (_, _) => { };
+        p.ErrorDataReceived += (_, e) => { if (e.Data is not null) lock (err) err.AppendLine(e.Data); };
+        p.BeginOutputReadLine();
+        p.BeginErrorReadLine();
+        WaitForRows(p, outDir, 1);
+        Assert.Equal(0, Kill(p.Id, SigTerm));
+        Assert.Equal(0, Kill(p.Id, SigTerm));
+        Assert.True(p.WaitForExit(15_000), "mmg did not stop within 15 s of SIGTERM");
+        p.WaitForExit();
+        Assert.Equal(75, p.ExitCode);
+        string text;
+        lock (err) text = err.ToString();
+        Assert.Contains("SIGTERM received", text);
+        Assert.DoesNotContain("abandoned", text);
+    }
+
+    [Fact]
     public void ShardsKeepTheJobsOfOneTaskAndSeedTogether()
     {
         var all = Core.Bench.jobs(new[] { "a", "b", "c" }, new[] { "mmg", "mmg-orthogonal", "ksg" }, 2);

@@ -358,7 +358,13 @@ internal sealed class Interruption : IDisposable
     private readonly TimeSpan _abandonAfter;
     private readonly PosixSignalRegistration[] _registrations;
     private int _signals;
+    private long _firstSignalTicks;
     private volatile bool _disposed;
+
+    /// <summary>A second signal this soon after the first is the same request: Slurm's scancel
+    /// signals every process of the job, and the batch script forwards its own TERM to mmg too,
+    /// so one cancel arrives twice within milliseconds.</summary>
+    private static readonly TimeSpan SameRequest = TimeSpan.FromSeconds(2);
 
     public Interruption(TextWriter err, TimeSpan abandonAfter)
     {
@@ -385,6 +391,10 @@ internal sealed class Interruption : IDisposable
     private void OnSignal(PosixSignalContext context)
     {
         context.Cancel = true;
+        var now = Environment.TickCount64;
+        var first = Interlocked.CompareExchange(ref _firstSignalTicks, now, 0);
+        if (first != 0 && now - first < (long)SameRequest.TotalMilliseconds)
+            return;   // the same request again (see SameRequest)
         var n = Interlocked.Increment(ref _signals);
         if (n == 1)
         {
@@ -401,7 +411,12 @@ internal sealed class Interruption : IDisposable
             if (_disposed) return;
             _err.WriteLine("mmg: interrupted: the current job was abandoned (no row written); run the same command again to resume. Exit code 75.");
             _err.Flush();
-            Environment.Exit(ExitCodes.Interrupted);
+            Console.Out.Flush();
+            // Exit at once, without the runtime's and libtorch's exit-time teardown: the training
+            // thread may be inside a native torch call, and tearing libtorch down under it
+            // crashed the process (exit 139 instead of 75, seen under Slurm). Rows are flushed as
+            // they are written and the write lock is held here, so nothing is lost.
+            ImmediateExit(ExitCodes.Interrupted);
         }
     }
 
@@ -409,5 +424,19 @@ internal sealed class Interruption : IDisposable
     {
         _disposed = true;
         foreach (var r in _registrations) r.Dispose();
+    }
+
+    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "_exit")]
+    private static extern void PosixExit(int status);
+
+    private static void ImmediateExit(int code)
+    {
+        if (OperatingSystem.IsLinux() || OperatingSystem.IsMacOS())
+        {
+            try { PosixExit(code); }
+            catch (DllNotFoundException) { }
+            catch (EntryPointNotFoundException) { }
+        }
+        Environment.Exit(code);
     }
 }
