@@ -101,7 +101,10 @@ module MmgProfiles =
             LearningRate = Estimation.orDefaultF options.LearningRate p.LearningRate
             Width = Estimation.extraInt options "width" p.Width
             Repeats = Estimation.extraInt options "repeats" p.Repeats
-            DropProbability = Estimation.extraFloat options "drop-probability" p.DropProbability
+            DropProbability =
+                let d = Estimation.extraFloat options "drop-probability" p.DropProbability
+                if not (d >= 0.0 && d < 1.0) then invalidArg "drop-probability" (sprintf "option 'drop-probability' must lie in [0, 1), got %g." d)
+                d
             TestFraction = Estimation.orDefaultF options.TestFraction p.TestFraction }
 
 /// The five MMG variants of one evaluation, each with its standard error.

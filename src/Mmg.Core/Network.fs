@@ -243,7 +243,11 @@ module Network =
         | extra ->
             match extra.TryGetValue "linear-base" with
             | true, v when v.Trim().Equals("auto", StringComparison.OrdinalIgnoreCase) -> auto
-            | true, _ -> Estimation.extraInt options "linear-base" 1 <> 0
+            | true, v ->
+                match v.Trim() with
+                | "1" -> true
+                | "0" -> false
+                | _ -> invalidArg "linear-base" (sprintf "option 'linear-base' must be 1, 0 or auto, got '%s'." v)
             | _ -> auto
 
     let shape (dimX: int) (dimY: int) (width: int) =
