@@ -2,7 +2,8 @@
 // row per run (all four variants and the debiased combination) to the output file, skipping runs
 // already there (resumable; a run is config, task, seed and sample count). Build first: dotnet build src/Mmg.Host -c Release
 //   dotnet fsi scripts/ablation.fsx -- OUT.csv CONFIG TASK[,TASK...] SEED[,SEED...] [SAMPLES]
-// CONFIG is name:key=value;key=value (EstimatorOptions.Extra, plus steps=N, profile=NAME),
+// CONFIG is name:key=value;key=value (EstimatorOptions.Extra, plus steps=N, profile=NAME,
+// batch=N, lr=X),
 // e.g. "base:linear-base=1" or "plain:linear-base=0". Tasks may be `indep-D-N`-style ids:
 // indep-gauss-D (D×D independent Gaussians) and indep-unif-exp (uniform × exponential).
 #r "../src/Mmg.Host/bin/Release/net10.0/TorchSharp.dll"
@@ -21,11 +22,13 @@ let name, kv =
     | [| n; rest |] -> n, rest.Split(';', StringSplitOptions.RemoveEmptyEntries) |> Array.map (fun s -> let p = s.Split '=' in p.[0], p.[1])
     | _ -> config, [||]
 let extra = Dictionary<string, string>()
-let mutable steps, profile = 0, "default"
+let mutable steps, profile, batch, lr = 0, "default", 0, nan
 for k, v in kv do
     match k with
     | "steps" -> steps <- int v
     | "profile" -> profile <- v
+    | "batch" -> batch <- int v
+    | "lr" -> lr <- float v
     | _ -> extra.[k] <- v
 
 let independent (id: string) (n: int) (seed: int) =
@@ -59,7 +62,7 @@ for t in tasks do
                     let n = defaultArg samplesOverride 10000
                     let x, y = task.Sample n seed
                     x, y, task.TrueMI, n
-            let options = { EstimatorOptions.Default with Seed = seed; Profile = profile; Steps = steps; Extra = extra }
+            let options = { EstimatorOptions.Default with Seed = seed; Profile = profile; Steps = steps; BatchSize = batch; LearningRate = lr; Extra = extra }
             let est = MmgEstimator("mmg-orthogonal-adaptive", options)
             let r, m = est.EstimateWithModel(x, y, null, false)
             (m :> IDisposable).Dispose()

@@ -344,10 +344,10 @@ type CmiEstimator(variant: string, options: EstimatorOptions) =
         let snapshot () =
             use _ = torch.no_grad ()
             for dst, src in Seq.zip (fixedNet.parameters ()) (ema.parameters ()) do dst.copy_ src |> ignore
-        let plan = TrainingPlan.run phase gap snapshot p.FixedQ p.Steps p.AdaptSteps options.Seed
+        let plan = TrainingPlan.run phase gap snapshot p.FixedQ p.Steps p.AdaptSteps (DefensiveShareOption.read options) options.Seed
         let adaptiveQ, rounds, first, last = plan.AdaptiveQ, plan.Rounds, plan.Fixed, plan.Adaptive
         net.Dispose()
-        let q2 s = match s with | Logistic(m, sc, c) -> sprintf "logistic(loc=%.4g, scale=%.4g, clip=%.4g)" m sc c | Uniform(lo, hi) -> sprintf "uniform(%.4g, %.4g)" lo hi
+        let q2 = LogSnr.describe
         let settings =
             Estimation.settings
                 [ "profile", box p.Name; "steps", box p.Steps; "adapt_steps", box p.AdaptSteps; "batch_size", box p.BatchSize

@@ -9,6 +9,9 @@ type LogSnrDensity =
     | Logistic of loc: float * scale: float * clip: float
     /// a ~ U(lo, hi).
     | Uniform of lo: float * hi: float
+    /// The defensive mixture (1 − share)·inner + share·U(range of inner): importance weights
+    /// 1/q are at most (hi − lo)/share however thin inner's tails are.
+    | Defensive of inner: LogSnrDensity * share: float
 
 /// Log-SNR densities: constructors with checks, sampler, density, CDF, importance weights, and the
 /// adaptive fits (paper §4.1).
@@ -32,20 +35,55 @@ module LogSnr =
         if not (lo < hi) then invalidArg "hi" (sprintf "uniform log-SNR density needs lo < hi, got lo = %g, hi = %g." lo hi)
         Uniform(lo, hi)
 
+    /// The defensive mixture (1 − share)·inner + share·U(range of inner); share in (0, 1).
+    /// Mixing a share of the uniform on the same support into an adapted density is defensive
+    /// importance sampling: the weight of a draw in a thin tail is bounded by (hi − lo)/share,
+    /// at the cost of at most a factor 1/(1 − share) in variance where inner fits the integrand.
+    let defensive (inner: LogSnrDensity) (share: float) =
+        match inner with
+        | Defensive _ -> invalidArg "inner" "a defensive mixture of a defensive mixture is not supported; mix the inner density once."
+        | _ -> ()
+        if not (share > 0.0 && share < 1.0) then invalidArg "share" (sprintf "the defensive share must lie in (0, 1), got %g." share)
+        Defensive(inner, share)
+
     /// Checks a density built without the constructors (e.g. a union case written directly).
-    let validate (q: LogSnrDensity) =
+    let rec validate (q: LogSnrDensity) =
         match q with
         | Logistic(m, s, c) -> logistic m s c |> ignore
         | Uniform(lo, hi) -> uniform lo hi |> ignore
+        | Defensive(inner, share) -> validate inner; defensive inner share |> ignore
 
     /// The support [lo, hi] of q.
-    let range (q: LogSnrDensity) =
+    let rec range (q: LogSnrDensity) =
         match q with
         | Logistic(m, s, c) -> (m - s * c, m + s * c)
         | Uniform(lo, hi) -> (lo, hi)
+        | Defensive(inner, _) -> range inner
+
+    /// Human-readable form, as reported in settings.
+    let rec describe (q: LogSnrDensity) =
+        match q with
+        | Logistic(m, s, c) -> sprintf "logistic(loc=%.4g, scale=%.4g, clip=%.4g)" m s c
+        | Uniform(lo, hi) -> sprintf "uniform(%.4g, %.4g)" lo hi
+        | Defensive(inner, share) -> sprintf "%.4g·%s + %.4g·uniform(range)" (1.0 - share) (describe inner) share
+
+    /// Flat numeric form for model files: [0; loc; scale; clip], [1; lo; hi], [2; share; inner…].
+    let rec toArray (q: LogSnrDensity) : float[] =
+        match q with
+        | Logistic(m, s, c) -> [| 0.0; m; s; c |]
+        | Uniform(lo, hi) -> [| 1.0; lo; hi |]
+        | Defensive(inner, share) -> Array.append [| 2.0; share |] (toArray inner)
+
+    /// Inverse of toArray; checks the values.
+    let rec ofArray (a: float[]) : LogSnrDensity =
+        match a with
+        | [| 0.0; m; s; c |] -> logistic m s c
+        | [| 1.0; lo; hi |] -> uniform lo hi
+        | _ when a.Length > 2 && a.[0] = 2.0 -> defensive (ofArray a.[2..]) a.[1]
+        | _ -> invalidArg "a" (sprintf "not a saved log-SNR density: [%s]." (a |> Array.map string |> String.concat "; "))
 
     /// n draws of a ~ q as a tensor [n] of the given dtype.
-    let sample (generator: torch.Generator) (dtype: torch.ScalarType) (n: int) (q: LogSnrDensity) : Tensor =
+    let rec sample (generator: torch.Generator) (dtype: torch.ScalarType) (n: int) (q: LogSnrDensity) : Tensor =
         validate q
         Checks.requirePositiveInt "n" n
         match q with
@@ -60,14 +98,26 @@ module LogSnr =
             use u = torch.rand([| int64 n |], dtype = torch.ScalarType.Float64, generator = generator)
             use a = u * (hi - lo) + lo
             a.``to`` dtype
+        | Defensive(inner, share) ->
+            // Each draw comes from the uniform with probability `share`, else from inner.
+            let lo, hi = range inner
+            use fromInner = sample generator dtype n inner
+            use fromUniform = sample generator dtype n (Uniform(lo, hi))
+            use pick = torch.rand([| int64 n |], dtype = torch.ScalarType.Float64, generator = generator)
+            use threshold = torch.tensor(share, dtype = torch.ScalarType.Float64)
+            use isUniform = pick.lt threshold
+            torch.where (isUniform, fromUniform, fromInner)
 
     /// q(a), zero outside the support. Same shape and dtype as a.
-    let density (q: LogSnrDensity) (a: Tensor) : Tensor =
+    let rec density (q: LogSnrDensity) (a: Tensor) : Tensor =
         validate q
         let lo, hi = range q
         use inside = a.ge(torch.tensor(lo, dtype = a.dtype)).logical_and(a.le(torch.tensor(hi, dtype = a.dtype)))
         use raw =
             match q with
+            | Defensive(inner, share) ->
+                use d = density inner a
+                d * (1.0 - share) + share / (hi - lo)
             | Logistic(m, s, c) ->
                 use u = (a - m) / s
                 use su = torch.sigmoid u
@@ -79,11 +129,15 @@ module LogSnr =
         torch.where (inside, raw, torch.zeros_like raw)
 
     /// Cumulative distribution of q at a (0 below the support, 1 above).
-    let cdf (q: LogSnrDensity) (a: Tensor) : Tensor =
+    let rec cdf (q: LogSnrDensity) (a: Tensor) : Tensor =
         validate q
         let lo, hi = range q
         use clamped = a.clamp(torch.tensor(lo, dtype = a.dtype), torch.tensor(hi, dtype = a.dtype))
         match q with
+        | Defensive(inner, share) ->
+            use c = cdf inner a
+            use u = (clamped - lo) / (hi - lo)
+            c * (1.0 - share) + u * share
         | Logistic(m, s, c) ->
             use u = (clamped - m) / s
             use su = torch.sigmoid u

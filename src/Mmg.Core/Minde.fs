@@ -243,10 +243,7 @@ module Minde =
             member _.Dispose() =
                 for t in [ xs; ys; xe; ye ] do t.Dispose()
 
-    let private qText q =
-        match q with
-        | Logistic(m, s, c) -> sprintf "logistic(loc=%.4g, scale=%.4g, clip=%.4g)" m s c
-        | Uniform(lo, hi) -> sprintf "uniform(%.4g, %.4g)" lo hi
+    let private qText q = LogSnr.describe q
 
     let internal commonSettings (options: EstimatorOptions) (prep: Prepared) (shape: NetworkShape) (finalLr: float) (parameters: int64) (extra: (string * obj) list) =
         let p = prep.Profile

@@ -125,15 +125,10 @@ type MmgEvaluation =
 /// samples without retraining; saves to and loads from a directory.
 type MmgModel(shape: NetworkShape, fixedNet: DenoiserNet, adaptiveNet: DenoiserNet, fixedQ: LogSnrDensity, adaptiveQ: LogSnrDensity,
               stdX: Data.Standardizer, stdY: Data.Standardizer, device: torch.Device, settings: IReadOnlyDictionary<string, string>) =
-    static let qToArray q =
-        match q with
-        | Logistic(m, s, c) -> [| 0.0; m; s; c |]
-        | Uniform(lo, hi) -> [| 1.0; lo; hi |]
+    static let qToArray q = LogSnr.toArray q
     static let qOfArray (a: float[]) =
-        match a with
-        | [| 0.0; m; s; c |] -> LogSnr.logistic m s c
-        | [| 1.0; lo; hi |] -> LogSnr.uniform lo hi
-        | _ -> invalidArg "model.json" "the saved log-SNR density is malformed."
+        try LogSnr.ofArray a
+        with :? ArgumentException as e -> invalidArg "model.json" (sprintf "the saved log-SNR density is malformed: %s" e.Message)
 
     member _.Shape = shape
     member _.FixedQ = fixedQ
@@ -292,7 +287,7 @@ type MmgEstimator(variant: string, options: EstimatorOptions) =
     /// ≥ 0 by construction, reports the overfitting as information.
     /// The estimator-specific options (EstimatorOptions.Extra) MMG reads; others are refused.
     static member OptionKeys =
-        [ "adapt-steps"; "width"; "repeats"; "drop-probability"; "linear-base"; "zero-init"; "cosine"; "validation"; "patience"; "folds"; "permutations" ]
+        [ "adapt-steps"; "width"; "repeats"; "drop-probability"; "linear-base"; "zero-init"; "cosine"; "validation"; "patience"; "defensive-share"; "folds"; "permutations" ]
 
     static member Variants = [| "mmg"; "mmg-adaptive"; "mmg-orthogonal"; "mmg-orthogonal-adaptive"; "mmg-debiased" |]
 
@@ -378,10 +373,10 @@ type MmgEstimator(variant: string, options: EstimatorOptions) =
         let snapshot () =
             use _ = torch.no_grad ()
             for dst, src in Seq.zip (fixedNet.parameters ()) (ema.parameters ()) do dst.copy_ src |> ignore
-        let plan = TrainingPlan.run phase gap snapshot p.FixedQ p.Steps p.AdaptSteps options.Seed
+        let plan = TrainingPlan.run phase gap snapshot p.FixedQ p.Steps p.AdaptSteps (DefensiveShareOption.read options) options.Seed
         let adaptiveQ, rounds, first, last = plan.AdaptiveQ, plan.Rounds, plan.Fixed, plan.Adaptive
         net.Dispose()
-        let q2 s = match s with | Logistic(m, sc, c) -> sprintf "logistic(loc=%.4g, scale=%.4g, clip=%.4g)" m sc c | Uniform(lo, hi) -> sprintf "uniform(%.4g, %.4g)" lo hi
+        let q2 = LogSnr.describe
         let settings =
             Estimation.settings
                 [ "profile", box p.Name; "steps", box p.Steps; "adapt_steps", box p.AdaptSteps; "batch_size", box p.BatchSize

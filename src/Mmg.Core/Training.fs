@@ -288,6 +288,17 @@ module AdaptiveDensity =
                 | other -> other
             fitted, top, bottom
 
+/// The defensive share of the adapted log-SNR density (option `defensive-share`, 0 = the bare
+/// fitted logistic): see LogSnr.defensive and TrainingPlan.run.
+module DefensiveShareOption =
+    let standard = 0.2
+
+    let read (options: EstimatorOptions) =
+        let v = Estimation.extraFloat options "defensive-share" standard
+        if not (v >= 0.0 && v < 1.0) then
+            invalidArg "defensive-share" (sprintf "option 'defensive-share' must lie in [0, 1) (0 = no uniform mixed into the adapted density), got %g." v)
+        v
+
 /// What the MMG training plan did.
 type PlanOutcome =
     { AdaptiveQ: LogSnrDensity
@@ -297,7 +308,8 @@ type PlanOutcome =
       Adaptive: PhaseOutcome }
 
 /// The MMG training plan, one for MI and CMI: `steps` with the fixed density, a snapshot of
-/// that model, then the adaptive density fitted to the preliminary model's gap; if the gap is
+/// that model, then the adaptive density fitted to the preliminary model's gap (mixed with
+/// `defensiveShare` of the uniform on its support, LogSnr.defensive; 0 = unmixed); if the gap is
 /// still large at an end of the range (high MI puts the conditional transition beyond it), the
 /// range is widened by half its width on that side and trained on for a fifth of the adaptive
 /// budget, up to three times, before the rest of the adaptive budget. The range is found from the
@@ -306,12 +318,14 @@ type PlanOutcome =
 /// held-out rows, its difference-form gap area there (the gate, AdaptiveDensity.fromGapGated).
 module TrainingPlan =
     let run (phase: LogSnrDensity -> int -> string -> int -> PhaseOutcome) (gap: LogSnrDensity -> int -> float[] * float[] * float option)
-            (snapshot: unit -> unit) (fixedQ: LogSnrDensity) (steps: int) (adaptSteps: int) (seed: int) : PlanOutcome =
+            (snapshot: unit -> unit) (fixedQ: LogSnrDensity) (steps: int) (adaptSteps: int) (defensiveShare: float) (seed: int) : PlanOutcome =
         let first = phase fixedQ steps "denoiser (fixed q)" (seed + 5)
         snapshot ()
         let adapt q s =
             let grid, og, heldOut = gap q s
-            AdaptiveDensity.fromGapGated q grid og heldOut
+            let q', top, bottom = AdaptiveDensity.fromGapGated q grid og heldOut
+            let q' = if q' <> q && defensiveShare > 0.0 then LogSnr.defensive q' defensiveShare else q'
+            q', top, bottom
         let mutable adaptiveQ, top, bottom = adapt fixedQ (seed + 7)
         let mutable range = LogSnr.range fixedQ
         let mutable rounds = 0

@@ -53,7 +53,7 @@ let caseGen : Gen<GaussianCase> =
     }
 
 /// Log-SNR densities with loc in [−5, 5], scale in [0.5, 4], clip in [0.5, 6]; uniform ranges
-/// of width 1..30.
+/// of width 1..30; defensive mixtures of a logistic (clip up to 10) with a share in [0.05, 0.5].
 let densityGen : Gen<Mmg.Core.LogSnrDensity> =
     let f lo hi = Gen.choose (0, 1000000) |> Gen.map (fun k -> lo + (hi - lo) * float k / 1e6)
     Gen.oneof
@@ -65,7 +65,13 @@ let densityGen : Gen<Mmg.Core.LogSnrDensity> =
           gen {
             let! lo = f -20.0 5.0
             let! w = f 1.0 30.0
-            return Mmg.Core.Uniform(lo, lo + w) } ]
+            return Mmg.Core.Uniform(lo, lo + w) }
+          gen {
+            let! m = f -5.0 5.0
+            let! s = f 0.5 4.0
+            let! c = f 0.5 10.0
+            let! share = f 0.05 0.5
+            return Mmg.Core.Defensive(Mmg.Core.Logistic(m, s, c), share) } ]
 
 type Arbs =
     static member GaussianCase() : Arbitrary<GaussianCase> = Arb.fromGen caseGen

@@ -62,6 +62,41 @@ let ``bad densities raise ArgumentException naming the value`` () =
     let ex4 = Assert.Throws<ArgumentException>(fun () -> LogSnr.sample g f64 10 (Logistic(0.0, 1.0, -2.0)) |> ignore)
     Assert.Contains("clip", ex4.Message)
 
+[<Property(Arbitrary = [| typeof<Arbs> |], MaxTest = 50, Replay = "(2026112904,1)")>]
+let ``a density survives the model-file round trip`` (q: LogSnrDensity) =
+    LogSnr.ofArray (LogSnr.toArray q) = q
+
+[<Fact>]
+let ``the defensive mixture bounds the importance weights by width over share`` () =
+    // A thin logistic (scale 1, clip 9.33: the quick start's adapted density) has weights
+    // 1/q ≈ 10⁴ at the ends of its support; mixed with 20% of the uniform they are at most
+    // (hi − lo)/0.2 ≈ 100, and never above that anywhere on the support.
+    let thin = LogSnr.logistic 0.4 1.07 9.33
+    let mixed = LogSnr.defensive thin 0.2
+    let lo, hi = LogSnr.range mixed
+    Assert.Equal(LogSnr.range thin, (lo, hi))
+    use grid = torch.linspace(lo, hi, 10001L, dtype = f64)
+    use wThin = LogSnr.weights thin grid
+    use wMixed = LogSnr.weights mixed grid
+    let maxThin, maxMixed = wThin.max().item<float> (), wMixed.max().item<float> ()
+    Assert.True(maxThin > 5000.0, sprintf "thin logistic: max weight %.0f" maxThin)
+    Assert.True(maxMixed <= (hi - lo) / 0.2 + 1e-9, sprintf "mixture: max weight %.2f > %.2f" maxMixed ((hi - lo) / 0.2))
+    // at the centre the mixture keeps 80% of the logistic's mass plus the uniform's share
+    use centre = torch.tensor([| 0.4 |], dtype = f64)
+    use dThin = LogSnr.density thin centre
+    use dMixed = LogSnr.density mixed centre
+    Assert.Equal(0.8 * dThin.item<float> () + 0.2 / (hi - lo), dMixed.item<float> (), 12)
+
+[<Fact>]
+let ``bad defensive mixtures are refused with the value`` () =
+    let ex = Assert.Throws<ArgumentException>(fun () -> LogSnr.defensive LogSnr.paperDefault 1.0 |> ignore)
+    Assert.Contains("(0, 1)", ex.Message)
+    Assert.Contains("got 1", ex.Message)
+    let nested = LogSnr.defensive LogSnr.paperDefault 0.2
+    Assert.Throws<ArgumentException>(fun () -> LogSnr.defensive nested 0.2 |> ignore) |> ignore
+    let ex2 = Assert.Throws<ArgumentException>(fun () -> LogSnr.ofArray [| 7.0; 1.0 |] |> ignore)
+    Assert.Contains("not a saved log-SNR density", ex2.Message)
+
 [<Fact>]
 let ``crossings fit recovers the Gaussian transition`` () =
     // 1-D Gaussian with conditional variance v: the ε-space conditional curve is sigmoid(a + log v);

@@ -160,3 +160,38 @@ let ``the adaptive density is gated by the held-out difference-form gap when the
     Assert.Equal(fitted, adapted)
     let noRows, _, _ = AdaptiveDensity.fromGapGated q0 grid og None
     Assert.Equal(fitted, noRows)
+
+[<Fact>]
+let ``the training plan mixes the uniform into the adapted density only when it adapts`` () =
+    // Scripted phases and gaps: the plan trains on the fixed q, then on what AdaptiveDensity
+    // fitted, mixed with the defensive share of the uniform (LogSnr.defensive); a gated gap keeps
+    // q as it is and mixes nothing.
+    let q0 = LogSnr.paperDefault
+    let lo, hi = LogSnr.range q0
+    let grid = Array.init 64 (fun i -> lo + (hi - lo) * float i / 63.0)
+    let og = grid |> Array.map (fun a -> 0.6 * exp (-0.5 * (a - 2.0) * (a - 2.0) / 4.0))
+    let plan heldOut share =
+        let trainedOn = Collections.Generic.List<LogSnrDensity>()
+        let phase q steps _ _ =
+            trainedOn.Add q
+            { SmoothedLoss = 0.0; Steps = steps; KeptStep = steps; ValidationLoss = nan }
+        let outcome = TrainingPlan.run phase (fun _ _ -> grid, og, heldOut) ignore q0 100 50 share 1
+        outcome, List.ofSeq trainedOn
+    let fitted, _, _ = AdaptiveDensity.fromGap q0 grid og
+    let mixed, phases = plan (Some 0.5) 0.2
+    Assert.Equal(LogSnr.defensive fitted 0.2, mixed.AdaptiveQ)
+    Assert.Equal<LogSnrDensity list>([ q0; LogSnr.defensive fitted 0.2 ], phases)
+    let bare, _ = plan (Some 0.5) 0.0
+    Assert.Equal(fitted, bare.AdaptiveQ)
+    let gated, gatedPhases = plan (Some -0.3) 0.2
+    Assert.Equal(q0, gated.AdaptiveQ)
+    Assert.Equal<LogSnrDensity list>([ q0; q0 ], gatedPhases)
+    // and the option is read and checked
+    let opts (v: string) =
+        let d = Collections.Generic.Dictionary<string, string>()
+        d.["defensive-share"] <- v
+        { EstimatorOptions.Default with Extra = d }
+    Assert.Equal(0.2, DefensiveShareOption.read EstimatorOptions.Default)
+    Assert.Equal(0.35, DefensiveShareOption.read (opts "0.35"))
+    let ex = Assert.Throws<ArgumentException>(fun () -> DefensiveShareOption.read (opts "1") |> ignore)
+    Assert.Contains("defensive-share", ex.Message)
