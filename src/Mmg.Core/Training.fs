@@ -165,7 +165,7 @@ type EmaAdam(parameters: seq<Modules.Parameter>, emaParameters: seq<Modules.Para
 /// (y for MI; y and z for CMI), with and without y, importance-weighted under q as in training, on
 /// draws fixed by `seed` (`repeats` per row), so successive calls differ only through the weights.
 /// `predict noisy a present conditions` is the network in evaluation mode. Owns its draws.
-type HeldOutLoss(predict: Tensor -> Tensor -> Tensor -> Tensor[] -> Tensor, x: Tensor, conditions: Tensor[], q: LogSnrDensity, repeats: int, seed: int) =
+type HeldOutLoss(predict: Tensor -> Tensor -> Tensor -> Tensor[] -> Tensor, x: Tensor, conditions: Tensor[], q: LogSnrDensity, repeats: int, seed: int, ?weighted: bool) =
     do Checks.requirePositiveInt "repeats" repeats
     do for c in conditions do Checks.requireSameRows "x" x "conditions" c
     let n = x.shape.[0] * int64 repeats
@@ -177,14 +177,16 @@ type HeldOutLoss(predict: Tensor -> Tensor -> Tensor -> Tensor[] -> Tensor, x: T
         (LogSnr.sample g x.dtype (int n) q).``to`` dev, torch.randn([| n; x.shape.[1] |], dtype = x.dtype, generator = g).``to`` dev
     let z = Channel.noisy a eps xr
     let w =
-        let lo, hi = LogSnr.range q
-        LogSnr.weights q a / (hi - lo)
+        if defaultArg weighted true then
+            let lo, hi = LogSnr.range q
+            LogSnr.weights q a / (hi - lo)
+        else torch.ones_like a
     let on = torch.ones([| n |], dtype = torch.ScalarType.Bool, device = dev)
     let off = torch.zeros([| n |], dtype = torch.ScalarType.Bool, device = dev)
 
     /// For a DenoiserNet on held-out (x, y).
-    static member Denoiser(net: DenoiserNet, x: Tensor, y: Tensor, q: LogSnrDensity, repeats: int, seed: int) =
-        new HeldOutLoss((fun z a present c -> net.eval (); net.Predict(z, a, c.[0], present)), x, [| y |], q, repeats, seed)
+    static member Denoiser(net: DenoiserNet, x: Tensor, y: Tensor, q: LogSnrDensity, repeats: int, seed: int, ?weighted: bool) =
+        new HeldOutLoss((fun z a present c -> net.eval (); net.Predict(z, a, c.[0], present)), x, [| y |], q, repeats, seed, defaultArg weighted true)
 
     /// The conditional and the unconditional loss of the network's current weights. Half the
     /// width of q's range times (unconditional − conditional) is the held-out difference-form MI.
@@ -211,11 +213,16 @@ type DenoiserTrainer(net: DenoiserNet, ema: DenoiserNet, config: TrainConfig, se
     let loop = new EmaAdam(net.parameters (), ema.parameters (), config, seed)
     let generator = loop.Generator
 
+    let mutable weighted = true
+
     member _.Steps = loop.Steps
     member _.LearningRate = loop.LearningRate
     /// The learning-rate schedule of the underlying loop.
     member _.Schedule with get () = loop.Schedule and set v = loop.Schedule <- v
     member _.SmoothedLoss = loop.SmoothedLoss
+    /// true (default): the ε-MSE is importance-weighted to a uniform average over q's range;
+    /// false: the plain ε-MSE at a ~ q, so training effort follows q.
+    member _.Weighted with get () = weighted and set v = weighted <- v
 
     /// One optimisation step on a batch drawn from (x, y) with a ~ q; returns the batch loss:
     /// mean over rows of ‖ε − ε̂‖²·w(a), with w = 1/(q(a)·|support|) so that E_q[w] = 1
@@ -234,9 +241,11 @@ type DenoiserTrainer(net: DenoiserNet, ema: DenoiserNet, config: TrainConfig, se
         let z = Channel.noisy a eps xb
         net.train ()
         let epsHat = net.Predict(z, a, yb, present)
-        let lo, hi = LogSnr.range q
-        let w = LogSnr.weights q a / (hi - lo)
-        loop.Apply(((eps - epsHat).square().sum(1L) * w).mean ())
+        if weighted then
+            let lo, hi = LogSnr.range q
+            let w = LogSnr.weights q a / (hi - lo)
+            loop.Apply(((eps - epsHat).square().sum(1L) * w).mean ())
+        else loop.Apply((eps - epsHat).square().sum(1L).mean ())
 
     /// Up to `steps` steps with q, reporting progress under `phase`. With `stopping`, early
     /// stopping on held-out rows (EmaAdam.Run).
@@ -370,6 +379,15 @@ module EarlyStoppingOptions =
         if fitRows.Length < batchSize then
             invalidArg "x" (sprintf "%d training rows leave %d after holding out %.0f%% for early stopping, fewer than the batch size %d; give more rows, a smaller batch size or validation=0." n fitRows.Length (100.0 * validation) batchSize)
         fitRows, valRows
+
+    /// What the held-out score measures (option `stop-score`): "loss" (default) the conditional
+    /// plus unconditional ε-loss; "mi" minus the held-out difference-form MI (lc − lu), so the
+    /// kept weights are those whose conditional/unconditional difference generalises best.
+    let score (options: EstimatorOptions) (held: HeldOutLoss) : unit -> float =
+        match Estimation.extraString options "stop-score" "loss" with
+        | "loss" -> held.Loss
+        | "mi" -> fun () -> let lc, lu = held.Parts() in lc - lu
+        | other -> invalidArg "stop-score" (sprintf "option 'stop-score' must be loss or mi, got '%s'." other)
 
     /// Scores per phase budget.
     let every (steps: int) = max 10 (steps / 100)
