@@ -22,22 +22,19 @@ public class PackageTests(PackageTests.Packed packed) : IClassFixture<PackageTes
 
         public string Feed => Path.Combine(Dir, "feed");
 
-        /// <summary>The version of the packed packages (read from Mmg.VERSION.nupkg).</summary>
-        public string Version { get; }
+        /// <summary>The version of the packed packages: a prerelease of its own, so that no copy of
+        /// Mmg from an earlier pack (say, in the user's NuGet cache) can stand in for this one.</summary>
+        public string Version { get; } = $"0.0.0-packagetest.{DateTime.UtcNow:yyyyMMddHHmmss}.{Environment.ProcessId}";
 
         public Packed()
         {
             var repo = RepositoryRoot();
             Dotnet.Run(repo, TimeSpan.FromMinutes(8),
-                "pack", Path.Combine(repo, "Mmg.sln"), "-c", "Release", "-o", Feed,
+                "pack", Path.Combine(repo, "Mmg.sln"), "-c", "Release", "-o", Feed, $"-p:Version={Version}",
                 "--artifacts-path", Path.Combine(Dir, "artifacts"), "-m:1", "-nodeReuse:false",
                 "-p:UseSharedCompilation=false", "-v", "q", "-nologo");
-            var names = Directory.GetFiles(Feed, "*.nupkg").Select(Path.GetFileName).ToArray();
-            var library = names.Select(n => Regex.Match(n!, @"^Mmg\.(\d.*)\.nupkg$")).SingleOrDefault(m => m.Success)
-                ?? throw new InvalidOperationException($"no Mmg.<version>.nupkg in {Feed}: {string.Join(", ", names)}");
-            Version = library.Groups[1].Value;
-            Assert.Contains($"Mmg.Core.{Version}.nupkg", names);
-            Assert.Contains($"Mmg.Cli.{Version}.nupkg", names);
+            var names = Directory.GetFiles(Feed, "*.nupkg").Select(Path.GetFileName).Order(StringComparer.Ordinal).ToArray();
+            Assert.Equal(new[] { $"Mmg.{Version}.nupkg", $"Mmg.Cli.{Version}.nupkg", $"Mmg.Core.{Version}.nupkg" }, names);
         }
 
         public void Dispose()
@@ -67,8 +64,8 @@ public class PackageTests(PackageTests.Packed packed) : IClassFixture<PackageTes
         foreach (var f in new[] { "PackageSample.csproj", "Program.cs" })
             File.Copy(Path.Combine(Packed.SampleSource, f), Path.Combine(sample, f));
         // Mmg and Mmg.Core come only from the local folder (source mapping), into a fresh packages
-        // folder, so neither nuget.org nor an older copy in the user's cache can stand in for them;
-        // their dependencies (TorchSharp, Deedle, …) are taken from the user's cache where present.
+        // folder; their dependencies (TorchSharp, Deedle, …) are taken from the user's cache where
+        // present (a fallback folder: nothing is copied), else from nuget.org.
         var userCache = Environment.GetEnvironmentVariable("NUGET_PACKAGES")
             ?? Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".nuget", "packages");
         File.WriteAllText(Path.Combine(sample, "nuget.config"), $"""
