@@ -17,7 +17,7 @@ let run (exe: string) (args: string) =
     if p.ExitCode <> 0 then failwithf "'%s %s' failed with exit code %d" exe args p.ExitCode
 
 /// Runs the mmg CLI from the Release build.
-let mmg (args: string) = run "dotnet" (sprintf "src/Mmg.Host/bin/Release/net10.0/mmg.dll %s" args)
+let mmg (args: string) = run "dotnet" (sprintf "src/Mmg.Cli/bin/Release/net10.0/mmg.dll %s" args)
 
 let targets: (string * string list * string * (unit -> unit)) list =
     [ "clean", [], "remove build outputs", (fun () -> run "dotnet" "clean Mmg.sln -c Release")

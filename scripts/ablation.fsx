@@ -1,13 +1,13 @@
 // Accuracy ablation of the MMG estimator: runs tasks × seeds × configurations and appends one CSV
 // row per run (all four variants and the debiased combination) to the output file, skipping runs
-// already there (resumable; a run is config, task, seed and sample count). Build first: dotnet build src/Mmg.Host -c Release
+// already there (resumable; a run is config, task, seed and sample count). Build first: dotnet build src/Mmg.Cli -c Release
 //   dotnet fsi scripts/ablation.fsx -- OUT.csv CONFIG TASK[,TASK...] SEED[,SEED...] [SAMPLES]
 // CONFIG is name:key=value;key=value (EstimatorOptions.Extra, plus steps=N, profile=NAME,
 // batch=N, lr=X),
 // e.g. "base:linear-base=1" or "plain:linear-base=0". Tasks may be `indep-D-N`-style ids:
 // indep-gauss-D (D×D independent Gaussians) and indep-unif-exp (uniform × exponential).
-#r "../src/Mmg.Host/bin/Release/net10.0/TorchSharp.dll"
-#r "../src/Mmg.Host/bin/Release/net10.0/Mmg.Core.dll"
+#r "../src/Mmg.Cli/bin/Release/net10.0/TorchSharp.dll"
+#r "../src/Mmg.Cli/bin/Release/net10.0/Mmg.Core.dll"
 open System
 open System.IO
 open System.Collections.Generic

@@ -1,12 +1,12 @@
 // Calibration and power of MMG's permutation test of independence (MmgModel.PermutationTest).
 // Each run: fresh data, an MMG model trained on 80% of the rows (the `quick` profile unless
 // steps= is given), the test on the other 20% with 99 permutations; one CSV row per run,
-// resumable. Build first: dotnet build src/Mmg.Host -c Release
+// resumable. Build first: dotnet build src/Mmg.Cli -c Release
 //   dotnet fsi scripts/independence-mmg.fsx -- OUT.csv CASE[,CASE...] RUNS ROWS [STEPS]
 // CASE: indep-gauss-D (D×D independent Gaussians), indep-unif-exp (uniform × exponential), or
 // a benchmark task id (dependent data, for power).
-#r "../src/Mmg.Host/bin/Release/net10.0/TorchSharp.dll"
-#r "../src/Mmg.Host/bin/Release/net10.0/Mmg.Core.dll"
+#r "../src/Mmg.Cli/bin/Release/net10.0/TorchSharp.dll"
+#r "../src/Mmg.Cli/bin/Release/net10.0/Mmg.Core.dll"
 open System
 open System.IO
 open System.Collections.Generic

@@ -2,10 +2,10 @@
 // steps/50 steps prints the conditional and unconditional ε-loss of the EMA weights on 10% held-out
 // rows and the held-out difference-form MI they imply, ½·(range width)·(unconditional − conditional).
 // Shows when a network memorises (the held-out MI turns negative) or learns late (it rises after
-// a plateau). Build first: dotnet build src/Mmg.Host -c Release
+// a plateau). Build first: dotnet build src/Mmg.Cli -c Release
 //   dotnet fsi scripts/trajectory.fsx -- TASK|indep-gauss-D ROWS STEPS
-#r "../src/Mmg.Host/bin/Release/net10.0/TorchSharp.dll"
-#r "../src/Mmg.Host/bin/Release/net10.0/Mmg.Core.dll"
+#r "../src/Mmg.Cli/bin/Release/net10.0/TorchSharp.dll"
+#r "../src/Mmg.Cli/bin/Release/net10.0/Mmg.Core.dll"
 open System
 open Mmg.Core
 open TorchSharp

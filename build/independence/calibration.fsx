@@ -6,8 +6,8 @@
 // Prints markdown tables: the false-positive rate at alpha = 0.05 on independent data (dims
 // 1-10, Gaussian and non-Gaussian) with its binomial standard error and the acceptance band
 // alpha ± 2 s.e., then the power on weak-dependence data. Every run is seeded.
-#r "../../src/Mmg.Host/bin/Release/net10.0/TorchSharp.dll"
-#r "../../src/Mmg.Host/bin/Release/net10.0/Mmg.Core.dll"
+#r "../../src/Mmg.Cli/bin/Release/net10.0/TorchSharp.dll"
+#r "../../src/Mmg.Cli/bin/Release/net10.0/Mmg.Core.dll"
 open System
 open System.Diagnostics
 open Mmg.Core

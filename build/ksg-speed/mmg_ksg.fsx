@@ -3,8 +3,8 @@
 //   dotnet fsi --optimize+ build/ksg-speed/mmg_ksg.fsx data.csv REPEATS
 // Prints the estimate, the median and minimum wall seconds of one estimate over REPEATS runs (after
 // one warm-up), and the process CPU seconds per estimate (all threads).
-#r "../../src/Mmg.Host/bin/Release/net10.0/TorchSharp.dll"
-#r "../../src/Mmg.Host/bin/Release/net10.0/Mmg.Core.dll"
+#r "../../src/Mmg.Cli/bin/Release/net10.0/TorchSharp.dll"
+#r "../../src/Mmg.Cli/bin/Release/net10.0/Mmg.Core.dll"
 open System
 open System.Diagnostics
 open System.Globalization

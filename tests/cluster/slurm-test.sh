@@ -18,12 +18,12 @@ step() { echo "slurm-test: [$((SECONDS - T0)) s] $*"; }
 
 # ---- the mmg build under test ---------------------------------------------------------------
 if [ -z "${MMG_DLL:-}" ]; then   # the newest build (CI's `dotnet test` leaves a Debug one)
-  MMG_DLL=$(ls -t src/Mmg.Host/bin/{Release,Debug}/net10.0/mmg.dll 2>/dev/null | head -n 1 || true)
+  MMG_DLL=$(ls -t src/Mmg.Cli/bin/{Release,Debug}/net10.0/mmg.dll 2>/dev/null | head -n 1 || true)
 fi
 if [ -z "${MMG_DLL:-}" ]; then
   step "building mmg (Release)"
-  dotnet build src/Mmg.Host -c Release -v quiet -nologo >/dev/null
-  MMG_DLL=src/Mmg.Host/bin/Release/net10.0/mmg.dll
+  dotnet build src/Mmg.Cli -c Release -v quiet -nologo >/dev/null
+  MMG_DLL=src/Mmg.Cli/bin/Release/net10.0/mmg.dll
 fi
 MMG_DLL=$(realpath "$MMG_DLL")
 export MMG="dotnet $MMG_DLL"
