@@ -172,7 +172,8 @@ type CmiTrainer(net: CmiDenoiserNet, ema: CmiDenoiserNet, config: TrainConfig, s
         member _.Dispose() = (loop :> IDisposable).Dispose()
 
 /// A trained MMG-CMI model: fixed-q and adaptive EMA networks, standardisers fit on the training
-/// rows, both densities.
+/// rows (x, y and z), both densities. Evaluates CMI on new samples without retraining; saves to
+/// and loads from a directory (ModelFiles, kind cmi).
 type CmiModel(shape: NetworkShape, dimZ: int, fixedNet: CmiDenoiserNet, adaptiveNet: CmiDenoiserNet, fixedQ: LogSnrDensity, adaptiveQ: LogSnrDensity,
               stdX: Data.Standardizer, stdY: Data.Standardizer, stdZ: Data.Standardizer, device: torch.Device, settings: IReadOnlyDictionary<string, string>) =
     member _.Shape = shape
@@ -233,6 +234,24 @@ type CmiModel(shape: NetworkShape, dimZ: int, fixedNet: CmiDenoiserNet, adaptive
           MmgDebiased = ab
           Pointwise = pointwise
           Curves = { LogSnr = grid; Unconditional = u; Conditional = c; Gap = gap; OrthogonalGap = og } }
+
+    /// Saves the model as one folder (model.json, fixed.bin, adaptive.bin) as MmgModel.Save does
+    /// (ModelFiles.saveConditional: written as a unit, format version, kind cmi, checksums), with
+    /// z's dimension and standardisation besides MMG's fields.
+    member _.Save(dir: string) =
+        ModelFiles.saveConditional dir (ModelFiles.info shape stdX stdY fixedQ adaptiveQ settings)
+            { DimZ = dimZ; MeanZ = stdZ.Mean; StdZ = stdZ.Std } (ModelFiles.writeNetworks fixedNet adaptiveNet)
+
+    /// Loads a model saved by Save; refuses (one line) a folder whose model.json is missing, not
+    /// JSON, of another format version, of an MI model (naming it), or whose weights do not match
+    /// their checksums.
+    static member Load(dir: string, device: torch.Device) =
+        let info, z = ModelFiles.readConditional dir
+        let shape = ModelFiles.shapeOf info
+        let fixedQ, adaptiveQ = ModelFiles.densities info
+        let stdX, stdY = ModelFiles.standardizers info
+        let fixedNet, adaptiveNet = ModelFiles.loadNetworks dir device (fun () -> new CmiDenoiserNet(shape, z.DimZ))
+        new CmiModel(shape, z.DimZ, fixedNet, adaptiveNet, fixedQ, adaptiveQ, stdX, stdY, { Mean = z.MeanZ; Std = z.StdZ }, device, info.Settings)
 
     interface IDisposable with
         member _.Dispose() =

@@ -125,11 +125,6 @@ type MmgEvaluation =
 /// samples without retraining; saves to and loads from a directory.
 type MmgModel(shape: NetworkShape, fixedNet: DenoiserNet, adaptiveNet: DenoiserNet, fixedQ: LogSnrDensity, adaptiveQ: LogSnrDensity,
               stdX: Data.Standardizer, stdY: Data.Standardizer, device: torch.Device, settings: IReadOnlyDictionary<string, string>) =
-    static let qToArray q = LogSnr.toArray q
-    static let qOfArray (a: float[]) =
-        try LogSnr.ofArray a
-        with :? ArgumentException as e -> invalidArg "model.json" (sprintf "the saved log-SNR density is malformed: %s" e.Message)
-
     member _.Shape = shape
     member _.FixedQ = fixedQ
     member _.AdaptiveQ = adaptiveQ
@@ -225,44 +220,20 @@ type MmgModel(shape: NetworkShape, fixedNet: DenoiserNet, adaptiveNet: DenoiserN
 
     /// Saves the model as one folder (model.json, fixed.bin, adaptive.bin), written to a temporary
     /// folder and renamed into place (ModelFiles.save): an interrupted save leaves the old model
-    /// or the new one, never a mix. model.json records a format version and the weights' SHA-256.
+    /// or the new one, never a mix. model.json records a format version, the kind (mi) and the weights' SHA-256.
     member _.Save(dir: string) =
-        let info =
-            { FormatVersion = ModelFiles.FormatVersion
-              DimX = shape.DimX; DimY = shape.DimY; Width = shape.Width; Blocks = shape.Blocks; Frequencies = shape.Frequencies
-              LinearBase = shape.LinearBase
-              MeanX = stdX.Mean; StdX = stdX.Std; MeanY = stdY.Mean; StdY = stdY.Std
-              FixedQ = qToArray fixedQ; AdaptiveQ = qToArray adaptiveQ
-              Settings = Dictionary<string, string>(settings)
-              Checksums = null }
-        ModelFiles.save dir info (fun folder ->
-            fixedNet.save (Path.Combine(folder, "fixed.bin")) |> ignore
-            adaptiveNet.save (Path.Combine(folder, "adaptive.bin")) |> ignore)
+        ModelFiles.save dir (ModelFiles.info shape stdX stdY fixedQ adaptiveQ settings) (ModelFiles.writeNetworks fixedNet adaptiveNet)
 
     /// Loads a model saved by Save; refuses (one line) a folder whose model.json is missing,
-    /// not JSON, of another format version, or whose weights do not match their checksums.
+    /// not JSON, of another format version or of a conditional-MI model, or whose weights do not
+    /// match their checksums.
     static member Load(dir: string, device: torch.Device) =
         let info = ModelFiles.read dir
-        let shape = { DimX = info.DimX; DimY = info.DimY; Width = info.Width; Blocks = info.Blocks; Frequencies = info.Frequencies; LinearBase = info.LinearBase }
-        let load name =
-            let net = new DenoiserNet(shape)
-            try
-                net.load (Path.Combine(dir, name)) |> ignore
-                net.``to`` device |> ignore
-                net.eval ()
-                net
-            with e ->
-                net.Dispose()
-                let first = e.Message.Split('\n').[0].Trim()
-                raise (InvalidDataException(sprintf "model %s: %s does not hold the network model.json describes (%s)." dir name first))
-        let fixedNet = load "fixed.bin"
-        let adaptiveNet =
-            try load "adaptive.bin"
-            with _ ->
-                fixedNet.Dispose()
-                reraise ()
-        new MmgModel(shape, fixedNet, adaptiveNet, qOfArray info.FixedQ, qOfArray info.AdaptiveQ,
-                     { Mean = info.MeanX; Std = info.StdX }, { Mean = info.MeanY; Std = info.StdY }, device, info.Settings)
+        let shape = ModelFiles.shapeOf info
+        let fixedQ, adaptiveQ = ModelFiles.densities info
+        let stdX, stdY = ModelFiles.standardizers info
+        let fixedNet, adaptiveNet = ModelFiles.loadNetworks dir device (fun () -> new DenoiserNet(shape))
+        new MmgModel(shape, fixedNet, adaptiveNet, fixedQ, adaptiveQ, stdX, stdY, device, info.Settings)
 
     interface IDisposable with
         member _.Dispose() =

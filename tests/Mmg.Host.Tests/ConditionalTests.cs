@@ -107,4 +107,77 @@ public class ConditionalTests : IDisposable
         Assert.Contains("--runs applies to the calibration", Run("citest", "--input", good, "--runs", "3").Err);
         Assert.Contains("--permutations must be at least 1", Run("citest", "--input", good, "--permutations", "0").Err);
     }
+    [Fact]
+    public void MmgCmiModelsSaveAndLoadOnTheCommandLineWithEveryRowATestRow()
+    {
+        var train = Path.Combine(_dir, "train.csv");
+        var fresh = Path.Combine(_dir, "new.csv");
+        Assert.Equal(0, Run("sample", "--task", "cmi-collider-1-1-1-0.5", "--samples", "500", "--seed", "1", "--out", train).Code);
+        Assert.Equal(0, Run("sample", "--task", "cmi-collider-1-1-1-0.5", "--samples", "300", "--seed", "2", "--out", fresh).Code);
+        var model = Path.Combine(_dir, "model");
+        var (code, _, err) = Run("estimate", "--input", train, "--estimator", "mmg-cmi", "--profile", "quick", "--steps", "60",
+            "--threads", "1", "--seed", "1", "--save-model", model);
+        Assert.True(code == 0, err);
+        Assert.Equal(Core.ModelFiles.CmiKind, Core.ModelFiles.kindOf(model));
+
+        // loaded: the folder says it is conditional (no --estimator or --z needed); no training, all 300 rows scored
+        var (code2, out2, err2) = Run("estimate", "--input", fresh, "--load-model", model, "--seed", "4", "--json", "-");
+        Assert.True(code2 == 0, err2);
+        var doc = JsonDocument.Parse(out2).RootElement;
+        Assert.Equal("I(X;Y|Z)", doc.GetProperty("quantity").GetString());
+        Assert.Equal(Core.CmiRegistry.defaultName, doc.GetProperty("estimator").GetString());
+        Assert.Equal(300, doc.GetProperty("rows").GetInt32());
+        // the same seeded numbers as the C# model loaded from the folder
+        var (s, z, _) = Core.DataFiles.readCsvConditional(fresh, null, null, null).ToValueTuple();
+        using (var m = MmgCmiModel.Load(model))
+        {
+            var r = m.Estimate(s.X, s.Y, z, seed: 4);
+            Assert.Equal(r.Estimate, doc.GetProperty("estimate").GetDouble());
+            Assert.Equal(r.Variants.Select(v => v.Name), doc.GetProperty("variants").EnumerateObject().Select(p => p.Name));
+            Assert.Equal((1, 1, 1), (m.DimX, m.DimY, m.DimZ));
+        }
+        var pw = Path.Combine(_dir, "pcmi.csv");
+        var (code3, _, err3) = Run("estimate", "--input", fresh, "--estimator", "mmg-cmi", "--load-model", model, "--pointwise", pw);
+        Assert.True(code3 == 0, err3);
+        Assert.Equal(301, File.ReadAllLines(pw).Length);
+
+        // training-only options do not apply to a loaded model; estimators that train nothing have no model
+        foreach (var (opt, value) in new[] { ("--steps", "10"), ("--profile", "quick"), ("--set", "width=8"), ("--save-model", Path.Combine(_dir, "again")) })
+            BadInputTests.FailsIn(_dir, ["estimate", "--input", fresh, "--load-model", model, opt, value], $"{opt} does not apply with --load-model");
+        BadInputTests.FailsIn(_dir, ["estimate", "--input", train, "--estimator", "ksg-cmi", "--save-model", Path.Combine(_dir, "k")], "--save-model needs an MMG-CMI estimator");
+        BadInputTests.FailsIn(_dir, ["estimate", "--input", fresh, "--estimator", "gaussian-cmi", "--load-model", model], "--load-model needs an MMG-CMI estimator");
+
+        // an MI model's folder is refused for conditional MI, and a conditional one for MI, naming what each holds
+        var mi = Path.Combine(_dir, "mi");
+        var (code4, _, err4) = Run("estimate", "--task", "1v1-normal-0.75", "--samples", "300", "--profile", "quick", "--steps", "20", "--threads", "1", "--save-model", mi);
+        Assert.True(code4 == 0, err4);
+        BadInputTests.FailsIn(_dir, ["estimate", "--input", fresh, "--load-model", mi], "holds an MI model of I(X;Y)", "not a conditional-MI model");
+        BadInputTests.FailsIn(_dir, ["estimate", "--input", fresh, "--z", "none", "--load-model", model], "holds a conditional-MI model of I(X;Y|Z)", "not an MI model");
+        BadInputTests.FailsIn(_dir, ["estimate", "--task", "1v1-normal-0.75", "--samples", "300", "--estimator", "mmg", "--load-model", model], "holds a conditional-MI model");
+        var (code5, _, err5) = Run("estimate", "--task", "1v1-normal-0.75", "--samples", "300", "--load-model", mi);
+        Assert.True(code5 == 0, err5);
+    }
+
+    [Fact]
+    public void CSharpMmgCmiModelSavesAndLoadsWithTheSameSeededNumbers()
+    {
+        var task = ConditionalBenchmarkTask.Find("cmi-collider-1-1-1-0.5");
+        var (x, y, z) = task.Sample(400, 1);
+        var (x2, y2, z2) = task.Sample(200, 2);
+        using var est = new MmgCmiEstimator(new MmgCmiOptions { Seed = 1, Profile = "quick", Steps = 40, Variant = "mmg-cmi-adaptive" });
+        var r = est.Estimate(x, y, z);
+        Assert.Equal("mmg-cmi-adaptive", r.Estimator);
+        var dir = Path.Combine(_dir, "csharp-model");
+        est.Model!.Save(dir);
+        using var loaded = MmgCmiModel.Load(dir, variant: "mmg-cmi-adaptive");
+        var a = est.Model.Estimate(x2, y2, z2, repeats: 2, seed: 5, pointwise: true);
+        var b = loaded.Estimate(x2, y2, z2, repeats: 2, seed: 5, pointwise: true);
+        Assert.Equal(a.Variants, b.Variants);
+        Assert.Equal(a.Pointwise, b.Pointwise);
+        Assert.Equal(200, b.Pointwise.Count);
+        Assert.Equal(b.Pointwise, loaded.Pointwise(x2, y2, z2, repeats: 2, seed: 5));
+        Assert.Contains("unknown MMG-CMI variant 'mmg'", Assert.Throws<ArgumentException>(() => MmgCmiModel.Load(dir, variant: "mmg")).Message);
+        var mi = Assert.Throws<InvalidDataException>(() => MmgModel.Load(dir));
+        Assert.Contains("holds a conditional-MI model", mi.Message);
+    }
 }

@@ -99,13 +99,18 @@ internal static class EstimateCommand
         return 0;
     }
 
-    /// <summary>I(X;Y|Z) is asked for by a CMI task, a conditional estimator, --z (other than "none"),
-    /// or Z&lt;digits&gt; columns in the input (unless --z none). An unreadable input is not
+    /// <summary>I(X;Y|Z) is asked for by a CMI task, a conditional estimator, a --load-model folder
+    /// holding a conditional model (unless --estimator or --z says otherwise), --z (other than
+    /// "none"), or Z&lt;digits&gt; columns in the input (unless --z none). An unreadable input is not
     /// conditional here: the plain path then reports its error.</summary>
     private static bool IsConditional(CommandContext c)
     {
         if (c.Get("task") is { } id && Core.CmiTasks.isCmi(id)) return true;
         if (c.Get("estimator") is { } e && Core.CmiRegistry.isCmi(e)) return true;
+        // with neither --estimator nor --z, a saved conditional model asks for I(X;Y|Z) (an MI
+        // model does not silently drop Z columns: the conditional path refuses it, naming it)
+        if (c.Get("estimator") is null && c.Get("z") is null && c.Get("load-model") is { } m && Core.ModelFiles.kindOf(m) == Core.ModelFiles.CmiKind)
+            return true;
         var z = c.Get("z");
         if (z is not null) return !z.Trim().Equals("none", StringComparison.OrdinalIgnoreCase);
         if (c.Get("input") is not { } path || !File.Exists(path)) return false;
@@ -123,13 +128,20 @@ internal static class EstimateCommand
         if (!Core.CmiRegistry.isCmi(name))
             throw new ArgumentException($"'{name}' estimates I(X;Y) only and cannot condition on Z; use one of {string.Join(", ", Core.CmiRegistry.names)} (or --z none to ignore the Z columns).");
         var isMmg = Core.CmiRegistry.isMmg(name);
-        foreach (var opt in new[] { "save-model", "load-model", "folds", "test" })
+        foreach (var opt in new[] { "folds", "test" })
             if (c.Has(opt)) throw new ArgumentException($"--{opt} is not available for conditional MI yet (use `mmg citest` for a conditional-independence test); drop --{opt} or add --z none for I(X;Y).");
-        foreach (var opt in new[] { "plot", "pointwise" })
+        foreach (var opt in new[] { "plot", "pointwise", "save-model", "load-model" })
             if (c.Has(opt) && !isMmg) throw new ArgumentException($"--{opt} needs an MMG-CMI estimator ({string.Join(", ", Core.CmiEstimator.Variants)}), not '{name}'.");
         if (ClassicalConditional.Contains(name)) RefuseNetworkOptions(c, name);
+        if (c.Has("load-model"))
+            foreach (var opt in new[] { "profile", "steps", "save-model", "set" })
+                if (c.Has(opt))
+                    throw new ArgumentException($"--{opt} does not apply with --load-model: a loaded model is used as saved, not trained again; drop --{opt}.");
         var jsonPath = CheckSourceAndFileOutputs(c);
-        Outputs.CheckDistinct(new[] { "input", "json", "plot", "pointwise" }.Select(o => (o, c.Get(o))));
+        if (c.Get("save-model") is { } saveDir) Outputs.CheckModelFolder("save-model", saveDir);
+        Outputs.CheckDistinct(new[] { "input", "json", "plot", "pointwise", "save-model", "load-model" }.Select(o => (o, c.Get(o))));
+        // A saved model is verified (format version, kind, checksums) before libtorch is loaded.
+        if (c.Get("load-model") is { } loadDir) Core.ModelFiles.readConditional(loadDir);
         var console = c.Console(useStderr: jsonPath == "-");
 
         double[,] x, y, z;
@@ -162,24 +174,43 @@ internal static class EstimateCommand
         if (!ClassicalConditional.Contains(name)) c.ApplyThreads();
         var settings = c.Settings(seed);
         EstimateResult result;
-        if (isMmg)
+        MmgCmiEstimator? trained = null;
+        try
         {
-            var est = new Core.CmiEstimator(name, settings.ToCore());
-            result = ProgressBars.Run(console, name, p =>
+            if (c.Get("load-model") is { } modelDir)
             {
-                var (r, model) = est.EstimateWithModel(x, y, z, Estimators.Callback(p)!, c.Has("pointwise")).ToValueTuple();
-                ((IDisposable)model).Dispose();
-                return EstimateResult.From(r);
-            });
-        }
-        else
-        {
-            var est = ConditionalEstimators.Create(name, settings);
-            result = ProgressBars.Run(console, name, p => est.Estimate(x, y, z, p));
-        }
+                // no training: every row is a test row
+                using var model = MmgCmiModel.Load(modelDir, c.Get("device") ?? "cpu", name);
+                result = model.Estimate(x, y, z, seed: seed, pointwise: c.Has("pointwise"));
+            }
+            else if (isMmg)
+            {
+                trained = new MmgCmiEstimator(new MmgCmiOptions
+                {
+                    Variant = name, Seed = settings.Seed, Device = settings.Device, Profile = settings.Profile, Steps = settings.Steps,
+                    Pointwise = c.Has("pointwise"), Extra = settings.Extra,
+                });
+                var est = trained;
+                result = ProgressBars.Run(console, name, p => est.Estimate(x, y, z, p));
+            }
+            else
+            {
+                var est = ConditionalEstimators.Create(name, settings);
+                result = ProgressBars.Run(console, name, p => est.Estimate(x, y, z, p));
+            }
 
-        RequireFinite(result);
-        Report.Table(console, result, truth, "I(X;Y|Z)", "true CMI");
+            RequireFinite(result);
+            Report.Table(console, result, truth, "I(X;Y|Z)", "true CMI");
+            if (c.Get("save-model") is { } dir)
+            {
+                trained!.Model!.Save(dir);
+                console.MarkupLine($"model saved to [bold]{Markup.Escape(dir)}[/]");
+            }
+        }
+        finally
+        {
+            trained?.Dispose();
+        }
         if (jsonPath is not null)
         {
             var doc = (Dictionary<string, object?>)JsonDocument(result, truth, source, x.GetLength(0), x.GetLength(1), y.GetLength(1));
@@ -294,7 +325,8 @@ internal static class EstimateCommand
     private static void WritePointwise(string path, IReadOnlyList<double> values, string column = "pointwise_mi")
     {
         // MMG: one value per input row, keyed by the input row number (0-based data row, header
-        // excluded); MMG-CMI: one value per held-out test row, in test-row order
+        // excluded); MMG-CMI: one value per held-out test row, in test-row order (with
+        // --load-model every row is a test row: one value per input row)
         var lines = new List<string> { $"row,{column}" };
         lines.AddRange(values.Select((v, i) => string.Create(CultureInfo.InvariantCulture, $"{i},{v:R}")));
         Report.WriteAtomically(path, string.Join("\n", lines) + "\n");

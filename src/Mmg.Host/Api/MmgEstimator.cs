@@ -104,27 +104,7 @@ public sealed class MmgModel : IDisposable
     {
         var sw = System.Diagnostics.Stopwatch.StartNew();
         var e = _inner.Evaluate(x, y, repeats, seed, pointwise ? _variant : "", 64);
-        var variants = new[]
-        {
-            new VariantEstimate("mmg", e.Mmg.Mean, e.Mmg.StdError),
-            new VariantEstimate("mmg-adaptive", e.MmgAdaptive.Mean, e.MmgAdaptive.StdError),
-            new VariantEstimate("mmg-orthogonal", e.MmgOrthogonal.Mean, e.MmgOrthogonal.StdError),
-            new VariantEstimate("mmg-orthogonal-adaptive", e.MmgOrthogonalAdaptive.Mean, e.MmgOrthogonalAdaptive.StdError),
-            new VariantEstimate("mmg-debiased", e.MmgDebiased.Mean, e.MmgDebiased.StdError),
-        };
-        var head = variants.Single(v => v.Name == _variant);
-        return new EstimateResult
-        {
-            Estimator = _variant,
-            Estimate = head.Estimate,
-            StdError = head.StdError,
-            Seconds = sw.Elapsed.TotalSeconds,
-            Variants = variants,
-            Curves = EstimateResult.FromCurves(e.Curves),
-            Pointwise = e.Pointwise,
-            Interval = new EstimateInterval(head.Estimate - 1.96 * head.StdError, head.Estimate + 1.96 * head.StdError, 0.95, "monte-carlo"),
-            Settings = _inner.Settings,
-        };
+        return EstimateResult.FromEvaluation(e, Core.MmgEstimator.Variants, _variant, _inner.Settings, sw.Elapsed.TotalSeconds);
     }
 
     /// <summary>Permutation test of independence on (x, y), rows this model did not train on:

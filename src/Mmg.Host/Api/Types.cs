@@ -80,6 +80,28 @@ public sealed record EstimateResult
         Settings = new Dictionary<string, string>(r.Settings),
     };
 
+    /// <summary>A saved or trained MMG / MMG-CMI model's evaluation (every row a test row):
+    /// <paramref name="names"/> are the five variants in Core.MmgEvaluation's order, the headline is
+    /// <paramref name="variant"/>, the interval the Monte Carlo one.</summary>
+    internal static EstimateResult FromEvaluation(Core.MmgEvaluation e, IReadOnlyList<string> names, string variant, IReadOnlyDictionary<string, string> settings, double seconds)
+    {
+        var parts = new[] { e.Mmg, e.MmgAdaptive, e.MmgOrthogonal, e.MmgOrthogonalAdaptive, e.MmgDebiased };
+        var variants = parts.Select((p, i) => new VariantEstimate(names[i], p.Mean, p.StdError)).ToArray();
+        var head = variants.Single(v => v.Name == variant);
+        return new EstimateResult
+        {
+            Estimator = variant,
+            Estimate = head.Estimate,
+            StdError = head.StdError,
+            Seconds = seconds,
+            Variants = variants,
+            Curves = FromCurves(e.Curves),
+            Pointwise = e.Pointwise,
+            Interval = new EstimateInterval(head.Estimate - 1.96 * head.StdError, head.Estimate + 1.96 * head.StdError, 0.95, "monte-carlo"),
+            Settings = settings,
+        };
+    }
+
     internal static MmseCurves FromCurves(Core.MmseCurves c) =>
         new(c.LogSnr, c.Unconditional, c.Conditional, c.Gap, c.OrthogonalGap);
 }
