@@ -1,11 +1,14 @@
 namespace Mmg.Core
 
+// FS0009: NativePtr.stackalloc (the search stacks of KdSearch live on the thread's stack).
+#nowarn "9"
+
 open System
 open System.Collections.Concurrent
 open System.Diagnostics
 open System.Globalization
 open System.Threading.Tasks
-open System.Runtime.CompilerServices
+open Microsoft.FSharp.NativeInterop
 
 /// Neighbour counts behind one KSG-1 estimate, indexed by row: Epsilon.[i] is the max-norm
 /// distance from row i to its k-th nearest other row in the joint (x, y) space; CountX.[i] and
@@ -16,6 +19,151 @@ type NeighbourCounts =
       Epsilon: float[]
       CountX: int[]
       CountY: int[] }
+
+/// The flat arrays of a MaxNormKdTree, in tree order: node b's box is Lo/Hi.[b·Dim ..
+/// b·Dim + Dim − 1] and its points are tree positions Start.[b] .. End.[b] − 1; Left.[b] < 0
+/// marks a leaf; Perm.[p] is the original row of tree position p and Pts its coordinates
+/// (row-major); Depth is the number of levels below the root.
+[<NoEquality; NoComparison>]
+type internal KdLayout =
+    { Dim: int
+      Lo: float[]
+      Hi: float[]
+      Left: int[]
+      Right: int[]
+      Start: int[]
+      End: int[]
+      Perm: int[]
+      Pts: float[]
+      Depth: int }
+
+/// The two searches of MaxNormKdTree as inline functions with an explicit stack, so that a
+/// caller's loop over all query rows holds the whole search in one method, compiled with full
+/// optimisation at its first call. That matters for a one-shot estimate: .NET first runs a
+/// method unoptimised (tier 0) and optimises it only after about 30 calls and a 100 ms pause, or,
+/// inside one long-running call, by on-stack replacement after some 10⁴ loop iterations; a small
+/// search method called once per row therefore stays unoptimised for most of an estimate. A
+/// method with loops that allocates on the stack (stackalloc, as the callers here do for the
+/// search stack) is compiled optimised straight away, since on-stack replacement cannot handle
+/// stack allocation. (F# does not emit MethodImplOptions.AggressiveOptimization, which would
+/// otherwise be the way to ask for that.)
+module internal KdSearch =
+    /// Max-norm distance from the query (q.[qo .. qo+dim−1]) to node b's box; 0 inside it.
+    let inline boxDistance (t: KdLayout) (node: int) (q: float[]) (qo: int) =
+        let dim = t.Dim
+        let lo = t.Lo
+        let hi = t.Hi
+        let b = node * dim
+        let mutable d = 0.0
+        for j in 0 .. dim - 1 do
+            let v = q.[qo + j]
+            let l = lo.[b + j]
+            let h = hi.[b + j]
+            let g = if v < l then l - v elif v > h then v - h else 0.0
+            if g > d then d <- g
+        d
+
+    /// The k smallest max-norm distances from the query to the points other than row `self`
+    /// (−1: none excluded), sorted ascending into best.[0 .. k−1]; returns how many were found.
+    /// stack and stackDist hold at least Depth + 2 values (scratch; enough, since each level
+    /// above the current node leaves at most one sibling pending and a node pushes two children).
+    let inline nearest (t: KdLayout) (q: float[]) (qo: int) (self: int) (best: float[]) (k: int) (stack: Span<int>) (stackDist: Span<float>) : int =
+        let dim = t.Dim
+        let left = t.Left
+        let right = t.Right
+        let starts = t.Start
+        let ends = t.End
+        let perm = t.Perm
+        let pts = t.Pts
+        let mutable filled = 0
+        let mutable sp = 1
+        stack.[0] <- 0
+        stackDist.[0] <- boxDistance t 0 q qo
+        while sp > 0 do
+            sp <- sp - 1
+            let node = stack.[sp]
+            // a box no closer than the current k-th distance cannot improve it
+            if filled < k || stackDist.[sp] < best.[k - 1] then
+                let l = left.[node]
+                if l < 0 then
+                    for p in starts.[node] .. ends.[node] - 1 do
+                        if perm.[p] <> self then
+                            let b = p * dim
+                            let mutable d = 0.0
+                            for j in 0 .. dim - 1 do
+                                let g = Math.Abs(pts.[b + j] - q.[qo + j])
+                                if g > d then d <- g
+                            if filled < k || d < best.[k - 1] then
+                                // insertion into the sorted prefix
+                                let mutable i = (if filled < k then filled else k - 1)
+                                while i > 0 && best.[i - 1] > d do
+                                    best.[i] <- best.[i - 1]
+                                    i <- i - 1
+                                best.[i] <- d
+                                if filled < k then filled <- filled + 1
+                else
+                    // the nearer child is popped (visited) first
+                    let r = right.[node]
+                    let dl = boxDistance t l q qo
+                    let dr = boxDistance t r q qo
+                    if dl <= dr then
+                        stack.[sp] <- r
+                        stackDist.[sp] <- dr
+                        stack.[sp + 1] <- l
+                        stackDist.[sp + 1] <- dl
+                    else
+                        stack.[sp] <- l
+                        stackDist.[sp] <- dl
+                        stack.[sp + 1] <- r
+                        stackDist.[sp + 1] <- dr
+                    sp <- sp + 2
+        filled
+
+    /// The number of points (the query's own row included, if it is in the tree) at max-norm
+    /// distance strictly less than radius. stack holds at least Depth + 2 values (scratch).
+    let inline countWithin (t: KdLayout) (q: float[]) (qo: int) (radius: float) (stack: Span<int>) : int =
+        let dim = t.Dim
+        let lo = t.Lo
+        let hi = t.Hi
+        let left = t.Left
+        let starts = t.Start
+        let ends = t.End
+        let pts = t.Pts
+        let mutable c = 0
+        let mutable sp = 1
+        stack.[0] <- 0
+        while sp > 0 do
+            sp <- sp - 1
+            let node = stack.[sp]
+            // nearest and farthest max-norm distance from the query to the node's box
+            let b = node * dim
+            let mutable near = 0.0
+            let mutable far = 0.0
+            for j in 0 .. dim - 1 do
+                let v = q.[qo + j]
+                let l = lo.[b + j]
+                let h = hi.[b + j]
+                let g = if v < l then l - v elif v > h then v - h else 0.0
+                if g > near then near <- g
+                let f = max (v - l) (h - v)
+                if f > far then far <- f
+            if near >= radius then ()
+            elif far < radius then c <- c + (ends.[node] - starts.[node])
+            else
+                let l = left.[node]
+                if l < 0 then
+                    for p in starts.[node] .. ends.[node] - 1 do
+                        let pb = p * dim
+                        let mutable d = 0.0
+                        for j in 0 .. dim - 1 do
+                            let g = abs (pts.[pb + j] - q.[qo + j])
+                            if g > d then d <- g
+                        if d < radius then c <- c + 1
+                else
+                    stack.[sp] <- t.Right.[node]
+                    stack.[sp + 1] <- l
+                    sp <- sp + 2
+        c
 
 /// An exact k-d tree over n points of dimension d (a flat row-major array), queried in the
 /// max-norm. Nodes carry the tight bounding box of their points, so both pruning tests below
@@ -41,11 +189,13 @@ type MaxNormKdTree(data: float[], dim: int) =
     let rights = ResizeArray<int>()
     let los = ResizeArray<float>()
     let his = ResizeArray<float>()
+    let mutable depth = 0
 
     let build () =
         let keys = Array.zeroCreate<float> n
-        let rec node (s: int) (e: int) : int =
+        let rec node (s: int) (e: int) (level: int) : int =
             let id = starts.Count
+            if level > depth then depth <- level
             starts.Add s
             ends.Add e
             lefts.Add -1
@@ -70,13 +220,6 @@ type MaxNormKdTree(data: float[], dim: int) =
                 let mid = s + (e - s) / 2
                 // Partial sort (quickselect): keys[s..mid−1] ≤ keys[mid] ≤ keys[mid+1..e−1]; the
                 // split only needs the median in place, which is O(n) instead of a full sort.
-                let swap a b =
-                    let t = keys.[a]
-                    keys.[a] <- keys.[b]
-                    keys.[b] <- t
-                    let u = perm.[a]
-                    perm.[a] <- perm.[b]
-                    perm.[b] <- u
                 let mutable lo = s
                 let mutable hi = e - 1
                 while lo < hi do
@@ -87,130 +230,74 @@ type MaxNormKdTree(data: float[], dim: int) =
                     let mutable gt = hi
                     let mutable p = lo
                     while p <= gt do
-                        if keys.[p] < pivot then
-                            swap p lt
+                        let kp = keys.[p]
+                        if kp < pivot then
+                            keys.[p] <- keys.[lt]
+                            keys.[lt] <- kp
+                            let u = perm.[p]
+                            perm.[p] <- perm.[lt]
+                            perm.[lt] <- u
                             lt <- lt + 1
                             p <- p + 1
-                        elif keys.[p] > pivot then
-                            swap p gt
+                        elif kp > pivot then
+                            keys.[p] <- keys.[gt]
+                            keys.[gt] <- kp
+                            let u = perm.[p]
+                            perm.[p] <- perm.[gt]
+                            perm.[gt] <- u
                             gt <- gt - 1
                         else p <- p + 1
                     if mid < lt then hi <- lt - 1
                     elif mid > gt then lo <- gt + 1
                     else lo <- hi
-                let l = node s mid
-                let r = node mid e
+                let l = node s mid (level + 1)
+                let r = node mid e (level + 1)
                 lefts.[id] <- l
                 rights.[id] <- r
             id
-        node 0 n |> ignore
+        node 0 n 0 |> ignore
 
     do build ()
 
-    let pts = Array.init (n * dim) (fun k -> data.[perm.[k / dim] * dim + k % dim])
-    let nodeStart = starts.ToArray()
-    let nodeEnd = ends.ToArray()
-    let nodeLeft = lefts.ToArray()
-    let nodeRight = rights.ToArray()
-    let nodeLo = los.ToArray()
-    let nodeHi = his.ToArray()
-
-    /// Max-norm distance from the query (q.[qo .. qo+dim−1]) to the node's box; 0 inside it.
-    [<MethodImpl(MethodImplOptions.AggressiveOptimization)>]
-    member private _.BoxDistance(node: int, q: float[], qo: int) =
-        let b = node * dim
-        let mutable d = 0.0
-        for j in 0 .. dim - 1 do
-            let v = q.[qo + j]
-            let lo = nodeLo.[b + j]
-            let hi = nodeHi.[b + j]
-            let g = if v < lo then lo - v elif v > hi then v - hi else 0.0
-            if g > d then d <- g
-        d
-
-    /// The largest max-norm distance from the query to any corner of the node's box.
-    [<MethodImpl(MethodImplOptions.AggressiveOptimization)>]
-    member private _.BoxFarthest(node: int, q: float[], qo: int) =
-        let b = node * dim
-        let mutable d = 0.0
-        for j in 0 .. dim - 1 do
-            let v = q.[qo + j]
-            let g = max (v - nodeLo.[b + j]) (nodeHi.[b + j] - v)
-            if g > d then d <- g
-        d
-
-    [<MethodImpl(MethodImplOptions.AggressiveOptimization)>]
-    member private _.PointDistance(p: int, q: float[], qo: int) =
-        let b = p * dim
-        let mutable d = 0.0
-        for j in 0 .. dim - 1 do
-            let g = abs (pts.[b + j] - q.[qo + j])
-            if g > d then d <- g
-        d
+    let layout =
+        let pts = Array.zeroCreate<float> (n * dim)
+        for p in 0 .. n - 1 do
+            Array.blit data (perm.[p] * dim) pts (p * dim) dim
+        { Dim = dim
+          Lo = los.ToArray()
+          Hi = his.ToArray()
+          Left = lefts.ToArray()
+          Right = rights.ToArray()
+          Start = starts.ToArray()
+          End = ends.ToArray()
+          Perm = perm
+          Pts = pts
+          Depth = depth }
 
     member _.Count = n
     member _.Dim = dim
 
-    [<MethodImpl(MethodImplOptions.AggressiveOptimization)>]
-    member private this.VisitNearest(node: int, boxDist: float, q: float[], qo: int, self: int, best: float[], k: int, filled: byref<int>) =
-        if filled < k || boxDist < best.[k - 1] then
-            let l = nodeLeft.[node]
-            if l < 0 then
-                for p in nodeStart.[node] .. nodeEnd.[node] - 1 do
-                    if perm.[p] <> self then
-                        // max-norm distance, inlined (the hot loop)
-                        let b = p * dim
-                        let mutable d = 0.0
-                        for j in 0 .. dim - 1 do
-                            let g = Math.Abs(pts.[b + j] - q.[qo + j])
-                            if g > d then d <- g
-                        if filled < k || d < best.[k - 1] then
-                            // insertion into the sorted prefix
-                            let mutable i = (if filled < k then filled else k - 1)
-                            while i > 0 && best.[i - 1] > d do
-                                best.[i] <- best.[i - 1]
-                                i <- i - 1
-                            best.[i] <- d
-                            if filled < k then filled <- filled + 1
-            else
-                let r = nodeRight.[node]
-                let dl = this.BoxDistance(l, q, qo)
-                let dr = this.BoxDistance(r, q, qo)
-                if dl <= dr then
-                    this.VisitNearest(l, dl, q, qo, self, best, k, &filled)
-                    this.VisitNearest(r, dr, q, qo, self, best, k, &filled)
-                else
-                    this.VisitNearest(r, dr, q, qo, self, best, k, &filled)
-                    this.VisitNearest(l, dl, q, qo, self, best, k, &filled)
+    /// The flat arrays, for the row loops of Classical (KdSearch).
+    member internal _.Layout = layout
 
     /// The k smallest max-norm distances from the query to the points other than row `self`
     /// (pass −1 to exclude none), written sorted ascending into best.[0 .. k−1]; returns how
     /// many were found (k unless the tree holds fewer points).
-    [<MethodImpl(MethodImplOptions.AggressiveOptimization)>]
-    member this.Nearest(q: float[], qo: int, self: int, best: float[], k: int) : int =
+    member _.Nearest(q: float[], qo: int, self: int, best: float[], k: int) : int =
         if k < 1 || isNull best || best.Length < k then
             invalidArg "k" (sprintf "k must be at least 1 and best must hold k values; got k = %d and %d values." k (if isNull best then 0 else best.Length))
-        let mutable filled = 0
-        this.VisitNearest(0, this.BoxDistance(0, q, qo), q, qo, self, best, k, &filled)
-        filled
-
-    [<MethodImpl(MethodImplOptions.AggressiveOptimization)>]
-    member private this.VisitCount(node: int, q: float[], qo: int, radius: float) : int =
-        if this.BoxDistance(node, q, qo) >= radius then 0
-        elif this.BoxFarthest(node, q, qo) < radius then nodeEnd.[node] - nodeStart.[node]
-        else
-            let l = nodeLeft.[node]
-            if l < 0 then
-                let mutable c = 0
-                for p in nodeStart.[node] .. nodeEnd.[node] - 1 do
-                    if this.PointDistance(p, q, qo) < radius then c <- c + 1
-                c
-            else this.VisitCount(l, q, qo, radius) + this.VisitCount(nodeRight.[node], q, qo, radius)
+        // the search stacks (see KdSearch); stackalloc stays in this method, never in a helper
+        let m = depth + 2
+        let stack = Span<int>(NativePtr.toVoidPtr (NativePtr.stackalloc<int> m), m)
+        let stackDist = Span<float>(NativePtr.toVoidPtr (NativePtr.stackalloc<float> m), m)
+        KdSearch.nearest layout q qo self best k stack stackDist
 
     /// The number of points (the query's own row included, if it is in the tree) at max-norm
     /// distance strictly less than radius.
-    [<MethodImpl(MethodImplOptions.AggressiveOptimization)>]
-    member this.CountWithin(q: float[], qo: int, radius: float) : int = this.VisitCount(0, q, qo, radius)
+    member _.CountWithin(q: float[], qo: int, radius: float) : int =
+        let m = depth + 2
+        let stack = Span<int>(NativePtr.toVoidPtr (NativePtr.stackalloc<int> m), m)
+        KdSearch.countWithin layout q qo radius stack
 
 /// The classical estimators beside MMG: KSG-1 (k nearest neighbours) and the Gaussian/CCA
 /// closed form. Plain double arrays, no tensors. See docs/estimators-classical.md.
@@ -260,11 +347,45 @@ module Classical =
         if k >= n then
             invalidArg "k" (sprintf "k = %d must be less than the number of rows n = %d (each row needs k other rows as neighbours)." k n)
 
+    /// Sorts a in place, ascending (for arrays without NaN, the same values as Array.Sort). A
+    /// heapsort: one method whose loops are optimised after a few hundred iterations by on-stack
+    /// replacement, where Array.Sort's recursive helpers run unoptimised for a whole one-shot
+    /// estimate (a cold 10 000-value Array.Sort took 10–40 ms here; see KdSearch).
+    let private sortInPlace (a: float[]) =
+        let n = a.Length
+        // sift v down from position root within a.[0 .. size−1]
+        let mutable size = n
+        let mutable next = n / 2 - 1
+        let mutable v = 0.0
+        let mutable root = 0
+        // first heapify (next ≥ 0), then move the maximum to the end, one position at a time
+        while size > 1 do
+            if next >= 0 then
+                root <- next
+                v <- a.[root]
+                next <- next - 1
+            else
+                size <- size - 1
+                v <- a.[size]
+                a.[size] <- a.[0]
+                root <- 0
+            let mutable sifting = true
+            while sifting do
+                let mutable child = 2 * root + 1
+                if child >= size then sifting <- false
+                else
+                    if child + 1 < size && a.[child + 1] > a.[child] then child <- child + 1
+                    if a.[child] > v then
+                        a.[root] <- a.[child]
+                        root <- child
+                    else sifting <- false
+            a.[root] <- v
+
     /// The number of values v_j in the ascending array s with abs(v − v_j) < r, exactly as a scan
     /// computes it: fl(v − v_j) = −fl(v_j − v), and fl(v_j − v) is non-decreasing in v_j, so the
     /// rows that pass form one run of s, found by two binary searches on that same predicate.
-    [<MethodImpl(MethodImplOptions.AggressiveOptimization)>]
-    let private countSorted (s: float[]) (v: float) (r: float) =
+    /// Inline, so that it runs inside the caller's loop over rows (see KdSearch).
+    let inline private countSorted (s: float[]) (v: float) (r: float) =
         if not (r > 0.0) then 0
         else
             // a: first j with fl(s_j − v) > −r; b: first j with fl(s_j − v) ≥ r (both predicates are
@@ -281,48 +402,61 @@ module Classical =
                 if s.[mid] - v >= r then hi <- mid else lo <- mid + 1
             lo - a
 
-    /// Strict max-norm range counts in one marginal space: binary search on the sorted values in
-    /// one dimension (the common case, several times faster than a tree), a k-d tree otherwise.
-    /// Both count the query's own row; both equal a brute-force scan exactly.
-    let private marginalCounter (n: int) (v: float[]) (d: int) : int -> float -> int =
-        if d = 1 then
-            let sorted = Array.sort v
-            fun i r -> countSorted sorted v.[i] r
-        else
-            let t = MaxNormKdTree(v, d)
-            fun i r -> t.CountWithin(v, i * d, r)
-
-    /// The neighbour counts of rows lo .. hi−1 (the hot loop of countsFlat; fully optimised at
-    /// its first call, since it runs only once or twice per estimate).
-    [<MethodImpl(MethodImplOptions.AggressiveOptimization)>]
-    let private countRows (tz: MaxNormKdTree) (joint: float[]) (dz: int) (countX: int -> float -> int) (countY: int -> float -> int)
-                          (ks: int[]) (kmax: int) (eps: float[][]) (cx: int[][]) (cy: int[][]) (lo: int) (hi: int) =
+    /// The k-th-neighbour distances of rows lo .. hi−1 in the joint space, for each k in ks (the
+    /// query's own row excluded). One loop over the rows with the search inlined (KdSearch).
+    let private jointRows (t: KdLayout) (joint: float[]) (ks: int[]) (kmax: int) (eps: float[][]) (lo: int) (hi: int) =
         let best = Array.zeroCreate<float> kmax
+        // the search stacks, on this frame (KdSearch)
+        let m = t.Depth + 2
+        let stack = Span<int>(NativePtr.toVoidPtr (NativePtr.stackalloc<int> m), m)
+        let stackDist = Span<float>(NativePtr.toVoidPtr (NativePtr.stackalloc<float> m), m)
+        let dz = t.Dim
         for i in lo .. hi - 1 do
-            tz.Nearest(joint, i * dz, i, best, kmax) |> ignore
+            KdSearch.nearest t joint (i * dz) i best kmax stack stackDist |> ignore
             for a in 0 .. ks.Length - 1 do
-                let e = best.[ks.[a] - 1]
-                eps.[a].[i] <- e
-                // the marginal counts include row i itself whenever e > 0 (its distance 0 < e)
-                let self = if e > 0.0 then 1 else 0
-                cx.[a].[i] <- countX i e - self
-                cy.[a].[i] <- countY i e - self
+                eps.[a].[i] <- best.[ks.[a] - 1]
+
+    /// Strict max-norm range counts in one marginal space (values v, row-major n×d) for rows
+    /// lo .. hi−1 at radius eps.[i], the row itself left out: binary search in the sorted values
+    /// when d = 1 (sorted non-null; several times faster than a tree), the k-d tree otherwise.
+    /// Both equal a brute-force scan exactly.
+    let private marginalRows (sorted: float[]) (tree: KdLayout) (v: float[]) (d: int) (eps: float[]) (counts: int[]) (lo: int) (hi: int) =
+        if not (isNull sorted) then
+            for i in lo .. hi - 1 do
+                let e = eps.[i]
+                // the range counts include row i itself whenever e > 0 (its distance 0 < e)
+                counts.[i] <- countSorted sorted v.[i] e - (if e > 0.0 then 1 else 0)
+        else
+            let m = tree.Depth + 2
+            let stack = Span<int>(NativePtr.toVoidPtr (NativePtr.stackalloc<int> m), m)
+            for i in lo .. hi - 1 do
+                let e = eps.[i]
+                counts.[i] <- KdSearch.countWithin tree v (i * d) e stack - (if e > 0.0 then 1 else 0)
 
     /// Neighbour counts on already-prepared row-major data (x: n×dx, y: n×dy), for each k in ks:
     /// one k-d tree in the joint space (kNN distance, the query's own row excluded) and, in each
     /// marginal space, strict range counts (sorted values in one dimension, a k-d tree in more).
-    /// Rows run on `threads` threads (1: a plain loop); the result does not depend on it.
+    /// Rows run on `threads` threads (1: plain loops); the result does not depend on it.
     let private countsFlat (threads: int) (n: int) (xs: float[]) (dx: int) (ys: float[]) (dy: int) (ks: int[]) : NeighbourCounts[] =
         let joint = concatRows n xs dx ys dy
-        let dz = dx + dy
-        let tz = MaxNormKdTree(joint, dz)
-        let countX = marginalCounter n xs dx
-        let countY = marginalCounter n ys dy
+        let tz = MaxNormKdTree(joint, dx + dy).Layout
+        let marginal (v: float[]) (d: int) =
+            if d = 1 then
+                let s = Array.copy v
+                sortInPlace s
+                s, Unchecked.defaultof<KdLayout>
+            else null, MaxNormKdTree(v, d).Layout
+        let sx, tx = marginal xs dx
+        let sy, ty = marginal ys dy
         let kmax = Array.max ks
-        let eps = ks |> Array.map (fun _ -> Array.zeroCreate<float> n)
-        let cx = ks |> Array.map (fun _ -> Array.zeroCreate<int> n)
-        let cy = ks |> Array.map (fun _ -> Array.zeroCreate<int> n)
-        let rowsIn (lo: int, hi: int) = countRows tz joint dz countX countY ks kmax eps cx cy lo hi
+        let eps = Array.init ks.Length (fun _ -> Array.zeroCreate<float> n)
+        let cx = Array.init ks.Length (fun _ -> Array.zeroCreate<int> n)
+        let cy = Array.init ks.Length (fun _ -> Array.zeroCreate<int> n)
+        let rowsIn (lo: int, hi: int) =
+            jointRows tz joint ks kmax eps lo hi
+            for a in 0 .. ks.Length - 1 do
+                marginalRows sx tx xs dx eps.[a] cx.[a] lo hi
+                marginalRows sy ty ys dy eps.[a] cy.[a] lo hi
         if threads <= 1 then rowsIn (0, n)
         else
             let chunk = max 64 (n / (8 * threads))
@@ -378,9 +512,9 @@ module Classical =
     /// Robust location and scale of a column: the median, and IQR/1.349 (equal to the standard
     /// deviation for a normal column), else 1.4826·MAD, else the sample standard deviation when
     /// more than half the values coincide. Returns (center, scale, method, distinct values).
-    [<MethodImpl(MethodImplOptions.AggressiveOptimization)>]
     let robustScale (column: float[]) : float * float * string * int =
-        let s = Array.sort column
+        let s = Array.copy column
+        sortInPlace s
         let mutable distinct = if s.Length > 0 then 1 else 0
         for i in 1 .. s.Length - 1 do
             if s.[i] <> s.[i - 1] then distinct <- distinct + 1
@@ -465,7 +599,6 @@ module Classical =
     ///    one outlier does not squash the other rows together.
     /// 4. Seeded jitter breaks ties reproducibly: JitterScale · max(1, mean |value|) · N(0, 1)
     ///    (System.Random(seed), Box–Muller, x columns then y columns, row-major).
-    [<MethodImpl(MethodImplOptions.AggressiveOptimization)>]
     let prepareKsg (seed: int) (allowDiscrete: bool) (dropDuplicates: bool) (x: float[,]) (y: float[,]) : KsgData =
         Data.validate 2 x y
         let n0 = Array2D.length1 x
@@ -479,7 +612,7 @@ module Classical =
         let scalings = Array.append (Array.init dx (fun j -> robustScale (column x j))) (Array.init dy (fun j -> robustScale (column y j)))
         let distinct = scalings |> Array.map (fun (_, _, _, d) -> d)
         let isDiscrete d = d <= DiscreteMaxValues && d * DiscreteMinRepeats <= n0
-        let names = Array.append (Array.init dx (sprintf "X%d")) (Array.init dy (sprintf "Y%d"))
+        let names = Array.append (Array.init dx (fun j -> "X" + string j)) (Array.init dy (fun j -> "Y" + string j))
         let discrete = Array.zip names distinct |> Array.filter (snd >> isDiscrete) |> Array.map fst
         if not allowDiscrete && discrete.Length = dx + dy then
             let listing = String.Join(", ", Array.map2 (fun nm d -> sprintf "%s: %d" nm d) names distinct)
@@ -491,19 +624,18 @@ module Classical =
                 let m, mx, my, firsts = duplicateStructure x y
                 if dropDuplicates && m < n0 && mx = m && my = m then firsts, 0 else Array.init n0 id, n0 - m
         let n = keep.Length
+        // The jitter's standard normals in the order they are used (x columns, then y columns,
+        // each column's rows in order): Box–Muller on System.Random(seed), both outputs used (cos
+        // then sin).
+        let normals = Array.zeroCreate<float> (n * (dx + dy))
         let rng = Random(seed)
-        // Box–Muller, both outputs used (cos then sin)
-        let spare = ref nan
-        let gauss () =
-            if not (Double.IsNaN spare.Value) then
-                let g = spare.Value
-                spare.Value <- nan
-                g
-            else
-                let u1, u2 = 1.0 - rng.NextDouble(), rng.NextDouble()
-                let r = Math.Sqrt(-2.0 * Math.Log u1)
-                spare.Value <- r * Math.Sin(2.0 * Math.PI * u2)
-                r * Math.Cos(2.0 * Math.PI * u2)
+        let mutable p = 0
+        while p < normals.Length do
+            let u1, u2 = 1.0 - rng.NextDouble(), rng.NextDouble()
+            let r = Math.Sqrt(-2.0 * Math.Log u1)
+            normals.[p] <- r * Math.Cos(2.0 * Math.PI * u2)
+            if p + 1 < normals.Length then normals.[p + 1] <- r * Math.Sin(2.0 * Math.PI * u2)
+            p <- p + 2
         let maxJitter = ref 0.0
         let prepare (src: float[,]) (d: int) (offset: int) =
             let out = Array.zeroCreate<float> (n * d)
@@ -519,8 +651,9 @@ module Classical =
                     absSum <- absSum + abs v
                 let amp = JitterScale * max 1.0 (absSum / float n)
                 maxJitter.Value <- max maxJitter.Value amp
+                let g = (offset + j) * n
                 for r in 0 .. n - 1 do
-                    out.[r * d + j] <- out.[r * d + j] + amp * gauss ()
+                    out.[r * d + j] <- out.[r * d + j] + amp * normals.[g + r]
             out, methods
         let xs, mxs = prepare x dx 0
         let ys, mys = prepare y dy dx
@@ -538,12 +671,19 @@ module Classical =
         countsFlat 1 data.N data.X data.Dx data.Y data.Dy ks
 
     /// Per-row KSG-1 terms ψ(k) + ψ(N) − ψ(n_x+1) − ψ(n_y+1); their mean is the estimate.
-    [<MethodImpl(MethodImplOptions.AggressiveOptimization)>]
     let ksgTerms (counts: NeighbourCounts) : float[] =
         let n = counts.Epsilon.Length
-        let psi = Array.init (n + 1) (fun m -> if m = 0 then nan else digamma (float m))
+        // psi.[m] = ψ(m), computed at first use: the counts take few distinct values
+        let psi = Array.create (n + 1) nan
         let c = digamma (float counts.K) + digamma (float n)
-        Array.init n (fun i -> c - psi.[counts.CountX.[i] + 1] - psi.[counts.CountY.[i] + 1])
+        let terms = Array.zeroCreate<float> n
+        for i in 0 .. n - 1 do
+            let a = counts.CountX.[i] + 1
+            let b = counts.CountY.[i] + 1
+            if Double.IsNaN psi.[a] then psi.[a] <- digamma (float a)
+            if Double.IsNaN psi.[b] then psi.[b] <- digamma (float b)
+            terms.[i] <- c - psi.[a] - psi.[b]
+        terms
 
     let private meanAndSe (terms: float[]) =
         let n = terms.Length
@@ -630,7 +770,9 @@ module Classical =
                 // rows whose k-th neighbour (largest k) is a tie in the data, not a real distance
                 let tieRadius = TieRadiusInJitters * data.MaxJitter
                 let eps = counts.[counts.Length - 1].Epsilon
-                let tied = eps |> Array.sumBy (fun e -> if e <= tieRadius then 1 else 0)
+                let mutable tied = 0
+                for e in eps do
+                    if e <= tieRadius then tied <- tied + 1
                 let tieShare = float tied / float n
                 let warnings =
                     [ if tieShare >= TieShareWarning then
@@ -645,7 +787,9 @@ module Classical =
                       if data.DiscreteColumns.Length > 0 then
                         yield
                             sprintf "column(s) %s look discrete (at most %d distinct values); ties there are broken by the seeded jitter" (String.Join(", ", data.DiscreteColumns)) DiscreteMaxValues ]
-                let terms = Array.init n (fun i -> (perK |> Array.sumBy (fun t -> t.[i])) / float ks.Length)
+                let terms =
+                    if perK.Length = 1 then perK.[0]
+                    else Array.init n (fun i -> (perK |> Array.sumBy (fun t -> t.[i])) / float ks.Length)
                 let estimate, se = meanAndSe terms
                 let variants =
                     if ksOption.IsNone then [||]
@@ -653,7 +797,7 @@ module Classical =
                         perK
                         |> Array.mapi (fun a t ->
                             let m, s = meanAndSe t
-                            { Name = sprintf "k=%d" ks.[a]; Estimate = m; StdError = s })
+                            { Name = "k=" + string ks.[a]; Estimate = m; StdError = s })
                 watch.Stop()
                 { Estimator = "ksg"
                   Estimate = estimate
@@ -670,7 +814,7 @@ module Classical =
                           "variant", box "KSG-1"
                           "norm", box "max"
                           "scaling", box ("per column: (value - median) / robust scale (" + String.Join(", ", data.Scaling) + ")")
-                          "ties", box (sprintf "seeded jitter %g * max(1, mean|value|) * N(0,1) per column (seed %d); epsilon = k-th smallest joint distance; marginal counts strictly < epsilon" JitterScale options.Seed)
+                          "ties", box (String.Format(CultureInfo.InvariantCulture, "seeded jitter {0:0.##########e0} * max(1, mean|value|) * N(0,1) per column (seed {1}); epsilon = k-th smallest joint distance; marginal counts strictly < epsilon", JitterScale, options.Seed))
                           "seed", box options.Seed
                           "zeroDistanceShare", box tieShare
                           "duplicatesDropped", box data.DuplicatesDropped
