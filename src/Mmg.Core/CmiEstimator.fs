@@ -132,8 +132,12 @@ type CmiTrainer(net: CmiDenoiserNet, ema: CmiDenoiserNet, config: TrainConfig, s
     let loop = new EmaAdam(net.parameters (), ema.parameters (), config, seed)
     let generator = loop.Generator
 
+    let mutable weighted = true
+
     member _.Steps = loop.Steps
     member _.LearningRate = loop.LearningRate
+    /// Importance-weighted loss or not (as DenoiserTrainer.Weighted).
+    member _.Weighted with get () = weighted and set v = weighted <- v
 
     /// The learning-rate schedule (as DenoiserTrainer.Schedule).
     member _.Schedule
@@ -155,9 +159,7 @@ type CmiTrainer(net: CmiDenoiserNet, ema: CmiDenoiserNet, config: TrainConfig, s
         let xa = Channel.noisy a eps xb
         net.train ()
         let epsHat = net.Predict(xa, a, yb, present, zb)
-        let lo, hi = LogSnr.range q
-        let w = LogSnr.weights q a / (hi - lo)
-        loop.Apply(((eps - epsHat).square().sum(1L) * w).mean ())
+        loop.Apply(DenoisingLoss.batch weighted q a eps epsHat)
 
     /// Up to `steps` steps with q; with `stopping`, early stopping on held-out rows (EmaAdam.Run).
     member this.Train(x: Tensor, y: Tensor, z: Tensor, q: LogSnrDensity, steps: int, phase: string, progress: Action<TrainingProgress>, ?stopping: EarlyStopping) : PhaseOutcome =
@@ -342,11 +344,13 @@ type CmiEstimator(variant: string, options: EstimatorOptions) =
               DropProbability = p.DropProbability; PlateauPatience = p.PlateauPatience; MinLearningRate = 1e-5 }
         use trainer = new CmiTrainer(net, ema, cfg, options.Seed)
         trainer.Schedule <- (if Estimation.extraInt options "cosine" 0 <> 0 then Cosine else Plateau)
+        let weighting = TrainingWeights.read options
         let phase (q: LogSnrDensity) (steps: int) (name: string) (seed: int) =
+            trainer.Weighted <- TrainingWeights.weighted weighting q
             if valRows.Length = 0 then trainer.Train(xs, ys, zs, q, steps, name, progress)
             else
                 let predict za a present (c: Tensor[]) = ema.eval (); ema.Predict(za, a, c.[0], present, c.[1])
-                use held = new HeldOutLoss(predict, xv, [| yv; zv |], q, valRepeats, seed)
+                use held = new HeldOutLoss(predict, xv, [| yv; zv |], q, valRepeats, seed, trainer.Weighted)
                 trainer.Train(xs, ys, zs, q, steps, name, progress, { Every = EarlyStoppingOptions.every steps; Patience = patience; Loss = held.Loss })
         let gap q seed =
             let grid, og = CmiEstimator.GapCurve(ema, q, xs, ys, zs, p.CurvePoints, seed)

@@ -342,13 +342,7 @@ module Critics =
     /// Fewest rows an estimator accepts.
     let MinRows = 20
 
-    let private extraString (options: EstimatorOptions) (key: string) (fallback: string) =
-        match options.Extra with
-        | null -> fallback
-        | extra ->
-            match extra.TryGetValue key with
-            | true, v when not (String.IsNullOrWhiteSpace v) -> v.Trim().ToLowerInvariant()
-            | _ -> fallback
+    let private extraString = Estimation.extraString
 
     /// Everything a run uses, resolved from the options.
     type private Resolved =

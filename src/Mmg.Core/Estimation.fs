@@ -134,13 +134,13 @@ module Estimation =
                     let offer = if List.isEmpty known then "it takes no estimator-specific options" else sprintf "it reads %s" (String.Join(", ", known))
                     invalidArg key (sprintf "unknown option '%s' for %s; %s." key estimator offer)
 
-    /// A text option from Extra (trimmed, lower case), or the default.
+    /// A text option from Extra (trimmed, lower case), or the default when absent or blank.
     let extraString (options: EstimatorOptions) (key: string) (fallback: string) =
         match options.Extra with
         | null -> fallback
         | extra ->
             match extra.TryGetValue key with
-            | true, text -> text.Trim().ToLowerInvariant()
+            | true, text when not (String.IsNullOrWhiteSpace text) -> text.Trim().ToLowerInvariant()
             | _ -> fallback
 
     /// An integer option from Extra, or the default.

@@ -258,7 +258,7 @@ type MmgEstimator(variant: string, options: EstimatorOptions) =
     /// ≥ 0 by construction, reports the overfitting as information.
     /// The estimator-specific options (EstimatorOptions.Extra) MMG reads; others are refused.
     static member OptionKeys =
-        [ "adapt-steps"; "width"; "repeats"; "drop-probability"; "linear-base"; "zero-init"; "cosine"; "validation"; "patience"; "defensive-share"; "stop-score"; "train-weighted"; "folds"; "permutations" ]
+        [ "adapt-steps"; "width"; "repeats"; "drop-probability"; "linear-base"; "zero-init"; "cosine"; "validation"; "patience"; "defensive-share"; "train-weighted"; "folds"; "permutations" ]
 
     static member Variants = [| "mmg"; "mmg-adaptive"; "mmg-orthogonal"; "mmg-orthogonal-adaptive"; "mmg-debiased" |]
 
@@ -322,13 +322,14 @@ type MmgEstimator(variant: string, options: EstimatorOptions) =
               DropProbability = p.DropProbability; PlateauPatience = p.PlateauPatience; MinLearningRate = 1e-5 }
         use trainer = new DenoiserTrainer(net, ema, cfg, options.Seed)
         trainer.Schedule <- (if Estimation.extraInt options "cosine" 0 <> 0 then Cosine else Plateau)
-        trainer.Weighted <- Estimation.extraInt options "train-weighted" 1 <> 0
+        let weighting = TrainingWeights.read options
         // one phase of at most `steps` steps with q, early-stopped on the held-out rows when there are any
         let phase (q: LogSnrDensity) (steps: int) (name: string) (seed: int) =
+            trainer.Weighted <- TrainingWeights.weighted weighting q
             if valRows.Length = 0 then trainer.Train(xs, ys, q, steps, name, progress)
             else
                 use held = HeldOutLoss.Denoiser(ema, xv, yv, q, valRepeats, seed, trainer.Weighted)
-                trainer.Train(xs, ys, q, steps, name, progress, { Every = EarlyStoppingOptions.every steps; Patience = patience; Loss = EarlyStoppingOptions.score options held })
+                trainer.Train(xs, ys, q, steps, name, progress, { Every = EarlyStoppingOptions.every steps; Patience = patience; Loss = held.Loss })
         let gap q seed =
             let grid, og = MmgEstimator.GapCurve(ema, q, xs, ys, p.CurvePoints, seed)
             let heldOut =

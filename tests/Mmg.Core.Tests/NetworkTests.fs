@@ -195,3 +195,20 @@ let ``the training plan mixes the uniform into the adapted density only when it 
     Assert.Equal(0.35, DefensiveShareOption.read (opts "0.35"))
     let ex = Assert.Throws<ArgumentException>(fun () -> DefensiveShareOption.read (opts "1") |> ignore)
     Assert.Contains("defensive-share", ex.Message)
+
+[<Fact>]
+let ``the training loss is plain only on a density fitted to the gap, unless the option says otherwise`` () =
+    let fitted = LogSnr.defensive (LogSnr.logistic 0.4 1.0 9.0) 0.2
+    let opts (v: string option) =
+        let d = Collections.Generic.Dictionary<string, string>()
+        v |> Option.iter (fun v -> d.["train-weighted"] <- v)
+        { EstimatorOptions.Default with Extra = d }
+    let byDefault = TrainingWeights.read (opts None)
+    Assert.True(TrainingWeights.weighted byDefault LogSnr.paperDefault)
+    Assert.True(TrainingWeights.weighted byDefault (LogSnr.logistic 0.0 5.0 4.0)) // a widening density
+    Assert.False(TrainingWeights.weighted byDefault fitted)
+    Assert.True(TrainingWeights.weighted (TrainingWeights.read (opts (Some "1"))) fitted)
+    Assert.False(TrainingWeights.weighted (TrainingWeights.read (opts (Some "0"))) LogSnr.paperDefault)
+    let ex = Assert.Throws<ArgumentException>(fun () -> TrainingWeights.read (opts (Some "yes")) |> ignore)
+    Assert.Contains("train-weighted", ex.Message)
+    Assert.Contains("yes", ex.Message)
