@@ -125,53 +125,17 @@ type CmiDenoiserNet(shape: NetworkShape, dimZ: int) as this =
                 use y0 = torch.zeros([| n; int64 shape.DimY |], dtype = xa.dtype, device = xa.device)
                 this.Predict(xa, a, y0, present, z)
 
-/// Trains a CmiDenoiserNet with the importance-weighted ε-prediction loss, exactly as
-/// DenoiserTrainer trains a DenoiserNet (same draws in the same order; z rows are picked with the
-/// batch's indices and draw nothing), on the shared EmaAdam loop.
-type CmiTrainer(net: CmiDenoiserNet, ema: CmiDenoiserNet, config: TrainConfig, seed: int) =
-    let loop = new EmaAdam(net.parameters (), ema.parameters (), config, seed)
-    let generator = loop.Generator
-
-    let mutable weighted = true
-
-    member _.Steps = loop.Steps
-    member _.LearningRate = loop.LearningRate
-    /// Importance-weighted loss or not (as DenoiserTrainer.Weighted).
-    member _.Weighted with get () = weighted and set v = weighted <- v
-
-    /// The learning-rate schedule (as DenoiserTrainer.Schedule).
-    member _.Schedule
-        with get () = loop.Schedule
-        and set v = loop.Schedule <- v
-
-    member _.Step(x: Tensor, y: Tensor, z: Tensor, q: LogSnrDensity) : float =
-        use scope = torch.NewDisposeScope()
-        let n = x.shape.[0]
-        let b = int64 config.BatchSize
-        let dev = x.device
-        let idx = torch.randint(n, [| b |], generator = generator).``to`` dev
-        let xb = x.index_select (0L, idx)
-        let yb = y.index_select (0L, idx)
-        let zb = z.index_select (0L, idx)
-        let a = (LogSnr.sample generator x.dtype config.BatchSize q).``to`` dev
-        let eps = torch.randn([| b; x.shape.[1] |], dtype = x.dtype, generator = generator).``to`` dev
-        let present = torch.rand([| b |], generator = generator).ge(torch.tensor config.DropProbability).``to`` dev
-        let xa = Channel.noisy a eps xb
-        net.train ()
-        let epsHat = net.Predict(xa, a, yb, present, zb)
-        loop.Apply(DenoisingLoss.batch weighted q a eps epsHat)
-
-    /// Up to `steps` steps with q; with `stopping`, early stopping on held-out rows (EmaAdam.Run).
-    member this.Train(x: Tensor, y: Tensor, z: Tensor, q: LogSnrDensity, steps: int, phase: string, progress: Action<TrainingProgress>, ?stopping: EarlyStopping) : PhaseOutcome =
-        LogSnr.validate q
-        Checks.requireSameRows "x" x "y" y
-        Checks.requireSameRows "x" x "z" z
-        match stopping with
-        | Some stop -> loop.Run(steps, phase, progress, (fun () -> this.Step(x, y, z, q)), stop)
-        | None -> loop.Run(steps, phase, progress, fun () -> this.Step(x, y, z, q))
-
-    interface IDisposable with
-        member _.Dispose() = (loop :> IDisposable).Dispose()
+/// MMG-CMI's part of an MMG fit (MmgFit.run).
+module CmiFit =
+    /// CmiDenoiserNet with dimZ z-columns on the conditions [| y; z |]; with dimZ = 0 it draws and
+    /// computes as MmgFit.denoiser (CmiDenoiserNet's layers match DenoiserNet's).
+    let network (dimZ: int) : MmgNetwork<CmiDenoiserNet> =
+        { Create = fun shape device -> (new CmiDenoiserNet(shape, dimZ)).``to`` device
+          Predict = fun net xa a present c -> net.Predict(xa, a, c.[0], present, c.[1])
+          Curves = fun net g grid x c -> ConditionalMmse.curves (net.AsDenoiser()) g grid x c.[0] c.[1]
+          SetLinearBase = fun net x c -> net.SetLinearBase(x, c.[0], c.[1])
+          ZeroTrunkOutput = fun net -> net.ZeroTrunkOutput()
+          CopyLinearBase = fun target source -> target.CopyLinearBase source }
 
 /// A trained MMG-CMI model: fixed-q and adaptive EMA networks, standardisers fit on the training
 /// rows (x, y and z), both densities. Evaluates CMI on new samples without retraining; saves to
@@ -261,10 +225,11 @@ type CmiModel(shape: NetworkShape, dimZ: int, fixedNet: CmiDenoiserNet, adaptive
             adaptiveNet.Dispose()
 
 /// MMG for conditional MI (issue 14): one noise predictor ε̂(x_a, a, y, z) that always sees z and
-/// sees y or the "absent" token, trained and evaluated exactly as MmgEstimator (same profiles,
-/// importance-weighted loss, EmaAdam, linear-Gaussian base (option "linear-base", by default from Network.linearBaseMinColumns columns),
-/// gated adaptive density with range widening, held-out rows, standardisation fit on the training
-/// rows); all five variants from one run. With dz = 0 it reproduces MmgEstimator's numbers for
+/// sees y or the "absent" token, trained by MmgEstimator's own fit (MmgFit.run with CmiFit.network:
+/// same profiles, loss, EmaAdam, linear-Gaussian base (option "linear-base", by default from
+/// Network.linearBaseMinColumns columns), gated adaptive density with range widening, held-out
+/// rows, standardisation fit on the training rows) and evaluated as MmgEstimator; all five
+/// variants from one run. With dz = 0 it reproduces MmgEstimator's numbers for
 /// the same options (tested). Cross-fitting ("folds") and the permutation test are MMG-only.
 type CmiEstimator(variant: string, options: EstimatorOptions) =
     do
@@ -292,96 +257,16 @@ type CmiEstimator(variant: string, options: EstimatorOptions) =
 
     /// The orthogonal gap on `points` log-SNR values across q's range, on up to 2 000 rows.
     static member GapCurve(net: CmiDenoiserNet, q: LogSnrDensity, x: Tensor, y: Tensor, z: Tensor, points: int, seed: int) =
-        let lo, hi = LogSnr.range q
-        let grid = Array.init points (fun i -> lo + (hi - lo) * float i / float (points - 1))
-        let rows = min x.shape.[0] 2000L
-        use xc = x.narrow (0L, 0L, rows)
-        use yc = y.narrow (0L, 0L, rows)
-        use zc = z.narrow (0L, 0L, rows)
-        use g = new torch.Generator(uint64 seed)
-        net.eval ()
-        let grid, _, _, _, og = ConditionalMmse.curves (net.AsDenoiser()) g grid xc yc zc
-        grid, og
+        MmgFit.gapCurve (CmiFit.network net.DimZ) net q x [| y; z |] points seed
 
     /// Trains on (x, y, z) (raw units) and returns the model.
     member _.Fit(x: float[,], y: float[,], z: float[,], progress: Action<TrainingProgress>) : CmiModel =
-        let dimX, dimY, dimZ = Array2D.length2 x, Array2D.length2 y, Array2D.length2 z
-        let p = CmiEstimator.Profile(options, dimX, dimY, dimZ)
+        let dimZ = Array2D.length2 z
+        let p = CmiEstimator.Profile(options, Array2D.length2 x, Array2D.length2 y, dimZ)
         CmiData.validate p.BatchSize x y z
-        let device = Estimation.device options.Device
-        torch.random.manual_seed (int64 options.Seed) |> ignore
-        let width = if p.Width > 0 then p.Width else Network.defaultWidth dimX (dimY + dimZ)
-        let shape = { Network.shape dimX dimY width with LinearBase = Network.useLinearBase options (dimX + dimY + dimZ) }
-        use xt = Data.toTensor x
-        use yt = Data.toTensor y
-        use zt = Data.toTensor z
-        let sx, sy, sz = Data.fitStandardizer xt, Data.fitStandardizer yt, Data.fitStandardizer zt
-        let prep s t =
-            use st = Data.standardize s t
-            st.``to`` device
-        use xAll = prep sx xt
-        use yAll = prep sy yt
-        use zAll = prep sz zt
-        // early stopping on held-out training rows, as MmgEstimator.Fit
-        let validation = EarlyStoppingOptions.validation options
-        let patience = EarlyStoppingOptions.patience options
-        let fitRows, valRows = EarlyStoppingOptions.split options (Array2D.length1 x) p.BatchSize
-        let fit (t: Tensor) = if valRows.Length = 0 then t.alias () else Data.rows fitRows t
-        use xs = fit xAll
-        use ys = fit yAll
-        use zs = fit zAll
-        use xv = Data.rows valRows xAll
-        use yv = Data.rows valRows yAll
-        use zv = Data.rows valRows zAll
-        let valRepeats = EarlyStoppingOptions.repeats valRows.Length
-        let net = (new CmiDenoiserNet(shape, dimZ)).``to`` device
-        let ema = (new CmiDenoiserNet(shape, dimZ)).``to`` device
-        let shrinkage = if shape.LinearBase then net.SetLinearBase(xs, ys, zs) else nan
-        if shape.LinearBase && Estimation.extraInt options "zero-init" 0 <> 0 then net.ZeroTrunkOutput()
-        ema.CopyLinearBase net
-        let cfg =
-            { BatchSize = p.BatchSize; LearningRate = p.LearningRate; EmaDecay = p.EmaDecay
-              DropProbability = p.DropProbability; PlateauPatience = p.PlateauPatience; MinLearningRate = 1e-5 }
-        use trainer = new CmiTrainer(net, ema, cfg, options.Seed)
-        trainer.Schedule <- (if Estimation.extraInt options "cosine" 0 <> 0 then Cosine else Plateau)
-        let weighting = TrainingWeights.read options
-        let phase (q: LogSnrDensity) (steps: int) (name: string) (seed: int) =
-            trainer.Weighted <- TrainingWeights.weighted weighting q
-            if valRows.Length = 0 then trainer.Train(xs, ys, zs, q, steps, name, progress)
-            else
-                let predict za a present (c: Tensor[]) = ema.eval (); ema.Predict(za, a, c.[0], present, c.[1])
-                use held = new HeldOutLoss(predict, xv, [| yv; zv |], q, valRepeats, seed, trainer.Weighted)
-                trainer.Train(xs, ys, zs, q, steps, name, progress, { Every = EarlyStoppingOptions.every steps; Patience = patience; Loss = held.Loss })
-        let gap q seed =
-            let grid, og = CmiEstimator.GapCurve(ema, q, xs, ys, zs, p.CurvePoints, seed)
-            let heldOut =
-                if valRows.Length = 0 then None
-                else
-                    use g = new torch.Generator(uint64 (seed + 100))
-                    ema.eval ()
-                    let grid', _, _, d, _ = ConditionalMmse.curves (ema.AsDenoiser()) g grid xv yv zv
-                    Some(AdaptiveDensity.area grid' d)
-            grid, og, heldOut
-        let fixedNet = (new CmiDenoiserNet(shape, dimZ)).``to`` device
-        fixedNet.CopyLinearBase net
-        let snapshot () =
-            use _ = torch.no_grad ()
-            for dst, src in Seq.zip (fixedNet.parameters ()) (ema.parameters ()) do dst.copy_ src |> ignore
-        let plan = TrainingPlan.run phase gap snapshot p.FixedQ p.Steps p.AdaptSteps (DefensiveShareOption.read options) options.Seed
-        let adaptiveQ, rounds, first, last = plan.AdaptiveQ, plan.Rounds, plan.Fixed, plan.Adaptive
-        net.Dispose()
-        let q2 = LogSnr.describe
-        let settings =
-            Estimation.settings
-                [ "profile", box p.Name; "steps", box p.Steps; "adapt_steps", box p.AdaptSteps; "batch_size", box p.BatchSize
-                  "learning_rate", box p.LearningRate; "final_learning_rate", box trainer.LearningRate; "width", box width
-                  "blocks", box shape.Blocks; "ema_decay", box p.EmaDecay; "drop_probability", box p.DropProbability
-                  "repeats", box p.Repeats; "test_fraction", box p.TestFraction; "seed", box options.Seed
-                  "device", box (string device); "fixed_q", box (q2 p.FixedQ); "adaptive_q", box (q2 adaptiveQ)
-                  "range_widening_rounds", box rounds; "schedule", box (sprintf "%A" trainer.Schedule |> fun t -> t.ToLowerInvariant()); "linear_base", box shape.LinearBase; "regression_shrinkage", box shrinkage; "parameters", box ema.ParameterCount; "dim_z", box dimZ
-                  "validation", box validation; "patience", box patience; "fixed_steps_run", box first.Steps; "fixed_step_kept", box first.KeptStep
-                  "adapt_steps_run", box last.Steps; "adapt_step_kept", box last.KeptStep ]
-        new CmiModel(shape, dimZ, fixedNet, ema, p.FixedQ, adaptiveQ, sx, sy, sz, device, settings)
+        let f = MmgFit.run (CmiFit.network dimZ) options p x [| y; z |] [ "dim_z", box dimZ ] progress
+        let sx, sy, sz = f.Standardizers.[0], f.Standardizers.[1], f.Standardizers.[2]
+        new CmiModel(f.Shape, dimZ, f.FixedNet, f.AdaptiveNet, f.FixedQ, f.AdaptiveQ, sx, sy, sz, f.Device, f.Settings)
 
     /// Split, train on the training rows, evaluate all variants on the held-out rows.
     member this.EstimateWithModel(x: float[,], y: float[,], z: float[,], progress: Action<TrainingProgress>, wantPointwise: bool) : EstimatorResult * CmiModel =

@@ -107,6 +107,156 @@ module MmgProfiles =
                 d
             TestFraction = Estimation.orDefaultF options.TestFraction p.TestFraction }
 
+/// The network-specific parts of an MMG fit (MmgFit.run): MMG's DenoiserNet on the conditions
+/// [| y |] (MmgFit.denoiser), MMG-CMI's CmiDenoiserNet on [| y; z |].
+type MmgNetwork<'Net when 'Net :> torch.nn.Module> =
+    { /// A new network of this shape on the device, initialised from torch's global generator.
+      Create: NetworkShape -> torch.Device -> 'Net
+      /// The network's ε̂ (training or evaluation mode as the caller has set it).
+      Predict: 'Net -> Predictor
+      /// Mmse.curves (or ConditionalMmse.curves) of the network: generator, grid, rows x and
+      /// their conditions → (grid, unconditional, conditional, gap, orthogonal gap).
+      Curves: 'Net -> torch.Generator -> float[] -> Tensor -> Tensor[] -> float[] * float[] * float[] * float[] * float[]
+      /// Sets the linear base from the fitting rows x and their conditions; returns the
+      /// regression's shrinkage factor.
+      SetLinearBase: 'Net -> Tensor -> Tensor[] -> float
+      ZeroTrunkOutput: 'Net -> unit
+      /// `CopyLinearBase target source`.
+      CopyLinearBase: 'Net -> 'Net -> unit }
+
+/// What MmgFit.run trained: the model's parts.
+type MmgFitted<'Net> =
+    { Shape: NetworkShape
+      /// The EMA weights after the fixed-q phase.
+      FixedNet: 'Net
+      /// The EMA weights after the adaptive phase.
+      AdaptiveNet: 'Net
+      FixedQ: LogSnrDensity
+      AdaptiveQ: LogSnrDensity
+      /// Fit on the training rows: x's, then each condition's (y; z for CMI).
+      Standardizers: Data.Standardizer[]
+      Device: torch.Device
+      Settings: IReadOnlyDictionary<string, string> }
+
+/// The MMG fitting procedure, one for MI and CMI: standardise, hold out rows for early stopping,
+/// train the fixed-q and adaptive phases (TrainingPlan.run) and record the settings.
+module MmgFit =
+    let private disposing (tensors: Tensor[]) =
+        { new IDisposable with
+            member _.Dispose() = for t in tensors do t.Dispose() }
+
+    /// MMG's network: DenoiserNet on the conditions [| y |].
+    let denoiser : MmgNetwork<DenoiserNet> =
+        { Create = fun shape device -> (new DenoiserNet(shape)).``to`` device
+          Predict = Predictor.denoiser
+          Curves = fun net g grid x c -> Mmse.curves (Network.asDenoiser net) g grid x c.[0]
+          SetLinearBase = fun net x c -> net.SetLinearBase(x, c.[0])
+          ZeroTrunkOutput = fun net -> net.ZeroTrunkOutput()
+          CopyLinearBase = fun target source -> target.CopyLinearBase source }
+
+    /// The orthogonal gap of a network on `points` log-SNR values across q's range, on (up to
+    /// 2 000 of) the rows x and their conditions: (grid, gap).
+    let gapCurve (network: MmgNetwork<'Net>) (net: 'Net) (q: LogSnrDensity) (x: Tensor) (conditions: Tensor[]) (points: int) (seed: int) =
+        let lo, hi = LogSnr.range q
+        let grid = Array.init points (fun i -> lo + (hi - lo) * float i / float (points - 1))
+        let rows = min x.shape.[0] 2000L
+        let head = Array.append [| x |] conditions |> Array.map (fun t -> t.narrow (0L, 0L, rows))
+        use _ = disposing head
+        use g = new torch.Generator(uint64 seed)
+        net.eval ()
+        let grid, _, _, _, og = network.Curves net g grid head.[0] head.[1..]
+        grid, og
+
+    /// Trains `network` on x and its conditions (raw units, validated for profile `p`, which was
+    /// resolved for all the conditions' columns together) as options say, and returns the parts
+    /// of the model. `extraSettings` follow "parameters" in the settings.
+    let run (network: MmgNetwork<'Net>) (options: EstimatorOptions) (p: MmgProfile) (x: float[,]) (conditions: float[,][])
+            (extraSettings: (string * obj) list) (progress: Action<TrainingProgress>) : MmgFitted<'Net> =
+        let dimX, dimY = Array2D.length2 x, Array2D.length2 conditions.[0]
+        let dimC = conditions |> Array.sumBy Array2D.length2
+        let device = Estimation.device options.Device
+        torch.random.manual_seed (int64 options.Seed) |> ignore
+        let width = if p.Width > 0 then p.Width else Network.defaultWidth dimX dimC
+        let shape = { Network.shape dimX dimY width with LinearBase = Network.useLinearBase options (dimX + dimC) }
+        // x first, then the conditions, standardised on the training rows
+        let raw = Array.append [| x |] conditions |> Array.map Data.toTensor
+        use _ = disposing raw
+        let standardizers = raw |> Array.map Data.fitStandardizer
+        let all =
+            Array.map2 (fun s t ->
+                use st = Data.standardize s t
+                st.``to`` device) standardizers raw
+        use _ = disposing all
+        // Early stopping on held-out training rows (EarlyStoppingOptions): every phase keeps its
+        // best-scoring weights and ends when the held-out loss has stopped improving, so a small
+        // data set stops before the network memorises the training pairs (which reads dependence
+        // into independent data).
+        let validation = EarlyStoppingOptions.validation options
+        let patience = EarlyStoppingOptions.patience options
+        let fitRows, valRows = EarlyStoppingOptions.split options (Array2D.length1 x) p.BatchSize
+        let fit = all |> Array.map (fun t -> if valRows.Length = 0 then t.alias () else Data.rows fitRows t)
+        use _ = disposing fit
+        let held = all |> Array.map (Data.rows valRows)
+        use _ = disposing held
+        let xs, cs, xv, cv = fit.[0], fit.[1..], held.[0], held.[1..]
+        let valRepeats = EarlyStoppingOptions.repeats valRows.Length
+        let net = network.Create shape device
+        let ema = network.Create shape device
+        let shrinkage = if shape.LinearBase then network.SetLinearBase net xs cs else nan
+        if shape.LinearBase && Estimation.extraInt options "zero-init" 0 <> 0 then network.ZeroTrunkOutput net
+        network.CopyLinearBase ema net
+        let cfg =
+            { BatchSize = p.BatchSize; LearningRate = p.LearningRate; EmaDecay = p.EmaDecay
+              DropProbability = p.DropProbability; PlateauPatience = p.PlateauPatience; MinLearningRate = 1e-5 }
+        use trainer = new DenoiserTrainer(net, ema, network.Predict net, cfg, options.Seed)
+        trainer.Schedule <- (if Estimation.extraInt options "cosine" 0 <> 0 then Cosine else Plateau)
+        let weighting = TrainingWeights.read options
+        // one phase of at most `steps` steps with q, early-stopped on the held-out rows when there are any
+        let phase (q: LogSnrDensity) (steps: int) (name: string) (seed: int) =
+            trainer.Weighted <- TrainingWeights.weighted weighting q
+            if valRows.Length = 0 then trainer.Train(xs, cs, q, steps, name, progress)
+            else
+                let predict = network.Predict ema
+                use heldOut = new HeldOutLoss((fun za a present c -> ema.eval (); predict za a present c), xv, cv, q, valRepeats, seed, trainer.Weighted)
+                trainer.Train(xs, cs, q, steps, name, progress, { Every = EarlyStoppingOptions.every steps; Patience = patience; Loss = heldOut.Loss })
+        // the preliminary model's orthogonal gap on the fitting rows, and its difference-form gap
+        // area on the held-out rows (the gate of AdaptiveDensity.fromGapGated)
+        let gap q seed =
+            let grid, og = gapCurve network ema q xs cs p.CurvePoints seed
+            let heldOut =
+                if valRows.Length = 0 then None
+                else
+                    use g = new torch.Generator(uint64 (seed + 100))
+                    ema.eval ()
+                    let grid', _, _, d, _ = network.Curves ema g grid xv cv
+                    Some(AdaptiveDensity.area grid' d)
+            grid, og, heldOut
+        // the fixed-q EMA model, kept for the non-adaptive variants
+        let fixedNet = network.Create shape device
+        network.CopyLinearBase fixedNet net
+        let snapshot () =
+            use _ = torch.no_grad ()
+            for dst, src in Seq.zip (fixedNet.parameters ()) (ema.parameters ()) do dst.copy_ src |> ignore
+        let plan = TrainingPlan.run phase gap snapshot p.FixedQ p.Steps p.AdaptSteps (DefensiveShareOption.read options) options.Seed
+        let adaptiveQ, rounds, first, last = plan.AdaptiveQ, plan.Rounds, plan.Fixed, plan.Adaptive
+        net.Dispose()
+        let q2 = LogSnr.describe
+        let parameters = ema.parameters () |> Seq.sumBy (fun t -> t.numel ())
+        let settings =
+            Estimation.settings
+                ([ "profile", box p.Name; "steps", box p.Steps; "adapt_steps", box p.AdaptSteps; "batch_size", box p.BatchSize
+                   "learning_rate", box p.LearningRate; "final_learning_rate", box trainer.LearningRate; "width", box width
+                   "blocks", box shape.Blocks; "ema_decay", box p.EmaDecay; "drop_probability", box p.DropProbability
+                   "repeats", box p.Repeats; "test_fraction", box p.TestFraction; "seed", box options.Seed
+                   "device", box (string device); "fixed_q", box (q2 p.FixedQ); "adaptive_q", box (q2 adaptiveQ)
+                   "range_widening_rounds", box rounds; "schedule", box (sprintf "%A" trainer.Schedule |> fun t -> t.ToLowerInvariant())
+                   "linear_base", box shape.LinearBase; "regression_shrinkage", box shrinkage; "parameters", box parameters ]
+                 @ extraSettings
+                 @ [ "validation", box validation; "patience", box patience; "fixed_steps_run", box first.Steps; "fixed_step_kept", box first.KeptStep
+                     "adapt_steps_run", box last.Steps; "adapt_step_kept", box last.KeptStep ])
+        { Shape = shape; FixedNet = fixedNet; AdaptiveNet = ema; FixedQ = p.FixedQ; AdaptiveQ = adaptiveQ
+          Standardizers = standardizers; Device = device; Settings = settings }
+
 /// The five MMG variants of one evaluation, each with its standard error.
 type MmgEvaluation =
     { Mmg: McEstimate
@@ -274,93 +424,14 @@ type MmgEstimator(variant: string, options: EstimatorOptions) =
     /// The orthogonal gap of a network on `points` log-SNR values across q's range, on (up to
     /// 2 000 of) the rows given.
     static member GapCurve(net: DenoiserNet, q: LogSnrDensity, x: Tensor, y: Tensor, points: int, seed: int) =
-        let lo, hi = LogSnr.range q
-        let grid = Array.init points (fun i -> lo + (hi - lo) * float i / float (points - 1))
-        let rows = min x.shape.[0] 2000L
-        use xc = x.narrow (0L, 0L, rows)
-        use yc = y.narrow (0L, 0L, rows)
-        use g = new torch.Generator(uint64 seed)
-        net.eval ()
-        let grid, _, _, _, og = Mmse.curves (Network.asDenoiser net) g grid xc yc
-        grid, og
+        MmgFit.gapCurve MmgFit.denoiser net q x [| y |] points seed
 
     /// Trains on (x, y) (already validated, raw units) and returns the model.
     member _.Fit(x: float[,], y: float[,], progress: Action<TrainingProgress>) : MmgModel =
-        let dimX, dimY = Array2D.length2 x, Array2D.length2 y
-        let p = MmgProfiles.resolve options dimX dimY
+        let p = MmgProfiles.resolve options (Array2D.length2 x) (Array2D.length2 y)
         Data.validate p.BatchSize x y
-        let device = Estimation.device options.Device
-        torch.random.manual_seed (int64 options.Seed) |> ignore
-        let width = if p.Width > 0 then p.Width else Network.defaultWidth dimX dimY
-        let shape = { Network.shape dimX dimY width with LinearBase = Network.useLinearBase options (dimX + dimY) }
-        use xt = Data.toTensor x
-        use yt = Data.toTensor y
-        let sx, sy = Data.fitStandardizer xt, Data.fitStandardizer yt
-        use xs0 = Data.standardize sx xt
-        use ys0 = Data.standardize sy yt
-        use xAll = xs0.``to`` device
-        use yAll = ys0.``to`` device
-        // Early stopping on held-out training rows (EarlyStoppingOptions): every phase keeps its
-        // best-scoring weights and ends when the held-out loss has stopped improving, so a small
-        // data set stops before the network memorises the training pairs (which reads dependence
-        // into independent data).
-        let validation = EarlyStoppingOptions.validation options
-        let patience = EarlyStoppingOptions.patience options
-        let fitRows, valRows = EarlyStoppingOptions.split options (Array2D.length1 x) p.BatchSize
-        use xs = if valRows.Length = 0 then xAll.alias () else Data.rows fitRows xAll
-        use ys = if valRows.Length = 0 then yAll.alias () else Data.rows fitRows yAll
-        use xv = Data.rows valRows xAll
-        use yv = Data.rows valRows yAll
-        let valRepeats = EarlyStoppingOptions.repeats valRows.Length
-        let net = (new DenoiserNet(shape)).``to`` device
-        let ema = (new DenoiserNet(shape)).``to`` device
-        let shrinkage = if shape.LinearBase then net.SetLinearBase(xs, ys) else nan
-        if shape.LinearBase && Estimation.extraInt options "zero-init" 0 <> 0 then net.ZeroTrunkOutput()
-        ema.CopyLinearBase net
-        let cfg =
-            { BatchSize = p.BatchSize; LearningRate = p.LearningRate; EmaDecay = p.EmaDecay
-              DropProbability = p.DropProbability; PlateauPatience = p.PlateauPatience; MinLearningRate = 1e-5 }
-        use trainer = new DenoiserTrainer(net, ema, cfg, options.Seed)
-        trainer.Schedule <- (if Estimation.extraInt options "cosine" 0 <> 0 then Cosine else Plateau)
-        let weighting = TrainingWeights.read options
-        // one phase of at most `steps` steps with q, early-stopped on the held-out rows when there are any
-        let phase (q: LogSnrDensity) (steps: int) (name: string) (seed: int) =
-            trainer.Weighted <- TrainingWeights.weighted weighting q
-            if valRows.Length = 0 then trainer.Train(xs, ys, q, steps, name, progress)
-            else
-                use held = HeldOutLoss.Denoiser(ema, xv, yv, q, valRepeats, seed, trainer.Weighted)
-                trainer.Train(xs, ys, q, steps, name, progress, { Every = EarlyStoppingOptions.every steps; Patience = patience; Loss = held.Loss })
-        let gap q seed =
-            let grid, og = MmgEstimator.GapCurve(ema, q, xs, ys, p.CurvePoints, seed)
-            let heldOut =
-                if valRows.Length = 0 then None
-                else
-                    use g = new torch.Generator(uint64 (seed + 100))
-                    ema.eval ()
-                    let grid', _, _, d, _ = Mmse.curves (Network.asDenoiser ema) g grid xv yv
-                    Some(AdaptiveDensity.area grid' d)
-            grid, og, heldOut
-        // the fixed-q EMA model, kept for the non-adaptive variants
-        let fixedNet = (new DenoiserNet(shape)).``to`` device
-        fixedNet.CopyLinearBase net
-        let snapshot () =
-            use _ = torch.no_grad ()
-            for dst, src in Seq.zip (fixedNet.parameters ()) (ema.parameters ()) do dst.copy_ src |> ignore
-        let plan = TrainingPlan.run phase gap snapshot p.FixedQ p.Steps p.AdaptSteps (DefensiveShareOption.read options) options.Seed
-        let adaptiveQ, rounds, first, last = plan.AdaptiveQ, plan.Rounds, plan.Fixed, plan.Adaptive
-        net.Dispose()
-        let q2 = LogSnr.describe
-        let settings =
-            Estimation.settings
-                [ "profile", box p.Name; "steps", box p.Steps; "adapt_steps", box p.AdaptSteps; "batch_size", box p.BatchSize
-                  "learning_rate", box p.LearningRate; "final_learning_rate", box trainer.LearningRate; "width", box width
-                  "blocks", box shape.Blocks; "ema_decay", box p.EmaDecay; "drop_probability", box p.DropProbability
-                  "repeats", box p.Repeats; "test_fraction", box p.TestFraction; "seed", box options.Seed
-                  "device", box (string device); "fixed_q", box (q2 p.FixedQ); "adaptive_q", box (q2 adaptiveQ)
-                  "range_widening_rounds", box rounds; "schedule", box (sprintf "%A" trainer.Schedule |> fun t -> t.ToLowerInvariant()); "linear_base", box shape.LinearBase; "regression_shrinkage", box shrinkage; "parameters", box ema.ParameterCount
-                  "validation", box validation; "patience", box patience; "fixed_steps_run", box first.Steps; "fixed_step_kept", box first.KeptStep
-                  "adapt_steps_run", box last.Steps; "adapt_step_kept", box last.KeptStep ]
-        new MmgModel(shape, fixedNet, ema, p.FixedQ, adaptiveQ, sx, sy, device, settings)
+        let f = MmgFit.run MmgFit.denoiser options p x [| y |] [] progress
+        new MmgModel(f.Shape, f.FixedNet, f.AdaptiveNet, f.FixedQ, f.AdaptiveQ, f.Standardizers.[0], f.Standardizers.[1], f.Device, f.Settings)
 
     /// The two-sided 97.5% quantile of Student's t with `df` degrees of freedom.
     static member private TQuantile975(df: int) =

@@ -161,11 +161,20 @@ type EmaAdam(parameters: seq<Modules.Parameter>, emaParameters: seq<Modules.Para
             optimizer.Dispose()
             generator.Dispose()
 
+/// A noise predictor as the trainer and HeldOutLoss call it: `predict noisy a present conditions`
+/// is ε̂ for noisy rows x_a [n; dx], log-SNRs a [n], the mask present [n] (bool: whether y is
+/// given) and the conditioning tensors (MI: [| y |]; CMI: [| y; z |]). Call inside a dispose scope.
+type Predictor = Tensor -> Tensor -> Tensor -> Tensor[] -> Tensor
+
+module Predictor =
+    /// DenoiserNet's ε̂ on the conditions [| y |].
+    let denoiser (net: DenoiserNet) : Predictor = fun z a present c -> net.Predict(z, a, c.[0], present)
+
 /// The ε-prediction loss of a denoiser on held-out rows x with their conditioning columns
 /// (y for MI; y and z for CMI), with and without y, importance-weighted under q as in training, on
 /// draws fixed by `seed` (`repeats` per row), so successive calls differ only through the weights.
-/// `predict noisy a present conditions` is the network in evaluation mode. Owns its draws.
-type HeldOutLoss(predict: Tensor -> Tensor -> Tensor -> Tensor[] -> Tensor, x: Tensor, conditions: Tensor[], q: LogSnrDensity, repeats: int, seed: int, ?weighted: bool) =
+/// `predict` (Predictor) is the network in evaluation mode. Owns its draws.
+type HeldOutLoss(predict: Predictor, x: Tensor, conditions: Tensor[], q: LogSnrDensity, repeats: int, seed: int, ?weighted: bool) =
     do Checks.requirePositiveInt "repeats" repeats
     do for c in conditions do Checks.requireSameRows "x" x "conditions" c
     let n = x.shape.[0] * int64 repeats
@@ -186,7 +195,7 @@ type HeldOutLoss(predict: Tensor -> Tensor -> Tensor -> Tensor[] -> Tensor, x: T
 
     /// For a DenoiserNet on held-out (x, y).
     static member Denoiser(net: DenoiserNet, x: Tensor, y: Tensor, q: LogSnrDensity, repeats: int, seed: int, ?weighted: bool) =
-        new HeldOutLoss((fun z a present c -> net.eval (); net.Predict(z, a, c.[0], present)), x, [| y |], q, repeats, seed, defaultArg weighted true)
+        new HeldOutLoss((fun z a present c -> net.eval (); Predictor.denoiser net z a present c), x, [| y |], q, repeats, seed, defaultArg weighted true)
 
     /// The conditional and the unconditional loss of the network's current weights. Half the
     /// width of q's range times (unconditional − conditional) is the held-out difference-form MI.
@@ -220,14 +229,21 @@ module DenoisingLoss =
             ww.mean ()
         else perRow.mean ()
 
-/// Trains a DenoiserNet with the importance-weighted ε-prediction loss. Keeps the optimiser, the
-/// learning-rate schedule and the EMA copy across calls, so a run can go on with a new log-SNR
-/// density (the adaptive phase). Deterministic given the seed.
-type DenoiserTrainer(net: DenoiserNet, ema: DenoiserNet, config: TrainConfig, seed: int) =
+/// Trains a noise predictor with the ε-prediction loss (DenoisingLoss.batch) on the shared
+/// EmaAdam loop: MMG's DenoiserNet on the conditions [| y |], MMG-CMI's CmiDenoiserNet on
+/// [| y; z |] (so with no z the two draw and compute the same). `predict` is the live network
+/// `net`'s ε̂ (Predictor). Keeps the optimiser, the learning-rate schedule and the EMA copy
+/// across calls, so a run can go on with a new log-SNR density (the adaptive phase).
+/// Deterministic given the seed.
+type DenoiserTrainer(net: torch.nn.Module, ema: torch.nn.Module, predict: Predictor, config: TrainConfig, seed: int) =
     let loop = new EmaAdam(net.parameters (), ema.parameters (), config, seed)
     let generator = loop.Generator
 
     let mutable weighted = true
+
+    /// For a DenoiserNet and its EMA copy (conditions [| y |]).
+    new(net: DenoiserNet, ema: DenoiserNet, config: TrainConfig, seed: int) =
+        new DenoiserTrainer(net, ema, Predictor.denoiser net, config, seed)
 
     member _.Steps = loop.Steps
     member _.LearningRate = loop.LearningRate
@@ -238,32 +254,42 @@ type DenoiserTrainer(net: DenoiserNet, ema: DenoiserNet, config: TrainConfig, se
     /// false: the plain ε-MSE at a ~ q, so training effort follows q.
     member _.Weighted with get () = weighted and set v = weighted <- v
 
-    /// One optimisation step on a batch drawn from (x, y) with a ~ q; returns the batch loss
-    /// (DenoisingLoss.batch, weighted or not as `Weighted` says).
-    member _.Step(x: Tensor, y: Tensor, q: LogSnrDensity) : float =
+    /// One optimisation step on a batch drawn from x and its conditions with a ~ q; returns the
+    /// batch loss (DenoisingLoss.batch, weighted or not as `Weighted` says). Draws, in this
+    /// order: the row indices, a, ε, the drop mask; the conditions' rows follow the indices.
+    member _.Step(x: Tensor, conditions: Tensor[], q: LogSnrDensity) : float =
         use scope = torch.NewDisposeScope()
         let n = x.shape.[0]
         let b = int64 config.BatchSize
         let dev = x.device
         let idx = torch.randint(n, [| b |], generator = generator).``to`` dev
         let xb = x.index_select (0L, idx)
-        let yb = y.index_select (0L, idx)
+        let cb = conditions |> Array.map (fun c -> c.index_select (0L, idx))
         let a = (LogSnr.sample generator x.dtype config.BatchSize q).``to`` dev
         let eps = torch.randn([| b; x.shape.[1] |], dtype = x.dtype, generator = generator).``to`` dev
         let present = torch.rand([| b |], generator = generator).ge(torch.tensor config.DropProbability).``to`` dev
         let z = Channel.noisy a eps xb
         net.train ()
-        let epsHat = net.Predict(z, a, yb, present)
+        let epsHat = predict z a present cb
         loop.Apply(DenoisingLoss.batch weighted q a eps epsHat)
+
+    /// One step on (x, y) (the conditions [| y |]).
+    member this.Step(x: Tensor, y: Tensor, q: LogSnrDensity) : float = this.Step(x, [| y |], q)
 
     /// Up to `steps` steps with q, reporting progress under `phase`. With `stopping`, early
     /// stopping on held-out rows (EmaAdam.Run).
+    member this.Train(x: Tensor, conditions: Tensor[], q: LogSnrDensity, steps: int, phase: string, progress: Action<TrainingProgress>, ?stopping: EarlyStopping) : PhaseOutcome =
+        LogSnr.validate q
+        for c in conditions do Checks.requireSameRows "x" x "conditions" c
+        match stopping with
+        | Some stop -> loop.Run(steps, phase, progress, (fun () -> this.Step(x, conditions, q)), stop)
+        | None -> loop.Run(steps, phase, progress, fun () -> this.Step(x, conditions, q))
+
+    /// Train on (x, y) (the conditions [| y |]).
     member this.Train(x: Tensor, y: Tensor, q: LogSnrDensity, steps: int, phase: string, progress: Action<TrainingProgress>, ?stopping: EarlyStopping) : PhaseOutcome =
         LogSnr.validate q
         Checks.requireSameRows "x" x "y" y
-        match stopping with
-        | Some stop -> loop.Run(steps, phase, progress, (fun () -> this.Step(x, y, q)), stop)
-        | None -> loop.Run(steps, phase, progress, fun () -> this.Step(x, y, q))
+        this.Train(x, [| y |], q, steps, phase, progress, ?stopping = stopping)
 
     interface IDisposable with
         member _.Dispose() = (loop :> IDisposable).Dispose()
