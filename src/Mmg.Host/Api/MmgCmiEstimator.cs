@@ -17,14 +17,7 @@ public sealed class MmgCmiOptions : EstimatorSettings
     /// (difference form of the variant's model).</summary>
     public bool Pointwise { get; init; }
 
-    internal Core.EstimatorOptions ToCoreWithExtras()
-    {
-        var extra = new Dictionary<string, string>(Extra);
-        if (Width is { } w) extra["width"] = w.ToString(System.Globalization.CultureInfo.InvariantCulture);
-        if (Repeats is { } r) extra["repeats"] = r.ToString(System.Globalization.CultureInfo.InvariantCulture);
-        var b = ToCore();
-        return new Core.EstimatorOptions(b.Seed, b.Device, b.Profile, b.Steps, b.BatchSize, b.LearningRate, b.TestFraction, extra);
-    }
+    internal Core.EstimatorOptions ToCoreWithExtras() => ToCore(("width", Width), ("repeats", Repeats));
 }
 
 /// <summary>

@@ -23,16 +23,8 @@ public sealed class MmgOptions : EstimatorSettings
     /// <summary>Permutations for the test of independence on held-out rows (0 = no test).</summary>
     public int? Permutations { get; init; }
 
-    internal Core.EstimatorOptions ToCoreWithExtras()
-    {
-        var extra = new Dictionary<string, string>(Extra);
-        if (Width is { } w) extra["width"] = w.ToString(System.Globalization.CultureInfo.InvariantCulture);
-        if (Repeats is { } r) extra["repeats"] = r.ToString(System.Globalization.CultureInfo.InvariantCulture);
-        if (Folds is { } f) extra["folds"] = f.ToString(System.Globalization.CultureInfo.InvariantCulture);
-        if (Permutations is { } p) extra["permutations"] = p.ToString(System.Globalization.CultureInfo.InvariantCulture);
-        var b = ToCore();
-        return new Core.EstimatorOptions(b.Seed, b.Device, b.Profile, b.Steps, b.BatchSize, b.LearningRate, b.TestFraction, extra);
-    }
+    internal Core.EstimatorOptions ToCoreWithExtras() =>
+        ToCore(("width", Width), ("repeats", Repeats), ("folds", Folds), ("permutations", Permutations));
 }
 
 /// <summary>

@@ -133,9 +133,15 @@ public class EstimatorSettings
     /// <summary>Estimator-specific options by name (e.g. "k" for ksg, "width" for MMG).</summary>
     public IDictionary<string, string> Extra { get; init; } = new Dictionary<string, string>();
 
-    internal Core.EstimatorOptions ToCore() => new(
-        Seed, Device, Profile, Steps ?? 0, BatchSize ?? 0, LearningRate ?? double.NaN, TestFraction ?? 0.0,
-        new Dictionary<string, string>(Extra));
+    /// <summary>The core options, with typed settings written into Extra under their option names
+    /// (those that are set).</summary>
+    internal Core.EstimatorOptions ToCore(params (string Key, int? Value)[] typed)
+    {
+        var extra = new Dictionary<string, string>(Extra);
+        foreach (var (key, value) in typed)
+            if (value is { } v) extra[key] = v.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        return new(Seed, Device, Profile, Steps ?? 0, BatchSize ?? 0, LearningRate ?? double.NaN, TestFraction ?? 0.0, extra);
+    }
 }
 
 /// <summary>An MI estimator: x is [n, dim_x], y is [n, dim_y], rows are samples.</summary>
