@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text.Json;
+using Mmg.CliArguments;
 using Mmg.Commands;
 using Spectre.Console;
 
@@ -27,12 +28,12 @@ public static class Cli
         ArgumentNullException.ThrowIfNull(args);
         var verbose = args.Contains("--verbose") || Environment.GetEnvironmentVariable(VerboseVariable) is "1" or "true";
         args = args.Where(a => a != "--verbose").ToArray();
-        Core.CommandLine.Command command;
+        CommandLine.Command command;
         try
         {
-            command = Core.CommandLine.parse(args);
+            command = CommandLine.parse(args);
         }
-        catch (Core.CommandLine.UsageException e)
+        catch (CommandLine.UsageException e)
         {
             if (e.isHelp) stdout.WriteLine(e.message);
             else stderr.WriteLine($"mmg: error: {OneLine(e.message)}");

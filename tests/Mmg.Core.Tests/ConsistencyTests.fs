@@ -7,6 +7,7 @@ open TorchSharp
 open global.Xunit
 open Xunit.Abstractions
 open Mmg.Core
+open Mmg.Experiments
 
 /// A cheap stand-in for a real estimator: the Gaussian (CCA) plug-in MI of the sample covariance
 /// of [x, y], ½(log det Sxx + log det Syy − log det S), with a tiny ridge so near-collinear codes

@@ -6,6 +6,7 @@ open TorchSharp
 open global.Xunit
 open Xunit.Abstractions
 open Mmg.Core
+open Mmg.Experiments
 
 /// True when a process with this id is running.
 let private alive (pid: int) =

@@ -258,7 +258,7 @@ public class BenchTests : IDisposable
         static (int, int) Auto(int count, params (string Name, string Value)[] vars)
         {
             var env = vars.ToDictionary(v => v.Name, v => v.Value);
-            var r = Core.Bench.autoShard(Microsoft.FSharp.Core.FuncConvert.FromFunc<string, string>(n => env.TryGetValue(n, out var v) ? v : null!), count);
+            var r = Experiments.Bench.autoShard(Microsoft.FSharp.Core.FuncConvert.FromFunc<string, string>(n => env.TryGetValue(n, out var v) ? v : null!), count);
             return (r.Item1, r.Item2);
         }
         Assert.Equal((2, 4), Auto(0, ("SLURM_ARRAY_TASK_ID", "2"), ("SLURM_ARRAY_TASK_COUNT", "4"), ("SLURM_ARRAY_TASK_MIN", "0"), ("SLURM_ARRAY_TASK_MAX", "3")));
@@ -287,20 +287,20 @@ public class BenchTests : IDisposable
         var ids = new[] { "multinormal-dense-50-50-0.5", "1v1-normal-0.75", "normal_cdf-1v1-normal-0.75", "multinormal-dense-25-25-0.5",
             "1v1-additive-0.1", "multinormal-dense-2-2-0.5", "multinormal-dense-3-3-0.5", "multinormal-dense-5-5-0.5" };
         var tasks = ids.ToDictionary(t => t, BenchmarkTasks.Find);
-        var all = Core.Bench.jobs(ids, new[] { "mmg", "mmg-orthogonal", "ksg", "cca" }, 2);
-        var cost = Microsoft.FSharp.Core.FuncConvert.FromFunc<Core.BenchJob[], double>(g =>
-            Core.Bench.groupCost(tasks[g[0].Task].DimX, tasks[g[0].Task].DimY, "default", 0, 0, g.Select(j => j.Estimator)));
-        double Load(Core.BenchJob[] shard) => shard.GroupBy(j => (j.Task, j.Seed)).Sum(g => cost.Invoke(g.ToArray()));
+        var all = Experiments.Bench.jobs(ids, new[] { "mmg", "mmg-orthogonal", "ksg", "cca" }, 2);
+        var cost = Microsoft.FSharp.Core.FuncConvert.FromFunc<Experiments.BenchJob[], double>(g =>
+            Experiments.Bench.groupCost(tasks[g[0].Task].DimX, tasks[g[0].Task].DimY, "default", 0, 0, g.Select(j => j.Estimator)));
+        double Load(Experiments.BenchJob[] shard) => shard.GroupBy(j => (j.Task, j.Seed)).Sum(g => cost.Invoke(g.ToArray()));
 
         // the MMG variants of a group train once: a group with four MMG variants costs what one costs
-        var one = Core.Bench.groupCost(1, 1, "default", 0, 0, new[] { "mmg" });
-        Assert.Equal(one, Core.Bench.groupCost(1, 1, "default", 0, 0, new[] { "mmg", "mmg-orthogonal", "mmg-adaptive", "mmg-orthogonal-adaptive" }));
-        Assert.True(Core.Bench.groupCost(50, 50, "default", 0, 0, new[] { "mmg" }) > 3 * one);
-        Assert.True(Core.Bench.groupCost(1, 1, "default", 20000, 0, new[] { "mmg" }) > 1.9 * one);
+        var one = Experiments.Bench.groupCost(1, 1, "default", 0, 0, new[] { "mmg" });
+        Assert.Equal(one, Experiments.Bench.groupCost(1, 1, "default", 0, 0, new[] { "mmg", "mmg-orthogonal", "mmg-adaptive", "mmg-orthogonal-adaptive" }));
+        Assert.True(Experiments.Bench.groupCost(50, 50, "default", 0, 0, new[] { "mmg" }) > 3 * one);
+        Assert.True(Experiments.Bench.groupCost(1, 1, "default", 20000, 0, new[] { "mmg" }) > 1.9 * one);
 
-        var byCost = Enumerable.Range(0, 4).Select(i => Core.Bench.shardByCost(cost, i, 4, all)).ToArray();
-        var roundRobin = Enumerable.Range(0, 4).Select(i => Core.Bench.shard(i, 4, all)).ToArray();
-        Assert.Equal(all.OrderBy(Core.Bench.jobKey), byCost.SelectMany(s => s).OrderBy(Core.Bench.jobKey));
+        var byCost = Enumerable.Range(0, 4).Select(i => Experiments.Bench.shardByCost(cost, i, 4, all)).ToArray();
+        var roundRobin = Enumerable.Range(0, 4).Select(i => Experiments.Bench.shard(i, 4, all)).ToArray();
+        Assert.Equal(all.OrderBy(Experiments.Bench.jobKey), byCost.SelectMany(s => s).OrderBy(Experiments.Bench.jobKey));
         foreach (var group in all.GroupBy(j => (j.Task, j.Seed)))
             Assert.Single(byCost, s => s.Any(j => j.Task == group.Key.Task && j.Seed == group.Key.Seed));
         static double Spread(double[] loads) => loads.Max() / loads.Min();
@@ -308,7 +308,7 @@ public class BenchTests : IDisposable
         Assert.True(costSpread < Spread(roundRobin.Select(Load).ToArray()), $"cost-aware spread {costSpread} is not better than round-robin");
         Assert.True(costSpread < 1.5, $"shard loads differ by {costSpread}x");
         // deterministic: the same plan gives the same shards
-        Assert.Equal(byCost.Select(s => s.Select(Core.Bench.jobKey)), Enumerable.Range(0, 4).Select(i => Core.Bench.shardByCost(cost, i, 4, all).Select(Core.Bench.jobKey)));
+        Assert.Equal(byCost.Select(s => s.Select(Experiments.Bench.jobKey)), Enumerable.Range(0, 4).Select(i => Experiments.Bench.shardByCost(cost, i, 4, all).Select(Experiments.Bench.jobKey)));
     }
 
     [Fact]
@@ -368,8 +368,8 @@ public class BenchTests : IDisposable
     [Fact]
     public void ShardsKeepTheJobsOfOneTaskAndSeedTogether()
     {
-        var all = Core.Bench.jobs(new[] { "a", "b", "c" }, new[] { "mmg", "mmg-orthogonal", "ksg" }, 2);
-        var shards = Enumerable.Range(0, 4).Select(i => Core.Bench.shard(i, 4, all)).ToArray();
+        var all = Experiments.Bench.jobs(new[] { "a", "b", "c" }, new[] { "mmg", "mmg-orthogonal", "ksg" }, 2);
+        var shards = Enumerable.Range(0, 4).Select(i => Experiments.Bench.shard(i, 4, all)).ToArray();
         Assert.Equal(all.Length, shards.Sum(s => s.Length));
         foreach (var group in all.GroupBy(j => (j.Task, j.Seed)))
             Assert.Single(shards, s => s.Any(j => j.Task == group.Key.Task && j.Seed == group.Key.Seed));

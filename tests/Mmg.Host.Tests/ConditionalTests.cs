@@ -84,7 +84,7 @@ public class ConditionalTests : IDisposable
         // lower-case z0 is not a default Z column (case-exact, like X<digits> and Y<digits>)
         var lower = Path.Combine(_dir, "lower.csv");
         File.WriteAllText(lower, "X0,Y0,z0\n1,2,3\n2,1,1\n3,3,1\n");
-        var (s, z, names) = Mmg.Core.DataFiles.readCsvConditional(lower, null, null, null).ToValueTuple();
+        var (s, z, names) = Mmg.Experiments.DataFiles.readCsvConditional(lower, null, null, null).ToValueTuple();
         Assert.Equal(0, z.GetLength(1));
         Assert.Empty(names);
         Assert.Equal(3, s.X.GetLength(0));
@@ -128,7 +128,7 @@ public class ConditionalTests : IDisposable
         Assert.Equal(Core.CmiRegistry.defaultName, doc.GetProperty("estimator").GetString());
         Assert.Equal(300, doc.GetProperty("rows").GetInt32());
         // the same seeded numbers as the C# model loaded from the folder
-        var (s, z, _) = Core.DataFiles.readCsvConditional(fresh, null, null, null).ToValueTuple();
+        var (s, z, _) = Experiments.DataFiles.readCsvConditional(fresh, null, null, null).ToValueTuple();
         using (var m = MmgCmiModel.Load(model))
         {
             var r = m.Estimate(s.X, s.Y, z, seed: 4);

@@ -1,7 +1,9 @@
 using System.Diagnostics;
 using System.Globalization;
+using System.IO.Compression;
 using System.Text.Json;
 using System.Text.RegularExpressions;
+using System.Xml.Linq;
 using Xunit;
 
 namespace Mmg.Tests;
@@ -57,6 +59,18 @@ public class PackageTests(PackageTests.Packed packed) : IClassFixture<PackageTes
     private static readonly double Truth = MutualInformation.BivariateNormal(0.75);
 
     [Fact]
+    public void TheCorePackageDependsOnlyOnFSharpCoreAndTorchSharp()
+    {
+        // the file formats and runners (Deedle) and the grammar (Argu) are not in the core
+        using var nupkg = ZipFile.OpenRead(Path.Combine(packed.Feed, $"Mmg.Core.{packed.Version}.nupkg"));
+        var nuspec = nupkg.Entries.Single(e => e.FullName.EndsWith(".nuspec", StringComparison.Ordinal));
+        using var stream = nuspec.Open();
+        var ids = XDocument.Load(stream).Descendants().Where(e => e.Name.LocalName == "dependency")
+            .Select(e => (string)e.Attribute("id")!).Distinct().Order(StringComparer.Ordinal).ToArray();
+        Assert.Equal(new[] { "FSharp.Core", "TorchSharp-cpu" }, ids);
+    }
+
+    [Fact]
     public void SampleProjectBuildsAgainstThePackedLibraryAndEstimates()
     {
         var sample = Path.Combine(packed.Dir, "sample");
@@ -64,7 +78,7 @@ public class PackageTests(PackageTests.Packed packed) : IClassFixture<PackageTes
         foreach (var f in new[] { "PackageSample.csproj", "Program.cs" })
             File.Copy(Path.Combine(Packed.SampleSource, f), Path.Combine(sample, f));
         // Mmg and Mmg.Core come only from the local folder (source mapping), into a fresh packages
-        // folder; their dependencies (TorchSharp, Deedle, …) are taken from the user's cache where
+        // folder; their dependencies (TorchSharp, FSharp.Core, …) are taken from the user's cache where
         // present (a fallback folder: nothing is copied), else from nuget.org.
         var userCache = Environment.GetEnvironmentVariable("NUGET_PACKAGES")
             ?? Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".nuget", "packages");

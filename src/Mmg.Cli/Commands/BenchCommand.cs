@@ -60,8 +60,8 @@ internal static class BenchCommand
             c.Err.WriteLine("mmg: error: bench merge needs --out DIR (a folder that is not one of the shards; merge never writes into them).");
             return ExitCodes.Usage;
         }
-        var report = Core.Bench.mergePlan(dirs, c.Has("allow-version-change"));
-        Core.Bench.checkMergeOut(dirs, outDir, report.Manifest);
+        var report = Experiments.Bench.mergePlan(dirs, c.Has("allow-version-change"));
+        Experiments.Bench.checkMergeOut(dirs, outDir, report.Manifest);
         var m = report.Manifest;
         var shardCount = report.MissingShards.Length + dirs.Length;
         var problems = report.MissingShards.Select(i => $"shard {i}/{shardCount} is missing (no folder given)").Concat(report.IncompleteShards).ToList();
@@ -85,7 +85,7 @@ internal static class BenchCommand
         }
         using (folderLock)
         {
-            Core.Bench.writeMerge(dirs, outDir, report);
+            Experiments.Bench.writeMerge(dirs, outDir, report);
             var console = c.Console(false);
             console.MarkupLine(Markup.Escape($"merged {report.Rows.Length} of {m.Jobs.Length} jobs from {dirs.Length} folders into {Path.Combine(outDir, "results.csv")}"));
             WriteSummary(console, outDir, report.Rows);
@@ -95,11 +95,11 @@ internal static class BenchCommand
         return failed > 0 ? ExitCodes.DoneWithFailures : ExitCodes.Done;
     }
 
-    private static void WriteSummary(IAnsiConsole console, string outDir, Core.BenchRow[] rows)
+    private static void WriteSummary(IAnsiConsole console, string outDir, Experiments.BenchRow[] rows)
     {
         if (rows.Length == 0) return;
-        var summary = Core.Bench.summarize(rows);
-        Core.Bench.writeSummary(Path.Combine(outDir, "summary.csv"), summary);
+        var summary = Experiments.Bench.summarize(rows);
+        Experiments.Bench.writeSummary(Path.Combine(outDir, "summary.csv"), summary);
         var estimators = summary.Select(s => s.Estimator).Distinct().ToArray();
         var tasks = summary.Select(s => s.Task).Distinct().ToArray();
         var table = new Table().AddColumns("task", "estimator", "truth", "mean", "std", "bias", "ok");
@@ -137,7 +137,7 @@ internal static class BenchCommand
         foreach (var threads in new[] { 1, 2 })
         {
             var width = Core.Network.defaultWidth(dx, dy);
-            var itps = Core.Performance.trainingSpeed(dx, dy, width, 256, steps, threads);
+            var itps = Experiments.Performance.trainingSpeed(dx, dy, width, 256, steps, threads);
             var setting = $"{dx}x{dy}, width {width}, batch 256";
             table.AddRow("denoiser training", threads.ToString(CultureInfo.InvariantCulture), setting, $"{itps:0} it/s");
             lines.Add(string.Create(CultureInfo.InvariantCulture, $"denoiser training,{threads},{setting},{itps:0.0},it/s"));

@@ -23,7 +23,7 @@ internal static class CiTestCommand
         var console = c.Console(false);
         if (c.Get("input") is { } path)
         {
-            var (s, z, zNames) = Core.DataFiles.readCsvConditional(path, c.Get("x"), c.Get("y"), c.Get("z")).ToValueTuple();
+            var (s, z, zNames) = Experiments.DataFiles.readCsvConditional(path, c.Get("x"), c.Get("y"), c.Get("z")).ToValueTuple();
             var r = Core.ConditionalKsg.localPermutationTest(k, kPerm, perms, seed, s.X, s.Y, z);
             c.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"H0: X ⊥ Y | Z with x = [{string.Join(",", s.XNames)}], y = [{string.Join(",", s.YNames)}], z = [{string.Join(",", zNames)}]: KSG-CMI (k={k}) = {r.Statistic:0.0000} nats, p = {r.PValue:0.0000} ({perms} local permutations, k_perm = {kPerm}); {(r.PValue <= alpha ? "reject" : "do not reject")} at alpha = {alpha}"));

@@ -39,8 +39,8 @@ internal static class ConsistencyCommand
         var code = ExitCodes.Done;
         if (!c.Has("figure-only"))
         {
-            var test = Core.Consistency.testName(c.Get("test") ?? "all");
-            var tests = test == "all" ? Core.Consistency.tests : new[] { test };
+            var test = Experiments.Consistency.testName(c.Get("test") ?? "all");
+            var tests = test == "all" ? Experiments.Consistency.tests : new[] { test };
             var estimators = c.GetList("estimators", Estimators.Default);
             foreach (var e in estimators)
                 if (!Estimators.Names.Contains(e)) throw new UsageException($"unknown estimator '{e}'; known: {string.Join(", ", Estimators.Names)}.");
@@ -48,20 +48,20 @@ internal static class ConsistencyCommand
             if (seeds < 1) throw new UsageException($"--seeds must be a positive integer, got {seeds}.");
             if (c.Has("images") && c.GetInt("images", 0) < 1) throw new UsageException($"--images must be a positive integer, got {c.Get("images")}.");
             JobRunner.ThreadsFromScheduler(c);
-            var d = c.Has("quick") ? Core.ConsistencyConfig.Quick : Core.ConsistencyConfig.Default;
+            var d = c.Has("quick") ? Experiments.ConsistencyConfig.Quick : Experiments.ConsistencyConfig.Default;
             var imagesPath = c.Has("quick") && !c.Has("data") ? Path.Combine(outDir, "synthetic-images-idx3-ubyte") : Path.Combine(c.Get("data") ?? Path.Combine("data", "cache", "mnist"), "train-images-idx3-ubyte");
             if (!(c.Has("quick") && !c.Has("data")) && !File.Exists(imagesPath))
                 throw new FileNotFoundException($"{imagesPath} not found; fetch MNIST with `bash data/fetch-mnist.sh` (or pass --data DIR, or --quick for a synthetic run).", imagesPath);
-            var cfg = new Core.ConsistencyConfig(imagesPath, c.GetInt("images", d.Count), d.Rows, d.K, d.Latent, d.AeSteps, d.Seed,
+            var cfg = new Experiments.ConsistencyConfig(imagesPath, c.GetInt("images", d.Count), d.Rows, d.K, d.Latent, d.AeSteps, d.Seed,
                 Path.Combine(outDir, "autoencoders"));
 
-            var all = Core.Bench.jobs(tests, estimators, seeds);
+            var all = Experiments.Bench.jobs(tests, estimators, seeds);
             var (index, count) = shard ?? (0, 1);
-            var mine = Core.Bench.shard(index, count, all);
+            var mine = Experiments.Bench.shard(index, count, all);
             var (tool, commit, torchSharp) = JobRunner.Versions();
-            var manifest = new Core.BenchManifest(Core.Bench.ManifestFormat, c.Has("quick") ? "consistency --quick" : "consistency", tests, estimators, seeds,
+            var manifest = new Experiments.BenchManifest(Experiments.Bench.ManifestFormat, c.Has("quick") ? "consistency --quick" : "consistency", tests, estimators, seeds,
                 c.Get("profile") ?? "default", c.Has("steps") ? c.GetInt("steps", 0) : 0, c.Has("images") ? cfg.Count : 0, c.Get("device") ?? "cpu",
-                index, count, mine.Select(Core.Bench.jobKey).ToArray(), tool, commit, torchSharp, DateTime.UtcNow.ToString("o", CultureInfo.InvariantCulture));
+                index, count, mine.Select(Experiments.Bench.jobKey).ToArray(), tool, commit, torchSharp, DateTime.UtcNow.ToString("o", CultureInfo.InvariantCulture));
             using var folder = JobRunner.OpenFolder(c, outDir, manifest, resultsPath, Header);
             if (c.Has("quick") && !c.Has("data")) SyntheticImages(imagesPath);
             Directory.CreateDirectory(jobsDir);
@@ -73,13 +73,13 @@ internal static class ConsistencyCommand
             {
                 if (stop.Requested) { interrupted = true; break; }
                 var est = Core.Registry.create(job.Estimator, c.Settings(job.Seed).ToCore());
-                Core.ConsistencyRow[] rows;
+                Experiments.ConsistencyRow[] rows;
                 try
                 {
                     rows = ProgressBars.Run(console, $"{job.Task} / {job.Estimator} / seed {job.Seed}", p =>
                     {
                         var report = Estimators.Callback(p);
-                        return Core.Consistency.run(job.Task, est, cfg, new Action<Core.TrainingProgress>(s => { stop.ThrowIfRequested(); report?.Invoke(s); }));
+                        return Experiments.Consistency.run(job.Task, est, cfg, new Action<Core.TrainingProgress>(s => { stop.ThrowIfRequested(); report?.Invoke(s); }));
                     });
                 }
                 catch (OperationCanceledException)
@@ -140,7 +140,7 @@ internal static class ConsistencyCommand
         return code;
     }
 
-    private static string JobFile(string jobsDir, Core.BenchJob j) =>
+    private static string JobFile(string jobsDir, Experiments.BenchJob j) =>
         Path.Combine(jobsDir, string.Create(CultureInfo.InvariantCulture, $"{j.Task}_{j.Estimator}_seed{j.Seed}.csv"));
 
     private static string N(double v) => double.IsNaN(v) ? "" : v.ToString("R", CultureInfo.InvariantCulture);
@@ -151,9 +151,9 @@ internal static class ConsistencyCommand
     private static void SyntheticImages(string path)
     {
         if (File.Exists(path)) return;
-        using var images = Core.Consistency.synthetic(0, Core.ConsistencyConfig.Quick.Count);
+        using var images = Experiments.Consistency.synthetic(0, Experiments.ConsistencyConfig.Quick.Count);
         var tmp = path + ".tmp";
-        Core.Idx.writeImages(tmp, images);
+        Experiments.Idx.writeImages(tmp, images);
         File.Move(tmp, path, true);
     }
 }

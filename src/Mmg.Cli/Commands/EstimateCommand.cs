@@ -114,7 +114,7 @@ internal static class EstimateCommand
         var z = c.Get("z");
         if (z is not null) return !z.Trim().Equals("none", StringComparison.OrdinalIgnoreCase);
         if (c.Get("input") is not { } path || !File.Exists(path)) return false;
-        try { return Core.DataFiles.defaultZColumns(Core.DataFiles.columns(path)).Length > 0; }
+        try { return Experiments.DataFiles.defaultZColumns(Experiments.DataFiles.columns(path)).Length > 0; }
         catch (InvalidDataException) { return false; }
     }
 
@@ -164,7 +164,7 @@ internal static class EstimateCommand
         }
         else if (c.Get("input") is { } path)
         {
-            var (s, zz, names) = Core.DataFiles.readCsvConditional(path, c.Get("x"), c.Get("y"), c.Get("z")).ToValueTuple();
+            var (s, zz, names) = Experiments.DataFiles.readCsvConditional(path, c.Get("x"), c.Get("y"), c.Get("z")).ToValueTuple();
             (x, y, z, zNames) = (s.X, s.Y, zz, names);
             source = $"{path}: {x.GetLength(0)} rows, x = [{string.Join(",", s.XNames)}], y = [{string.Join(",", s.YNames)}], z = [{string.Join(",", names)}]";
         }
@@ -281,12 +281,12 @@ internal static class EstimateCommand
         }
         if (c.Get("input") is { } path)
         {
-            var s = Core.DataFiles.readCsv(path, c.Get("x"), c.Get("y"));
+            var s = Experiments.DataFiles.readCsv(path, c.Get("x"), c.Get("y"));
             var source = $"{path}: {s.X.GetLength(0)} rows, x = [{string.Join(",", s.XNames)}], y = [{string.Join(",", s.YNames)}]";
             console.MarkupLine(Markup.Escape(source));
             return (s.X, s.Y, null, source);
         }
-        var bundled = Core.DataFiles.readCsv(BundledPath, null, null);
+        var bundled = Experiments.DataFiles.readCsv(BundledPath, null, null);
         var truth = BenchmarkTasks.Find(BundledTask).TrueMutualInformation;
         var msg = $"No --input or --task given: estimating on the bundled sample data/sample.csv ({bundled.X.GetLength(0)} rows of {BundledTask}, true MI {truth:0.0000} nats).";
         console.MarkupLine(Markup.Escape(msg));

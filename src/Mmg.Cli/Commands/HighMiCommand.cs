@@ -48,10 +48,10 @@ internal static class HighMiCommand
             if (outcome.Code == ExitCodes.Interrupted) return outcome.Code;
             code = outcome.Code;
         }
-        var rows = Core.Bench.readRows(resultsPath);
+        var rows = Experiments.Bench.readRows(resultsPath);
         if (rows.Length == 0) throw new InvalidOperationException($"{resultsPath} has no results to plot.");
-        var summary = Core.Bench.summarize(rows);
-        Core.Bench.writeSummary(Path.Combine(outDir, "summary.csv"), summary);
+        var summary = Experiments.Bench.summarize(rows);
+        Experiments.Bench.writeSummary(Path.Combine(outDir, "summary.csv"), summary);
         var points = summary.Where(s => panelOf.ContainsKey(s.Task))
             .Select(s => (panelOf[s.Task], s.Estimator, s.GroundTruth, s.Mean, double.IsNaN(s.Std) ? 0.0 : s.Std)).ToList();
         var table = new Table().AddColumns("task", "estimator", "truth", "mean", "std", "bias");

@@ -42,7 +42,7 @@ internal sealed record JobPlan(string Command, IReadOnlyList<string> TaskIds, IR
 }
 
 /// <summary>How a run ended: its exit code, output folder and the latest row of each of its jobs.</summary>
-internal sealed record JobOutcome(int Code, string OutDir, Core.BenchRow[] Rows);
+internal sealed record JobOutcome(int Code, string OutDir, Experiments.BenchRow[] Rows);
 
 /// <summary>
 /// The resumable, shardable job runner shared by <c>mmg bench</c> and <c>mmg highmi</c>: the shard
@@ -64,8 +64,8 @@ internal static class JobRunner
         try
         {
             var (i, n) = spec == "auto"
-                ? Core.Bench.autoShard(FuncConvert.FromFunc<string, string>(v => Environment.GetEnvironmentVariable(v)!), count).ToValueTuple()
-                : Core.Bench.parseShard(spec).ToValueTuple();
+                ? Experiments.Bench.autoShard(FuncConvert.FromFunc<string, string>(v => Environment.GetEnvironmentVariable(v)!), count).ToValueTuple()
+                : Experiments.Bench.parseShard(spec).ToValueTuple();
             if (spec != "auto" && count > 0 && count != n) throw new UsageException($"--shard {spec} and --shard-count {count} disagree.");
             return (i, n);
         }
@@ -127,33 +127,33 @@ internal static class JobRunner
         var outDir = OutDir(c, shard);
         ThreadsFromScheduler(c);
 
-        var all = Core.Bench.jobs(plan.TaskIds, plan.Estimators, seeds);
+        var all = Experiments.Bench.jobs(plan.TaskIds, plan.Estimators, seeds);
         var (index, count) = shard ?? (0, 1);
-        var cost = FuncConvert.FromFunc<Core.BenchJob[], double>(group =>
+        var cost = FuncConvert.FromFunc<Experiments.BenchJob[], double>(group =>
         {
             var (dimX, dimY) = plan.Dims(group[0].Task);
-            return Core.Bench.groupCost(dimX, dimY, profile, steps, samples, group.Select(j => j.Estimator));
+            return Experiments.Bench.groupCost(dimX, dimY, profile, steps, samples, group.Select(j => j.Estimator));
         });
-        var mine = Core.Bench.shardByCost(cost, index, count, all);
+        var mine = Experiments.Bench.shardByCost(cost, index, count, all);
         var (tool, commit, torchSharp) = Versions();
-        var manifest = new Core.BenchManifest(Core.Bench.ManifestFormat, plan.Command, plan.TaskIds.ToArray(), plan.Estimators, seeds, profile, steps, samples,
-            device, index, count, mine.Select(Core.Bench.jobKey).ToArray(), tool, commit, torchSharp, DateTime.UtcNow.ToString("o", CultureInfo.InvariantCulture));
+        var manifest = new Experiments.BenchManifest(Experiments.Bench.ManifestFormat, plan.Command, plan.TaskIds.ToArray(), plan.Estimators, seeds, profile, steps, samples,
+            device, index, count, mine.Select(Experiments.Bench.jobKey).ToArray(), tool, commit, torchSharp, DateTime.UtcNow.ToString("o", CultureInfo.InvariantCulture));
 
         var resultsPath = Path.Combine(outDir, "results.csv");
-        using (OpenFolder(c, outDir, manifest, resultsPath, Core.Bench.header))
+        using (OpenFolder(c, outDir, manifest, resultsPath, Experiments.Bench.header))
         using (var stop = new Interruption(c.Err, AbandonAfter))
         {
-            Core.Bench.repairTail(resultsPath);
-            var done = Core.Bench.readRows(resultsPath);
-            var todo = Core.Bench.remaining(done, mine);
+            Experiments.Bench.repairTail(resultsPath);
+            var done = Experiments.Bench.readRows(resultsPath);
+            var todo = Experiments.Bench.remaining(done, mine);
             var console = c.Console(false);
-            var failedBefore = Core.Bench.latest(done).Count(r => r.Status == "failed" && todo.Any(j => j.Task == r.Task && j.Estimator == r.Estimator && j.Seed == r.Seed));
+            var failedBefore = Experiments.Bench.latest(done).Count(r => r.Status == "failed" && todo.Any(j => j.Task == r.Task && j.Estimator == r.Estimator && j.Seed == r.Seed));
             console.MarkupLine(Markup.Escape(
                 $"{mine.Length} jobs ({plan.TaskIds.Count} tasks × {plan.Estimators.Length} estimators × {seeds} seeds{(shard is { } s ? $", shard {s.Index}/{s.Count}" : "")}); " +
                 $"{mine.Length - todo.Length} already in {resultsPath}, {todo.Length} to run{(failedBefore > 0 ? $" ({failedBefore} failed before, retried)" : "")}."));
             var finished = RunJobs(c, console, plan, todo, resultsPath, stop);
-            var keys = mine.Select(Core.Bench.jobKey).ToHashSet();
-            var rows = Core.Bench.latest(Core.Bench.readRows(resultsPath)).Where(r => keys.Contains($"{r.Task},{r.Estimator},{r.Seed}")).ToArray();
+            var keys = mine.Select(Experiments.Bench.jobKey).ToHashSet();
+            var rows = Experiments.Bench.latest(Experiments.Bench.readRows(resultsPath)).Where(r => keys.Contains($"{r.Task},{r.Estimator},{r.Seed}")).ToArray();
             if (!finished)
             {
                 c.Err.WriteLine($"mmg: interrupted: {rows.Count(r => r.Status == "ok")} of {mine.Length} jobs done in {outDir}; run the same command again (or requeue) to resume. Exit code 75.");
@@ -171,7 +171,7 @@ internal static class JobRunner
     /// Creates --out, takes its lock and checks (or, the first time, writes) its manifest; on a
     /// refusal the lock is released and a folder created here is removed again.
     /// </summary>
-    public static FolderLock OpenFolder(CommandContext c, string outDir, Core.BenchManifest manifest, string resultsPath, string header)
+    public static FolderLock OpenFolder(CommandContext c, string outDir, Experiments.BenchManifest manifest, string resultsPath, string header)
     {
         var created = !Directory.Exists(outDir);
         Directory.CreateDirectory(outDir);
@@ -191,9 +191,9 @@ internal static class JobRunner
     }
 
     /// <summary>Writes the manifest of a new --out; for an existing one, refuses other settings, another tool, or a results.csv that is not ours.</summary>
-    private static void CheckOrWriteManifest(CommandContext c, string outDir, Core.BenchManifest requested, string resultsPath, string header)
+    private static void CheckOrWriteManifest(CommandContext c, string outDir, Experiments.BenchManifest requested, string resultsPath, string header)
     {
-        var recorded = Core.Bench.tryReadManifest(outDir);
+        var recorded = Experiments.Bench.tryReadManifest(outDir);
         if (recorded is null)
         {
             if (File.Exists(resultsPath))
@@ -201,15 +201,15 @@ internal static class JobRunner
                 using (var reader = new StreamReader(resultsPath))
                     if (reader.ReadLine() is not { } first || first.TrimEnd('\r') != header)
                         throw new InvalidDataException($"{resultsPath} was not written by mmg (its first line is not '{header}'); choose another --out.");
-                throw new InvalidDataException($"{resultsPath} has no {Core.Bench.ManifestFile} beside it (made by an older mmg or by hand), so its settings are unknown; use another --out.");
+                throw new InvalidDataException($"{resultsPath} has no {Experiments.Bench.ManifestFile} beside it (made by an older mmg or by hand), so its settings are unknown; use another --out.");
             }
-            Core.Bench.writeManifest(outDir, requested);
+            Experiments.Bench.writeManifest(outDir, requested);
             return;
         }
-        var plan = Core.Bench.planDifferences(true, recorded.Value, requested).ToArray();
+        var plan = Experiments.Bench.planDifferences(true, recorded.Value, requested).ToArray();
         if (plan.Length > 0)
-            throw new UsageException($"{outDir} holds a run with other settings ({string.Join("; ", plan)}); rerun with the settings in {Path.Combine(outDir, Core.Bench.ManifestFile)} or use another --out.");
-        var versions = Core.Bench.versionDifferences(recorded.Value, requested).ToArray();
+            throw new UsageException($"{outDir} holds a run with other settings ({string.Join("; ", plan)}); rerun with the settings in {Path.Combine(outDir, Experiments.Bench.ManifestFile)} or use another --out.");
+        var versions = Experiments.Bench.versionDifferences(recorded.Value, requested).ToArray();
         if (versions.Length > 0 && !c.Has("allow-version-change"))
             throw new UsageException($"{outDir} was started by {string.Join("; ", versions)}; pass --allow-version-change to resume it anyway, or use another --out.");
     }
@@ -219,7 +219,7 @@ internal static class JobRunner
     /// one log line per job. Returns false when a signal stopped it (the current job's row is not
     /// written).
     /// </summary>
-    internal static bool RunJobs(CommandContext c, IAnsiConsole console, JobPlan plan, Core.BenchJob[] todo, string resultsPath, Interruption stop)
+    internal static bool RunJobs(CommandContext c, IAnsiConsole console, JobPlan plan, Experiments.BenchJob[] todo, string resultsPath, Interruption stop)
     {
         var terminal = ReferenceEquals(c.Out, Console.Out) && !Console.IsOutputRedirected;
         if (!terminal) return RunAll(c, plan, todo, resultsPath, stop, (_, _) => { }, (k, row) => c.Out.WriteLine(LogLine(k, todo.Length, row)));
@@ -239,8 +239,8 @@ internal static class JobRunner
         return finished;
     }
 
-    private static bool RunAll(CommandContext c, JobPlan plan, Core.BenchJob[] todo, string resultsPath, Interruption stop,
-        Action<int, Core.BenchJob> starting, Action<int, Core.BenchRow> finished)
+    private static bool RunAll(CommandContext c, JobPlan plan, Experiments.BenchJob[] todo, string resultsPath, Interruption stop,
+        Action<int, Experiments.BenchJob> starting, Action<int, Experiments.BenchRow> finished)
     {
         var k = 0;
         var progress = new Action<Core.TrainingProgress>(_ => stop.ThrowIfRequested());
@@ -256,10 +256,10 @@ internal static class JobRunner
                 var cmiTask = plan.CmiTasks?[job.Task];
                 var isMmg = cmiTask is null ? Core.Registry.isMmg(job.Estimator) : Core.CmiRegistry.isMmg(job.Estimator);
                 var truth = cmiTask is { } ct ? ct.TrueCMI : plan.Tasks[job.Task].TrueMutualInformation;
-                Core.BenchRow row;
+                Experiments.BenchRow row;
                 try
                 {
-                    row = Core.Bench.run(job, truth, FuncConvert.FromFunc(() =>
+                    row = Experiments.Bench.run(job, truth, FuncConvert.FromFunc(() =>
                     {
                         if (isMmg && shared is not null) return AsVariant(shared, job.Estimator);
                         var settings = c.Settings(job.Seed);
@@ -286,7 +286,7 @@ internal static class JobRunner
                 }
                 // a job that failed while a signal was pending may have failed because of it: no row
                 if (stop.Requested && row.Status != "ok") return false;
-                stop.Write(() => Core.Bench.appendRow(resultsPath, row));
+                stop.Write(() => Experiments.Bench.appendRow(resultsPath, row));
                 k++;
                 finished(k, row);
             }
@@ -294,7 +294,7 @@ internal static class JobRunner
         return !stop.Requested || k == todo.Length;
     }
 
-    private static string LogLine(int k, int total, Core.BenchRow r)
+    private static string LogLine(int k, int total, Experiments.BenchRow r)
     {
         var ci = CultureInfo.InvariantCulture;
         var result = r.Status == "ok"

@@ -68,7 +68,7 @@ internal static class ListCommands
                 throw new ArgumentException($"--samples {cn} of task {ct.Id} ({columns} columns) is more than the limit of {Core.Tasks.MaxValues} values; use at most {Core.Tasks.MaxValues / columns} samples.");
             var cs = c.GetInt("seed", 0);
             var (cx, cy, cz) = ct.Sample(cn, cs);
-            Core.DataFiles.writeCsvConditional(path, cx, cy, cz);
+            Experiments.DataFiles.writeCsvConditional(path, cx, cy, cz);
             c.Out.WriteLine($"wrote {cn} samples of {ct.Id} (seed {cs}, true CMI {Report.F(ct.TrueConditionalMutualInformation)} nats, columns X*, Y*, Z*) to {path}");
             return 0;
         }
@@ -79,7 +79,7 @@ internal static class ListCommands
             throw new ArgumentException($"--samples {n} of task {task.Id} ({task.DimX + task.DimY} columns) is more than the limit of {Core.Tasks.MaxValues} values; use at most {Core.Tasks.MaxValues / (task.DimX + task.DimY)} samples.");
         var seed = c.GetInt("seed", 0);
         var (x, y) = task.Sample(n, seed);
-        Core.DataFiles.writeCsv(path, x, y);
+        Experiments.DataFiles.writeCsv(path, x, y);
         c.Out.WriteLine($"wrote {n} samples of {task.Id} (seed {seed}, true MI {Report.F(task.TrueMutualInformation)} nats) to {path}");
         return 0;
     }

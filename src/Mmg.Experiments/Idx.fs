@@ -1,5 +1,6 @@
-namespace Mmg.Core
+namespace Mmg.Experiments
 
+open Mmg.Core
 open System
 open System.IO
 open TorchSharp
@@ -9,7 +10,7 @@ type IdxArray =
     { Dims: int[]
       Data: byte[] }
 
-/// The IDX format of the MNIST files (http://yann.lecun.com/exdb/mnist/): a 4-byte magic number
+/// The IDX format of the MNIST files (data/fetch-mnist.sh fetches them): a 4-byte magic number
 /// (two zero bytes, a dtype byte, the number of dimensions), one big-endian int32 per dimension,
 /// then the data in row-major order. Only the unsigned-byte dtype (0x08) is read and written,
 /// which is what MNIST and Fashion-MNIST use.

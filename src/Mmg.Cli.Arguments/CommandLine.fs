@@ -1,7 +1,8 @@
-namespace Mmg.Core
+namespace Mmg.CliArguments
 
 open System
 open System.Collections.Generic
+open System.Globalization
 open Argu
 
 /// The `mmg` grammar (Argu). The host (C#) gets a plain Command record: the subcommand path and
@@ -268,6 +269,15 @@ module CommandLine =
 
     let private parser = lazy (ArgumentParser.Create<MmgArgs>(programName = "mmg"))
 
+    /// An option's value as text: floats round-trip ("R"), everything in the invariant culture
+    /// (the formatting of Mmg.Core's Estimation.text, without a dependency on the core).
+    let private text (v: obj) =
+        match v with
+        | :? float as f -> f.ToString("R", CultureInfo.InvariantCulture)
+        | :? float32 as f -> f.ToString("R", CultureInfo.InvariantCulture)
+        | null -> ""
+        | o -> Convert.ToString(o, CultureInfo.InvariantCulture)
+
     let private collect (results: ParseResults<'T>) (options: Dictionary<string, string>) =
         let p = results.Parser
         for a in results.GetAllResults() do
@@ -279,8 +289,8 @@ module CommandLine =
             | [||] -> options.[name] <- "true"
             | [| :? (string list) as l |] -> options.[name] <- String.Join("\n", l)
             | [| :? ParseResults<MergeArgs> |] -> ()
-            | [| v |] -> options.[name] <- Estimation.text v
-            | many -> options.[name] <- String.Join(",", many |> Array.map Estimation.text)
+            | [| v |] -> options.[name] <- text v
+            | many -> options.[name] <- String.Join(",", many |> Array.map text)
 
     /// The first line of an Argu error without its "ERROR: " prefix, plus where to find the usage
     /// (taken from the "USAGE: mmg <command>" line that follows it).

@@ -1,5 +1,6 @@
-namespace Mmg.Core
+namespace Mmg.Experiments
 
+open Mmg.Core
 open System
 open TorchSharp
 

@@ -1,4 +1,4 @@
-namespace Mmg.Core
+namespace Mmg.Experiments
 
 open System
 open System.Globalization
