@@ -167,6 +167,24 @@ module MmgFit =
         let grid, _, _, _, og = network.Curves net g grid head.[0] head.[1..]
         grid, og
 
+    /// The difference-form gap of a network on held-out rows x and their conditions, per group of
+    /// rows: the rows are cut into (up to) 10 disjoint groups, each repeated so that about 2 000
+    /// noisy rows are scored in all, and each group's curve is computed on `grid` (one ε draw per
+    /// repeated row and log-SNR, from `g`).
+    let heldOutGap (network: MmgNetwork<'Net>) (net: 'Net) (g: torch.Generator) (grid: float[]) (x: Tensor) (conditions: Tensor[]) : HeldOutGap =
+        let n = int x.shape.[0]
+        let groups = min 10 n
+        let repeats = max 1 (min 32 (2000 / n))
+        net.eval ()
+        let curves =
+            Array.init groups (fun k ->
+                let start, stop = k * n / groups, (k + 1) * n / groups
+                let part = Array.append [| x |] conditions |> Array.map (fun t -> t.narrow(0L, int64 start, int64 (stop - start)).repeat(int64 repeats, 1L))
+                use _ = disposing part
+                let _, _, _, d, _ = network.Curves net g grid part.[0] part.[1..]
+                d)
+        { Grid = grid; Groups = curves }
+
     /// Trains `network` on x and its conditions (raw units, validated for profile `p`, which was
     /// resolved for all the conditions' columns together) as options say, and returns the parts
     /// of the model. `extraSettings` follow "parameters" in the settings.
@@ -221,15 +239,17 @@ module MmgFit =
                 trainer.Train(xs, cs, q, steps, name, progress, { Every = EarlyStoppingOptions.every steps; Patience = patience; Loss = heldOut.Loss })
         // the preliminary model's orthogonal gap on the fitting rows, and its difference-form gap
         // area on the held-out rows (the gate of AdaptiveDensity.fromGapGated)
+        let gates = ResizeArray<string>()
         let gap q seed =
             let grid, og = gapCurve network ema q xs cs p.CurvePoints seed
             let heldOut =
                 if valRows.Length = 0 then None
                 else
                     use g = new torch.Generator(uint64 (seed + 100))
-                    ema.eval ()
-                    let grid', _, _, d, _ = network.Curves ema g grid xv cv
-                    Some(AdaptiveDensity.area grid' d)
+                    let h = heldOutGap network ema g grid xv cv
+                    let a, se = AdaptiveDensity.heldOutArea h 0 (grid.Length - 1)
+                    gates.Add(sprintf "%.4f ± %.4f" a se)
+                    Some h
             grid, og, heldOut
         // the fixed-q EMA model, kept for the non-adaptive variants
         let fixedNet = network.Create shape device
@@ -249,7 +269,7 @@ module MmgFit =
                    "blocks", box shape.Blocks; "ema_decay", box p.EmaDecay; "drop_probability", box p.DropProbability
                    "repeats", box p.Repeats; "test_fraction", box p.TestFraction; "seed", box options.Seed
                    "device", box (string device); "fixed_q", box (q2 p.FixedQ); "adaptive_q", box (q2 adaptiveQ)
-                   "range_widening_rounds", box rounds; "schedule", box (sprintf "%A" trainer.Schedule |> fun t -> t.ToLowerInvariant())
+                   "range_widening_rounds", box rounds; "held_out_gap", box (String.Join("; ", gates)); "schedule", box (sprintf "%A" trainer.Schedule |> fun t -> t.ToLowerInvariant())
                    "linear_base", box shape.LinearBase; "regression_shrinkage", box shrinkage; "parameters", box parameters ]
                  @ extraSettings
                  @ [ "validation", box validation; "patience", box patience; "fixed_steps_run", box first.Steps; "fixed_step_kept", box first.KeptStep

@@ -294,6 +294,14 @@ type DenoiserTrainer(net: torch.nn.Module, ema: torch.nn.Module, predict: Predic
     interface IDisposable with
         member _.Dispose() = (loop :> IDisposable).Dispose()
 
+/// The difference-form MMSE gap of a preliminary model on held-out rows, as one curve on `Grid`
+/// per disjoint group of the rows, so that any area under it has a standard error (batch means):
+/// the evidence the adaptive density and the range widening are gated on (AdaptiveDensity).
+type HeldOutGap =
+    { Grid: float[]
+      /// One difference-gap curve per group of rows, each on Grid.
+      Groups: float[][] }
+
 /// The adapted log-SNR density from a preliminary model's orthogonal gap curve (shared by MI and
 /// CMI; docs/design.md §1).
 module AdaptiveDensity =
@@ -309,15 +317,49 @@ module AdaptiveDensity =
     let area (grid: float[]) (gap: float[]) =
         0.5 * Array.sum (Array.init (grid.Length - 1) (fun i -> 0.5 * (gap.[i] + gap.[i + 1]) * (grid.[i + 1] - grid.[i])))
 
-    /// As fromGap, with the gate on `heldOutArea` too when given: the difference-form gap area on
-    /// rows the network never trained on. The orthogonal gap is ≥ 0 on any rows, so a network
-    /// that has memorised its training pairs shows a gap there; on held-out rows the difference
-    /// form of such a network is ≤ 0 (seen: independent 4×4, 1 000 rows, the range widened three
-    /// times to logistic(−38.9, 17.2) on the training rows' gap).
-    let rec fromGapGated (q: LogSnrDensity) (grid: float[]) (og: float[]) (heldOutArea: float option) =
-        match heldOutArea with
-        | Some a when not (a >= threshold) -> q, false, false
-        | _ -> fromGap q grid og
+    /// How many of its own standard errors a held-out gap area must reach to count.
+    let significance = 2.0
+
+    /// The held-out gap's area over the grid points i0..i1 (½ ∫, as `area`) and its standard error
+    /// over the groups of rows.
+    let heldOutArea (h: HeldOutGap) (i0: int) (i1: int) =
+        let areas = h.Groups |> Array.map (fun d -> area h.Grid.[i0..i1] d.[i0..i1])
+        let k = areas.Length
+        let mean = Array.average areas
+        let se = if k < 2 then infinity else sqrt (Array.sumBy (fun a -> (a - mean) * (a - mean)) areas / float (k - 1) / float k)
+        mean, se
+
+    /// The gate on the held-out evidence: the difference-form gap area on rows the network never
+    /// trained on must reach the threshold and `significance` times its standard error. The
+    /// orthogonal gap is ≥ 0 on any rows, so a network that has memorised its training pairs shows
+    /// a gap there; on held-out rows the difference form of such a network is ≤ 0 (seen:
+    /// independent 4×4, 1 000 rows, the range widened three times to logistic(−38.9, 17.2) on the
+    /// training rows' gap).
+    let passes (h: HeldOutGap) =
+        let a, se = heldOutArea h 0 (h.Grid.Length - 1)
+        a >= threshold && a >= significance * se
+
+    /// Whether the held-out gap over the top (or bottom) eighth of the grid is significantly
+    /// positive: the range is widened at an end only then. A barely trained network's gap at the
+    /// ends of the range is its own error, amplified in ε-space at high log-SNR: it once widened
+    /// the range three times to logistic(−10.6, 44.9) on 1 000 rows of a 0.41-nat pair after 100
+    /// quick steps, and the default then read 5.5 nats.
+    let endSignificant (h: HeldOutGap) (top: bool) =
+        let n = h.Grid.Length
+        let m = max 2 (n / 8)
+        let a, se = if top then heldOutArea h (n - m) (n - 1) else heldOutArea h 0 (m - 1)
+        a > 0.0 && a >= significance * se
+
+    /// As fromGap, with the gates on the held-out evidence too when there is some: q adapts only
+    /// when the held-out gap passes, and the range widens at an end only when the held-out gap is
+    /// significant there too.
+    let rec fromGapGated (q: LogSnrDensity) (grid: float[]) (og: float[]) (heldOut: HeldOutGap option) =
+        match heldOut with
+        | Some h when not (passes h) -> q, false, false
+        | Some h ->
+            let q', top, bottom = fromGap q grid og
+            q', top && endSignificant h true, bottom && endSignificant h false
+        | None -> fromGap q grid og
 
     and fromGap (q: LogSnrDensity) (grid: float[]) (og: float[]) =
         let lo, hi = LogSnr.range q
@@ -389,9 +431,10 @@ type PlanOutcome =
 /// budget, up to three times, before the rest of the adaptive budget. The range is found from the
 /// data, not set per task. `phase q steps name seed` trains one phase; `gap q seed` returns the
 /// preliminary model's orthogonal gap on a grid over q's range (training rows) and, when there are
-/// held-out rows, its difference-form gap area there (the gate, AdaptiveDensity.fromGapGated).
+/// held-out rows, its difference-form gap area there with its standard error (HeldOutGap, the gate
+/// of AdaptiveDensity.fromGapGated).
 module TrainingPlan =
-    let run (phase: LogSnrDensity -> int -> string -> int -> PhaseOutcome) (gap: LogSnrDensity -> int -> float[] * float[] * float option)
+    let run (phase: LogSnrDensity -> int -> string -> int -> PhaseOutcome) (gap: LogSnrDensity -> int -> float[] * float[] * HeldOutGap option)
             (snapshot: unit -> unit) (fixedQ: LogSnrDensity) (steps: int) (adaptSteps: int) (defensiveShare: float) (seed: int) : PlanOutcome =
         let first = phase fixedQ steps "denoiser (fixed q)" (seed + 5)
         snapshot ()

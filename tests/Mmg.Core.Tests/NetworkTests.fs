@@ -141,6 +141,13 @@ let ``the linear base is on by default from linearBaseMinColumns columns, and th
     let r = (MmgEstimator("mmg", { EstimatorOptions.Default with Profile = "quick"; Steps = 20 }) :> IMiEstimator).Estimate(x, y, null)
     Assert.Equal("False", r.Settings.["linear_base"])
 
+/// Held-out evidence for the gate: four groups whose constant gap curves on `grid` have areas
+/// area ± spread (so the standard error of the area is spread·√(4/3)/2).
+let heldOut (grid: float[]) (area: float) (spread: float) =
+    let width = grid.[grid.Length - 1] - grid.[0]
+    let curve a = Array.create grid.Length (2.0 * a / width)
+    Some { Grid = grid; Groups = [| curve (area + spread); curve (area - spread); curve (area + spread); curve (area - spread) |] }
+
 [<Fact>]
 let ``the adaptive density is gated by the held-out difference-form gap when there is one`` () =
     // a clear orthogonal gap (area ≈ 1 nat) on the training rows
@@ -152,14 +159,48 @@ let ``the adaptive density is gated by the held-out difference-form gap when the
     let fitted, _, _ = AdaptiveDensity.fromGap q0 grid og
     Assert.NotEqual(q0, fitted)
     // the same gap, but the held-out difference form sees none (memorisation): q is kept
-    let kept, top, bottom = AdaptiveDensity.fromGapGated q0 grid og (Some -0.3)
+    let kept, top, bottom = AdaptiveDensity.fromGapGated q0 grid og (heldOut grid -0.3 0.05)
     Assert.Equal(q0, kept)
     Assert.False(top || bottom)
-    // a held-out gap above the threshold, or no held-out rows: as fromGap
-    let adapted, _, _ = AdaptiveDensity.fromGapGated q0 grid og (Some 0.5)
+    // a held-out gap above the threshold but within two of its standard errors of 0 is noise
+    // (a barely trained network on 80 held-out rows): q is kept
+    let noisy, noisyTop, noisyBottom = AdaptiveDensity.fromGapGated q0 grid og (heldOut grid 0.5 1.0)
+    Assert.Equal(q0, noisy)
+    Assert.False(noisyTop || noisyBottom)
+    Assert.False(AdaptiveDensity.passes (heldOut grid 0.01 0.0).Value)
+    Assert.True(AdaptiveDensity.passes (heldOut grid 0.5 0.2).Value)
+    // a significant held-out gap above the threshold, or no held-out rows: as fromGap
+    let adapted, _, _ = AdaptiveDensity.fromGapGated q0 grid og (heldOut grid 0.5 0.05)
     Assert.Equal(fitted, adapted)
     let noRows, _, _ = AdaptiveDensity.fromGapGated q0 grid og None
     Assert.Equal(fitted, noRows)
+
+[<Fact>]
+let ``the range widens at an end only where the held-out gap is significant there`` () =
+    // the training rows' orthogonal gap still rises at the top of q0's range (high MI, or a
+    // network's own error at high log-SNR)
+    let q0 = LogSnr.paperDefault
+    let lo, hi = LogSnr.range q0
+    let grid = Array.init 64 (fun i -> lo + (hi - lo) * float i / 63.0)
+    let og = grid |> Array.map (fun a -> 0.2 + 0.05 * (a - lo))
+    let _, top, bottom = AdaptiveDensity.fromGap q0 grid og
+    Assert.True(top)
+    Assert.True(bottom)
+    // held-out groups agreeing on a positive gap everywhere: both ends widen
+    let _, top1, bottom1 = AdaptiveDensity.fromGapGated q0 grid og (heldOut grid 1.0 0.05)
+    Assert.True(top1 && bottom1)
+    // held-out groups agreeing in the bulk but not in the top eighth (there the curves are
+    // +0.3 and −0.3 in turn, mean 0): the bottom widens, the top does not
+    let n = grid.Length
+    let disagree =
+        let h = (heldOut grid 1.0 0.05).Value
+        { h with Groups = h.Groups |> Array.mapi (fun k c -> c |> Array.mapi (fun i v -> if i >= n - n / 8 then (if k % 2 = 0 then 0.3 else -0.3) else v)) }
+    let (area, se) = AdaptiveDensity.heldOutArea disagree 0 (n - 1)
+    Assert.True(area >= AdaptiveDensity.significance * se) // the gate itself still passes
+    let q2, top2, bottom2 = AdaptiveDensity.fromGapGated q0 grid og (Some disagree)
+    Assert.NotEqual(q0, q2)
+    Assert.False(top2)
+    Assert.True(bottom2)
 
 [<Fact>]
 let ``the training plan mixes the uniform into the adapted density only when it adapts`` () =
@@ -178,12 +219,12 @@ let ``the training plan mixes the uniform into the adapted density only when it 
         let outcome = TrainingPlan.run phase (fun _ _ -> grid, og, heldOut) ignore q0 100 50 share 1
         outcome, List.ofSeq trainedOn
     let fitted, _, _ = AdaptiveDensity.fromGap q0 grid og
-    let mixed, phases = plan (Some 0.5) 0.2
+    let mixed, phases = plan (heldOut grid 0.5 0.05) 0.2
     Assert.Equal(LogSnr.defensive fitted 0.2, mixed.AdaptiveQ)
     Assert.Equal<LogSnrDensity list>([ q0; LogSnr.defensive fitted 0.2 ], phases)
-    let bare, _ = plan (Some 0.5) 0.0
+    let bare, _ = plan (heldOut grid 0.5 0.05) 0.0
     Assert.Equal(fitted, bare.AdaptiveQ)
-    let gated, gatedPhases = plan (Some -0.3) 0.2
+    let gated, gatedPhases = plan (heldOut grid -0.3 0.05) 0.2
     Assert.Equal(q0, gated.AdaptiveQ)
     Assert.Equal<LogSnrDensity list>([ q0; q0 ], gatedPhases)
     // and the option is read and checked

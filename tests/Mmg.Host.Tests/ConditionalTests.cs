@@ -35,6 +35,21 @@ public class ConditionalTests : IDisposable
     }
 
     [Fact]
+    public void TheCrossFitHintIsGivenOnlyWhereCrossFittingIsOffered()
+    {
+        // --folds is refused for CMI, so the CMI interval line must not suggest it
+        Assert.Contains("--folds 5", Mmg.Commands.Report.IntervalText("monte-carlo", conditional: false));
+        Assert.DoesNotContain("--folds", Mmg.Commands.Report.IntervalText("monte-carlo", conditional: true));
+        Assert.StartsWith("5-fold cross-fit", Mmg.Commands.Report.IntervalText("cross-fit-5", conditional: true));
+        var csv = Path.Combine(_dir, "hint.csv");
+        Assert.Equal(0, Run("sample", "--task", "cmi-collider-1-1-1-0.5", "--samples", "800", "--seed", "2", "--out", csv).Code);
+        var (code, output, err) = Run("estimate", "--input", csv, "--estimator", "mmg-cmi", "--profile", "quick", "--steps", "60");
+        Assert.True(code == 0, err);
+        Assert.Contains("interval", output);
+        Assert.DoesNotContain("--folds", output);
+    }
+
+    [Fact]
     public void EstimateUsesZColumnsByDefaultAndNamesThemInJson()
     {
         var csv = Path.Combine(_dir, "c.csv");

@@ -23,16 +23,19 @@ internal static class Report
             $"{quantity} ≈ {F(r.Estimate)} ± {F(r.StdError)} nats ({(r.Interval is null ? "" : "Monte Carlo s.e.; ")}{r.Estimator}, {r.Seconds:0.0} s){(truth is { } tt ? $"; {truthLabel} {F(tt)}" : "")}")));
         if (r.Interval is { } i)
             console.MarkupLine(Markup.Escape(string.Create(CultureInfo.InvariantCulture,
-                $"{i.Level:0%} interval [{F(i.Low)}, {F(i.High)}] nats ({IntervalText(i.Method)})")));
+                $"{i.Level:0%} interval [{F(i.Low)}, {F(i.High)}] nats ({IntervalText(i.Method, conditional: quantity.Contains('|'))})")));
         if (!double.IsNaN(r.IndependencePValue))
             console.MarkupLine(Markup.Escape(string.Create(CultureInfo.InvariantCulture,
                 $"independence test: p = {r.IndependencePValue:0.####} (H0: {quantity} = 0; permutation test, docs/uncertainty.md)")));
     }
 
-    private static string IntervalText(string method) =>
+    /// <summary>What the interval accounts for; the --folds hint only where cross-fitting is offered (MI, not CMI).</summary>
+    internal static string IntervalText(string method, bool conditional) =>
         method.StartsWith("cross-fit-", StringComparison.Ordinal)
             ? $"{method.Substring("cross-fit-".Length)}-fold cross-fit: training, data and Monte Carlo variability"
-            : "Monte Carlo error only; use --folds 5 for training and data variability";
+            : conditional
+                ? "Monte Carlo error only; cross-fitted intervals are not offered for CMI yet"
+                : "Monte Carlo error only; use --folds 5 for training and data variability";
 
     /// <summary>Writes via a temporary file in the same folder, so a failure leaves nothing half-written (<see cref="Outputs.WriteAtomically"/>).</summary>
     public static void WriteAtomically(string path, string text) =>
