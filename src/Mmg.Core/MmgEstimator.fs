@@ -230,8 +230,8 @@ module MmgFit =
         trainer.Schedule <- (if Estimation.extraInt options "cosine" 0 <> 0 then Cosine else Plateau)
         let weighting = TrainingWeights.read options
         // one phase of at most `steps` steps with q, early-stopped on the held-out rows when there are any
-        let phase (q: LogSnrDensity) (steps: int) (name: string) (seed: int) =
-            trainer.Weighted <- TrainingWeights.weighted weighting q
+        let phase (q: LogSnrDensity) (kind: PhaseDensity) (steps: int) (name: string) (seed: int) =
+            trainer.Weighted <- TrainingWeights.weighted weighting kind
             if valRows.Length = 0 then trainer.Train(xs, cs, q, steps, name, progress)
             else
                 let predict = network.Predict ema

@@ -385,11 +385,21 @@ module DefensiveShareOption =
             invalidArg "defensive-share" (sprintf "option 'defensive-share' must lie in [0, 1) (0 = no uniform mixed into the adapted density), got %g." v)
         v
 
+/// What a phase of the training plan trains on (TrainingWeights decides its loss from it).
+type PhaseDensity =
+    /// The profile's fixed density q₀.
+    | FixedDensity
+    /// A wide logistic over a log-SNR range being widened (high MI).
+    | WideningDensity
+    /// A density fitted to the preliminary model's gap (whatever its defensive share).
+    | FittedDensity
+
 /// Whether the training loss is importance-weighted (option `train-weighted`): "1" always —
 /// the ε-MSE averaged uniformly over q's log-SNR range, so q changes only the gradient noise;
 /// "0" never — the plain ε-MSE at a ~ q, so training effort follows q; "adapted" (default) —
 /// weighted on the fixed and the widening densities, plain on a density fitted to the gap
-/// (LogSnr.defensive marks it), so the last phase spends its steps where the MI integrand is.
+/// (the training plan says which, PhaseDensity), so the last phase spends its steps where the
+/// MI integrand is.
 /// Measured in docs/accuracy.md: plain training on the adapted density lifts the orthogonal
 /// adaptive form on the spirals by 0.1–0.2 nats; plain training everywhere also made a
 /// memorising network on 1 000 independent rows report more (0.039 ± 0.017 against
@@ -408,12 +418,11 @@ module TrainingWeights =
         | "adapted" -> OnFixed
         | other -> invalidArg "train-weighted" (sprintf "option 'train-weighted' must be 1, 0 or adapted, got '%s'." other)
 
-    let weighted (mode: Mode) (q: LogSnrDensity) =
-        match mode, q with
-        | Always, _ -> true
-        | Never, _ -> false
-        | OnFixed, Defensive _ -> false
-        | OnFixed, _ -> true
+    let weighted (mode: Mode) (kind: PhaseDensity) =
+        match mode with
+        | Always -> true
+        | Never -> false
+        | OnFixed -> kind <> FittedDensity
 
 /// What the MMG training plan did.
 type PlanOutcome =
@@ -429,21 +438,23 @@ type PlanOutcome =
 /// still large at an end of the range (high MI puts the conditional transition beyond it), the
 /// range is widened by half its width on that side and trained on for a fifth of the adaptive
 /// budget, up to three times, before the rest of the adaptive budget. The range is found from the
-/// data, not set per task. `phase q steps name seed` trains one phase; `gap q seed` returns the
+/// data, not set per task. `phase q kind steps name seed` trains one phase on q, which is of
+/// `kind` (PhaseDensity: fixed, widening, or fitted to the gap); `gap q seed` returns the
 /// preliminary model's orthogonal gap on a grid over q's range (training rows) and, when there are
 /// held-out rows, its difference-form gap area there with its standard error (HeldOutGap, the gate
 /// of AdaptiveDensity.fromGapGated).
 module TrainingPlan =
-    let run (phase: LogSnrDensity -> int -> string -> int -> PhaseOutcome) (gap: LogSnrDensity -> int -> float[] * float[] * HeldOutGap option)
+    let run (phase: LogSnrDensity -> PhaseDensity -> int -> string -> int -> PhaseOutcome) (gap: LogSnrDensity -> int -> float[] * float[] * HeldOutGap option)
             (snapshot: unit -> unit) (fixedQ: LogSnrDensity) (steps: int) (adaptSteps: int) (defensiveShare: float) (seed: int) : PlanOutcome =
-        let first = phase fixedQ steps "denoiser (fixed q)" (seed + 5)
+        let first = phase fixedQ FixedDensity steps "denoiser (fixed q)" (seed + 5)
         snapshot ()
         let adapt q s =
             let grid, og, heldOut = gap q s
             let q', top, bottom = AdaptiveDensity.fromGapGated q grid og heldOut
-            let q' = if q' <> q && defensiveShare > 0.0 then LogSnr.defensive q' defensiveShare else q'
-            q', top, bottom
-        let mutable adaptiveQ, top, bottom = adapt fixedQ (seed + 7)
+            let fitted = q' <> q
+            let q' = if fitted && defensiveShare > 0.0 then LogSnr.defensive q' defensiveShare else q'
+            q', fitted, top, bottom
+        let mutable adaptiveQ, fitted, top, bottom = adapt fixedQ (seed + 7)
         let mutable range = LogSnr.range fixedQ
         let mutable rounds = 0
         let widenSteps = max 1 (adaptSteps / 5)
@@ -452,14 +463,16 @@ module TrainingPlan =
             let w = hi - lo
             let lo', hi' = (if bottom then lo - 0.5 * w else lo), (if top then hi + 0.5 * w else hi)
             let wide = LogSnr.logistic ((lo' + hi') / 2.0) ((hi' - lo') / 8.0) 4.0
-            phase wide widenSteps (sprintf "denoiser (widening log-SNR range to [%.0f, %.0f])" lo' hi') (seed + 20 + rounds) |> ignore
-            let q', t', b' = adapt wide (seed + 8 + rounds)
+            phase wide WideningDensity widenSteps (sprintf "denoiser (widening log-SNR range to [%.0f, %.0f])" lo' hi') (seed + 20 + rounds) |> ignore
+            let q', f', t', b' = adapt wide (seed + 8 + rounds)
             adaptiveQ <- q'
+            fitted <- f'
             top <- t'
             bottom <- b'
             range <- (lo', hi')
             rounds <- rounds + 1
-        let last = phase adaptiveQ (max 1 (adaptSteps - rounds * widenSteps)) "denoiser (adaptive q)" (seed + 6)
+        let kind = if fitted then FittedDensity elif rounds > 0 then WideningDensity else FixedDensity
+        let last = phase adaptiveQ kind (max 1 (adaptSteps - rounds * widenSteps)) "denoiser (adaptive q)" (seed + 6)
         { AdaptiveQ = adaptiveQ; Rounds = rounds; Fixed = first; Adaptive = last }
 
 /// Early-stopping settings of an MMG fit, from the options: `validation` (share of the training

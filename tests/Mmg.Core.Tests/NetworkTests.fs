@@ -212,21 +212,23 @@ let ``the training plan mixes the uniform into the adapted density only when it 
     let grid = Array.init 64 (fun i -> lo + (hi - lo) * float i / 63.0)
     let og = grid |> Array.map (fun a -> 0.6 * exp (-0.5 * (a - 2.0) * (a - 2.0) / 4.0))
     let plan heldOut share =
-        let trainedOn = Collections.Generic.List<LogSnrDensity>()
-        let phase q steps _ _ =
-            trainedOn.Add q
+        let trainedOn = Collections.Generic.List<LogSnrDensity * PhaseDensity>()
+        let phase q kind steps _ _ =
+            trainedOn.Add((q, kind))
             { SmoothedLoss = 0.0; Steps = steps; KeptStep = steps; ValidationLoss = nan }
         let outcome = TrainingPlan.run phase (fun _ _ -> grid, og, heldOut) ignore q0 100 50 share 1
         outcome, List.ofSeq trainedOn
     let fitted, _, _ = AdaptiveDensity.fromGap q0 grid og
     let mixed, phases = plan (heldOut grid 0.5 0.05) 0.2
     Assert.Equal(LogSnr.defensive fitted 0.2, mixed.AdaptiveQ)
-    Assert.Equal<LogSnrDensity list>([ q0; LogSnr.defensive fitted 0.2 ], phases)
-    let bare, _ = plan (heldOut grid 0.5 0.05) 0.0
+    Assert.Equal<(LogSnrDensity * PhaseDensity) list>([ q0, FixedDensity; LogSnr.defensive fitted 0.2, FittedDensity ], phases)
+    // without the mixture the plan still says the last density was fitted (so it trains plainly)
+    let bare, barePhases = plan (heldOut grid 0.5 0.05) 0.0
     Assert.Equal(fitted, bare.AdaptiveQ)
+    Assert.Equal<(LogSnrDensity * PhaseDensity) list>([ q0, FixedDensity; fitted, FittedDensity ], barePhases)
     let gated, gatedPhases = plan (heldOut grid -0.3 0.05) 0.2
     Assert.Equal(q0, gated.AdaptiveQ)
-    Assert.Equal<LogSnrDensity list>([ q0; q0 ], gatedPhases)
+    Assert.Equal<(LogSnrDensity * PhaseDensity) list>([ q0, FixedDensity; q0, FixedDensity ], gatedPhases)
     // and the option is read and checked
     let opts (v: string) =
         let d = Collections.Generic.Dictionary<string, string>()
@@ -239,17 +241,16 @@ let ``the training plan mixes the uniform into the adapted density only when it 
 
 [<Fact>]
 let ``the training loss is plain only on a density fitted to the gap, unless the option says otherwise`` () =
-    let fitted = LogSnr.defensive (LogSnr.logistic 0.4 1.0 9.0) 0.2
     let opts (v: string option) =
         let d = Collections.Generic.Dictionary<string, string>()
         v |> Option.iter (fun v -> d.["train-weighted"] <- v)
         { EstimatorOptions.Default with Extra = d }
     let byDefault = TrainingWeights.read (opts None)
-    Assert.True(TrainingWeights.weighted byDefault LogSnr.paperDefault)
-    Assert.True(TrainingWeights.weighted byDefault (LogSnr.logistic 0.0 5.0 4.0)) // a widening density
-    Assert.False(TrainingWeights.weighted byDefault fitted)
-    Assert.True(TrainingWeights.weighted (TrainingWeights.read (opts (Some "1"))) fitted)
-    Assert.False(TrainingWeights.weighted (TrainingWeights.read (opts (Some "0"))) LogSnr.paperDefault)
+    Assert.True(TrainingWeights.weighted byDefault FixedDensity)
+    Assert.True(TrainingWeights.weighted byDefault WideningDensity)
+    Assert.False(TrainingWeights.weighted byDefault FittedDensity)
+    Assert.True(TrainingWeights.weighted (TrainingWeights.read (opts (Some "1"))) FittedDensity)
+    Assert.False(TrainingWeights.weighted (TrainingWeights.read (opts (Some "0"))) FixedDensity)
     let ex = Assert.Throws<ArgumentException>(fun () -> TrainingWeights.read (opts (Some "yes")) |> ignore)
     Assert.Contains("train-weighted", ex.Message)
     Assert.Contains("yes", ex.Message)
