@@ -1,4 +1,3 @@
-using System.Globalization;
 using System.Text.Json;
 using Mmg.CliArguments;
 using Mmg.Commands;
@@ -28,7 +27,7 @@ public static class Cli
         ArgumentNullException.ThrowIfNull(args);
         var verbose = args.Contains("--verbose") || Environment.GetEnvironmentVariable(VerboseVariable) is "1" or "true";
         args = args.Where(a => a != "--verbose").ToArray();
-        CommandLine.Command command;
+        Command command;
         try
         {
             command = CommandLine.parse(args);
@@ -39,35 +38,33 @@ public static class Cli
             else stderr.WriteLine($"mmg: error: {OneLine(e.message)}");
             return e.isHelp ? 0 : UsageError;
         }
+        catch (ArgumentException e)
+        {
+            // an option value out of range or unknown (--steps 0, --device foo): bad input, not a
+            // malformed command line (docs/cluster.md, exit codes)
+            return Fail(stderr, e, verbose, Failure);
+        }
         catch (Exception e)
         {
             return Fail(stderr, e, verbose, UsageError);
         }
 
-        var context = new CommandContext(command.Options, stdout, stderr);
+        var context = new CommandContext(stdout, stderr);
         try
         {
-            var path = string.Join(" ", command.Path);
-            Options.Check(path, context);
-            switch (path)
+            return command switch
             {
-                case "bench" or "bench merge" or "highmi" or "consistency":
-                    context.ApplyThreads();
-                    break;
-            }
-            return path switch
-            {
-                "estimate" => EstimateCommand.Run(context),
-                "tasks" => ListCommands.Tasks(context),
-                "estimators" => ListCommands.EstimatorList(context),
-                "sample" => ListCommands.Sample(context),
-                "bench" => BenchCommand.Run(context),
-                "bench merge" => BenchCommand.Merge(context),
-                "highmi" => HighMiCommand.Run(context),
-                "consistency" => ConsistencyCommand.Run(context),
-                "gaussian-mi" => ListCommands.GaussianMi(context),
-                "citest" => CiTestCommand.Run(context),
-                var other => throw new ArgumentException($"unknown command '{other}'"),
+                Command.Estimate c => EstimateCommand.Run(c.Options, context),
+                Command.Tasks c => ListCommands.Tasks(c.Options, context),
+                Command.Estimators c => ListCommands.EstimatorList(c.Options, context),
+                Command.Sample c => ListCommands.Sample(c.Options, context),
+                Command.Bench c => BenchCommand.Run(c.Options, context),
+                Command.BenchMerge c => BenchCommand.Merge(c.Options, context),
+                Command.HighMi c => HighMiCommand.Run(c.Options, context),
+                Command.Consistency c => ConsistencyCommand.Run(c.Options, context),
+                Command.GaussianMi c => ListCommands.GaussianMi(c.Options, context),
+                Command.CiTest c => CiTestCommand.Run(c.Options, context),
+                _ => throw new ArgumentException($"unknown command '{command}'"),
             };
         }
         catch (Exception e)
@@ -121,32 +118,15 @@ public static class Cli
     private static string OneLine(string s) => s.Replace("\r", " ").Replace("\n", " ").Trim();
 }
 
-/// <summary>Parsed options plus the output streams of one command.</summary>
-public sealed class CommandContext(IReadOnlyDictionary<string, string> options, TextWriter stdout, TextWriter stderr)
+/// <summary>The output streams of one command (its options are the typed record that
+/// <see cref="CommandLine.parse"/> built, e.g. <see cref="EstimateOptions"/>).</summary>
+public sealed class CommandContext(TextWriter stdout, TextWriter stderr)
 {
     /// <summary>Standard output.</summary>
     public TextWriter Out { get; } = stdout;
 
     /// <summary>Standard error.</summary>
     public TextWriter Err { get; } = stderr;
-
-    /// <summary>Whether an option was given.</summary>
-    public bool Has(string name) => options.ContainsKey(name);
-
-    /// <summary>An option's text or null.</summary>
-    public string? Get(string name) => options.TryGetValue(name, out var v) ? v : null;
-
-    /// <summary>Sets torch's CPU threads from --threads (default 1). Only commands that train call
-    /// this: it loads libtorch, which <c>--help</c>, <c>tasks</c> and early errors never need.</summary>
-    public void ApplyThreads() => Core.Estimation.setThreads(GetInt("threads", 0));
-
-    /// <summary>An integer option or the fallback.</summary>
-    public int GetInt(string name, int fallback) =>
-        options.TryGetValue(name, out var v) ? int.Parse(v, CultureInfo.InvariantCulture) : fallback;
-
-    /// <summary>A comma-separated list option, or the fallback.</summary>
-    public string[] GetList(string name, string fallback) =>
-        (Get(name) ?? fallback).Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
 
     /// <summary>A console for tables and progress: stderr when JSON goes to stdout, else stdout.</summary>
     public IAnsiConsole Console(bool useStderr)
@@ -157,34 +137,6 @@ public sealed class CommandContext(IReadOnlyDictionary<string, string> options, 
             || (useStderr ? System.Console.IsErrorRedirected : System.Console.IsOutputRedirected);
         if (redirected) console.Profile.Width = 160;
         return console;
-    }
-
-    /// <summary>The estimator settings shared by all commands (--seed, --device, --profile, --steps).</summary>
-    public EstimatorSettings Settings(int seed) => new()
-    {
-        Seed = seed,
-        Device = Get("device") ?? "cpu",
-        Profile = Get("profile") ?? "default",
-        Steps = Has("steps") ? GetInt("steps", 0) : null,
-        Extra = ExtraOptions(),
-    };
-
-    /// <summary>The estimator-specific options of --set key=value[,key=value…].</summary>
-    public Dictionary<string, string> ExtraOptions()
-    {
-        var extra = new Dictionary<string, string>(StringComparer.Ordinal);
-        if (Get("set") is not { } text) return extra;
-        foreach (var part in text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
-        {
-            var eq = part.IndexOf('=');
-            if (eq <= 0 || eq == part.Length - 1)
-                throw new ArgumentException($"--set takes key=value pairs separated by commas, e.g. --set validation=0,width=128; got '{part}'.");
-            var key = part[..eq].Trim();
-            if (extra.ContainsKey(key))
-                throw new ArgumentException($"--set gives option '{key}' twice; give it once.");
-            extra[key] = part[(eq + 1)..].Trim();
-        }
-        return extra;
     }
 
     internal static readonly JsonSerializerOptions Json = new()

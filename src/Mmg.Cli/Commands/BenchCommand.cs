@@ -1,4 +1,5 @@
 using System.Globalization;
+using Mmg.CliArguments;
 using Spectre.Console;
 
 namespace Mmg.Commands;
@@ -6,13 +7,18 @@ namespace Mmg.Commands;
 /// <summary><c>mmg bench</c>: every (task, estimator, seed), resumable and shardable; <c>mmg bench merge</c>.</summary>
 internal static class BenchCommand
 {
-    public static int Run(CommandContext c)
+    public static int Run(BenchOptions o, CommandContext c)
     {
-        if (c.Has("speed")) return Speed(c);
+        o.Training.ApplyThreads();
+        if (o.Speed) return Speed(o, c);
         try
         {
-            var taskIds = c.Get("tasks") is null or "all" ? Core.Tasks.all.Select(t => t.Id).ToArray()
-                : c.Get("tasks") == "cmi" ? Core.CmiTasks.all.Select(t => t.Id).ToArray() : c.GetList("tasks", "");
+            var taskIds = o.Tasks switch
+            {
+                ["all"] => Core.Tasks.all.Select(t => t.Id).ToArray(),
+                ["cmi"] => Core.CmiTasks.all.Select(t => t.Id).ToArray(),
+                var ids => ids,
+            };
             var cmiCount = taskIds.Count(Core.CmiTasks.isCmi);
             if (cmiCount > 0 && cmiCount < taskIds.Length)
                 throw new UsageException("--tasks mixes MI and CMI tasks; run them as two benchmarks (MI estimators cannot condition on Z).");
@@ -22,10 +28,10 @@ internal static class BenchCommand
                 // the benchmark on CMI tasks: conditional estimators, I(X;Y|Z) as the truth
                 var cmiTasks = taskIds.Select(Core.CmiTasks.find).ToArray();
                 var names = Core.CmiRegistry.names.ToArray();
-                var cmiEstimators = c.Get("estimators") == "all" ? names : c.GetList("estimators", Core.CmiRegistry.defaultName);
+                var cmiEstimators = o.Estimators switch { null => [Core.CmiRegistry.defaultName], ["all"] => names, var given => given };
                 foreach (var e in cmiEstimators)
                     if (!Core.CmiRegistry.isCmi(e)) throw new UsageException($"'{e}' is not a conditional-MI estimator; for CMI tasks use: {string.Join(", ", names)}.");
-                plan = new JobPlan("bench", taskIds, new Dictionary<string, BenchmarkTask>(), cmiEstimators, c.GetInt("seeds", 1))
+                plan = new JobPlan("bench", taskIds, new Dictionary<string, BenchmarkTask>(), cmiEstimators, o.Seeds, o.Training, o.Samples)
                 {
                     CmiTasks = cmiTasks.ToDictionary(t => t.Id),
                 };
@@ -33,12 +39,12 @@ internal static class BenchCommand
             else
             {
                 var tasks = taskIds.Select(BenchmarkTasks.Find).ToArray();
-                var estimators = c.Get("estimators") == "all" ? Estimators.Names.ToArray() : c.GetList("estimators", Estimators.Default);
+                var estimators = o.Estimators switch { null => [Estimators.Default], ["all"] => Estimators.Names.ToArray(), var given => given };
                 foreach (var e in estimators)
                     if (!Estimators.Names.Contains(e)) throw new UsageException($"unknown estimator '{e}'; known: {string.Join(", ", Estimators.Names)}.");
-                plan = new JobPlan("bench", taskIds, tasks.ToDictionary(t => t.Id), estimators, c.GetInt("seeds", 1));
+                plan = new JobPlan("bench", taskIds, tasks.ToDictionary(t => t.Id), estimators, o.Seeds, o.Training, o.Samples);
             }
-            return JobRunner.Run(c, plan, o => WriteSummary(c.Console(false), o.OutDir, o.Rows)).Code;
+            return JobRunner.Run(c, o.Job, plan, outcome => WriteSummary(c.Console(false), outcome.OutDir, outcome.Rows)).Code;
         }
         catch (UsageException e)
         {
@@ -52,21 +58,16 @@ internal static class BenchCommand
     /// belong together, reports missing or incomplete shards (exit 1 and nothing written unless
     /// --allow-partial), and writes results.csv, manifest.json, summary.csv and heatmap.png to --out.
     /// </summary>
-    public static int Merge(CommandContext c)
+    public static int Merge(MergeOptions o, CommandContext c)
     {
-        var dirs = (c.Get("dirs") ?? "").Split('\n', StringSplitOptions.RemoveEmptyEntries);
-        if (c.Get("out") is not { } outDir)
-        {
-            c.Err.WriteLine("mmg: error: bench merge needs --out DIR (a folder that is not one of the shards; merge never writes into them).");
-            return ExitCodes.Usage;
-        }
-        var report = Experiments.Bench.mergePlan(dirs, c.Has("allow-version-change"));
+        var (dirs, outDir) = (o.Dirs, o.Out);
+        var report = Experiments.Bench.mergePlan(dirs, o.AllowVersionChange);
         Experiments.Bench.checkMergeOut(dirs, outDir, report.Manifest);
         var m = report.Manifest;
         var shardCount = report.MissingShards.Length + dirs.Length;
         var problems = report.MissingShards.Select(i => $"shard {i}/{shardCount} is missing (no folder given)").Concat(report.IncompleteShards).ToList();
         foreach (var p in problems) c.Err.WriteLine($"mmg: merge: {p}");
-        if (report.MissingJobs > 0 && !c.Has("allow-partial"))
+        if (report.MissingJobs > 0 && !o.AllowPartial)
         {
             c.Err.WriteLine($"mmg: error: {report.MissingJobs} of {m.Jobs.Length} jobs have no row (missing or incomplete shards); nothing written. Run them, or pass --allow-partial to merge what there is.");
             return ExitCodes.Error;
@@ -127,12 +128,12 @@ internal static class BenchCommand
     }
 
     /// Throughput: training iterations/second of the denoiser at the 1×1 and 25×25 sizes, and KSG at 10k samples.
-    private static int Speed(CommandContext c)
+    private static int Speed(BenchOptions o, CommandContext c)
     {
         var console = c.Console(false);
         var table = new Table().AddColumns("what", "threads", "setting", "result");
         var lines = new List<string> { "what,threads,setting,result,unit" };
-        var steps = c.GetInt("steps", 300);
+        var steps = o.Training.Steps ?? 300;
         foreach (var (dx, dy) in new[] { (1, 1), (25, 25) })
         foreach (var threads in new[] { 1, 2 })
         {
@@ -146,7 +147,7 @@ internal static class BenchCommand
         table.AddRow("ksg", "-", "10000 samples, bivariate normal", string.Create(CultureInfo.InvariantCulture, $"{ksgSeconds:0.000} s (estimate {ksgEstimate:0.0000})"));
         lines.Add(string.Create(CultureInfo.InvariantCulture, $"ksg,-,10000 samples,{ksgSeconds:0.000},s"));
         console.Write(table);
-        if (c.Get("out") is { } outDir) Report.WriteAtomically(Path.Combine(outDir, "speed.csv"), string.Join("\n", lines) + "\n");
+        if (o.Job.Out is { } outDir) Report.WriteAtomically(Path.Combine(outDir, "speed.csv"), string.Join("\n", lines) + "\n");
         return 0;
     }
 }

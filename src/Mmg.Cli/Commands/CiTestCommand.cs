@@ -1,4 +1,5 @@
 using System.Globalization;
+using Mmg.CliArguments;
 using Spectre.Console;
 
 namespace Mmg.Commands;
@@ -7,33 +8,25 @@ namespace Mmg.Commands;
 /// calibration (rejection rate at level alpha over independent data sets) on the CMI tasks.</summary>
 internal static class CiTestCommand
 {
-    public static int Run(CommandContext c)
+    public static int Run(CiTestOptions o, CommandContext c)
     {
-        var k = c.GetInt("k", 5);
-        var kPerm = c.GetInt("kperm", 5);
-        var perms = c.GetInt("permutations", 99);
-        var seed = c.GetInt("seed", 0);
-        var alpha = 0.05;
-        if (c.Get("alpha") is { } alphaText && !double.TryParse(alphaText, NumberStyles.Float, CultureInfo.InvariantCulture, out alpha))
-            throw new ArgumentException($"--alpha must be a number in (0, 1), got '{alphaText}'.");
-        if (!(alpha > 0 && alpha < 1)) throw new ArgumentException(string.Create(CultureInfo.InvariantCulture, $"--alpha must lie in (0, 1), got {alpha}."));
-        if (c.Has("input"))
-            foreach (var opt in new[] { "tasks", "runs", "samples", "out" })
-                if (c.Has(opt)) throw new ArgumentException($"--{opt} applies to the calibration (no --input) only; drop --{opt}.");
+        var (k, kPerm, perms, seed, alpha) = (o.K, o.KPerm, o.Permutations, o.Seed, o.Alpha);
+        if (o.Input is not null && Options.FirstGiven(("tasks", o.Tasks), ("runs", o.Runs), ("samples", o.Samples), ("out", o.Out)) is { } calibrationOnly)
+            throw new ArgumentException($"--{calibrationOnly} applies to the calibration (no --input) only; drop --{calibrationOnly}.");
         var console = c.Console(false);
-        if (c.Get("input") is { } path)
+        if (o.Input is { } path)
         {
-            var (s, z, zNames) = Experiments.DataFiles.readCsvConditional(path, c.Get("x"), c.Get("y"), c.Get("z")).ToValueTuple();
+            var (s, z, zNames) = Experiments.DataFiles.readCsvConditional(path, o.X, o.Y, o.Z).ToValueTuple();
             var r = Core.ConditionalKsg.localPermutationTest(k, kPerm, perms, seed, s.X, s.Y, z);
             c.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"H0: X ⊥ Y | Z with x = [{string.Join(",", s.XNames)}], y = [{string.Join(",", s.YNames)}], z = [{string.Join(",", zNames)}]: KSG-CMI (k={k}) = {r.Statistic:0.0000} nats, p = {r.PValue:0.0000} ({perms} local permutations, k_perm = {kPerm}); {(r.PValue <= alpha ? "reject" : "do not reject")} at alpha = {alpha}"));
             return 0;
         }
-        var ids = c.Get("tasks") is null or "cmi" ? Core.CmiTasks.all.Select(t => t.Id).ToArray() : c.GetList("tasks", "");
+        var ids = o.Tasks is null or ["cmi"] ? Core.CmiTasks.all.Select(t => t.Id).ToArray() : o.Tasks;
         var tasks = ids.Select(Core.CmiTasks.find).ToArray();
-        var runs = c.GetInt("runs", 100);
-        var n = c.GetInt("samples", 500);
-        var outDir = c.Get("out") ?? throw new ArgumentException("--out DIR is required for the calibration (citest.csv and summary.csv go there).");
+        var runs = o.Runs ?? 100;
+        var n = o.Samples ?? 500;
+        var outDir = o.Out ?? throw new ArgumentException("--out DIR is required for the calibration (citest.csv and summary.csv go there).");
         foreach (var file in new[] { "citest.csv", "summary.csv" })
             Outputs.CheckFile("out", Path.Combine(outDir, file));
         Directory.CreateDirectory(outDir);

@@ -1,4 +1,5 @@
 using System.Globalization;
+using Mmg.CliArguments;
 using Spectre.Console;
 
 namespace Mmg.Commands;
@@ -8,11 +9,12 @@ internal static class ConsistencyCommand
 {
     private const string Header = "test,estimator,seed,r,k,numerator,denominator,ratio,ideal,seconds,error";
 
-    public static int Run(CommandContext c)
+    public static int Run(ConsistencyOptions o, CommandContext c)
     {
+        o.Training.ApplyThreads();
         try
         {
-            return RunChecked(c);
+            return RunChecked(o, c);
         }
         catch (UsageException e)
         {
@@ -28,42 +30,42 @@ internal static class ConsistencyCommand
     /// '{shard}' in --out) split the job list; merging is copying the shards' jobs/*.csv into one
     /// folder and running --figure-only there.
     /// </summary>
-    private static int RunChecked(CommandContext c)
+    private static int RunChecked(ConsistencyOptions o, CommandContext c)
     {
-        var shard = JobRunner.Shard(c);
-        var outDir = JobRunner.OutDir(c, shard);
+        var shard = JobRunner.Shard(o.Job);
+        var outDir = JobRunner.OutDir(o.Job, shard);
         if (File.Exists(outDir)) throw new ArgumentException($"--out {outDir} is a file; give a folder for results.csv and consistency.png.");
         var resultsPath = Path.Combine(outDir, "results.csv");
         var jobsDir = Path.Combine(outDir, "jobs");
         var console = c.Console(false);
         var code = ExitCodes.Done;
-        if (!c.Has("figure-only"))
+        if (!o.FigureOnly)
         {
-            var test = Experiments.Consistency.testName(c.Get("test") ?? "all");
+            var test = Experiments.Consistency.testName(o.Test);
             var tests = test == "all" ? Experiments.Consistency.tests : new[] { test };
-            var estimators = c.GetList("estimators", Estimators.Default);
+            var estimators = o.Estimators ?? [Estimators.Default];
             foreach (var e in estimators)
                 if (!Estimators.Names.Contains(e)) throw new UsageException($"unknown estimator '{e}'; known: {string.Join(", ", Estimators.Names)}.");
-            var seeds = c.GetInt("seeds", 1);
-            if (seeds < 1) throw new UsageException($"--seeds must be a positive integer, got {seeds}.");
-            if (c.Has("images") && c.GetInt("images", 0) < 1) throw new UsageException($"--images must be a positive integer, got {c.Get("images")}.");
-            JobRunner.ThreadsFromScheduler(c);
-            var d = c.Has("quick") ? Experiments.ConsistencyConfig.Quick : Experiments.ConsistencyConfig.Default;
-            var imagesPath = c.Has("quick") && !c.Has("data") ? Path.Combine(outDir, "synthetic-images-idx3-ubyte") : Path.Combine(c.Get("data") ?? Path.Combine("data", "cache", "mnist"), "train-images-idx3-ubyte");
-            if (!(c.Has("quick") && !c.Has("data")) && !File.Exists(imagesPath))
+            var seeds = o.Seeds;
+            JobRunner.ThreadsFromScheduler(o.Training);
+            var d = o.Quick ? Experiments.ConsistencyConfig.Quick : Experiments.ConsistencyConfig.Default;
+            var synthetic = o.Quick && o.Data is null;
+            var imagesPath = synthetic ? Path.Combine(outDir, "synthetic-images-idx3-ubyte") : Path.Combine(o.Data ?? Path.Combine("data", "cache", "mnist"), "train-images-idx3-ubyte");
+            if (!synthetic && !File.Exists(imagesPath))
                 throw new FileNotFoundException($"{imagesPath} not found; fetch MNIST with `bash data/fetch-mnist.sh` (or pass --data DIR, or --quick for a synthetic run).", imagesPath);
-            var cfg = new Experiments.ConsistencyConfig(imagesPath, c.GetInt("images", d.Count), d.Rows, d.K, d.Latent, d.AeSteps, d.Seed,
+            var cfg = new Experiments.ConsistencyConfig(imagesPath, o.Images ?? d.Count, d.Rows, d.K, d.Latent, d.AeSteps, d.Seed,
                 Path.Combine(outDir, "autoencoders"));
 
             var all = Experiments.Bench.jobs(tests, estimators, seeds);
             var (index, count) = shard ?? (0, 1);
             var mine = Experiments.Bench.shard(index, count, all);
             var (tool, commit, torchSharp) = JobRunner.Versions();
-            var manifest = new Experiments.BenchManifest(Experiments.Bench.ManifestFormat, c.Has("quick") ? "consistency --quick" : "consistency", tests, estimators, seeds,
-                c.Get("profile") ?? "default", c.Has("steps") ? c.GetInt("steps", 0) : 0, c.Has("images") ? cfg.Count : 0, c.Get("device") ?? "cpu",
+            var settings = o.Training.Settings(0);
+            var manifest = new Experiments.BenchManifest(Experiments.Bench.ManifestFormat, o.Quick ? "consistency --quick" : "consistency", tests, estimators, seeds,
+                settings.Profile, o.Training.Steps ?? 0, o.Images is not null ? cfg.Count : 0, settings.Device,
                 index, count, mine.Select(Experiments.Bench.jobKey).ToArray(), tool, commit, torchSharp, DateTime.UtcNow.ToString("o", CultureInfo.InvariantCulture));
-            using var folder = JobRunner.OpenFolder(c, outDir, manifest, resultsPath, Header);
-            if (c.Has("quick") && !c.Has("data")) SyntheticImages(imagesPath);
+            using var folder = JobRunner.OpenFolder(outDir, manifest, resultsPath, Header, o.Job.AllowVersionChange);
+            if (synthetic) SyntheticImages(imagesPath);
             Directory.CreateDirectory(jobsDir);
             var todo = mine.Where(j => !File.Exists(JobFile(jobsDir, j))).ToArray();
             console.MarkupLine(Markup.Escape($"{mine.Length} jobs (tests × estimators × seeds{(shard is { } s ? $", shard {s.Index}/{s.Count}" : "")}); {mine.Length - todo.Length} already in {jobsDir}, {todo.Length} to run."));
@@ -72,7 +74,7 @@ internal static class ConsistencyCommand
             foreach (var job in todo)
             {
                 if (stop.Requested) { interrupted = true; break; }
-                var est = Core.Registry.create(job.Estimator, c.Settings(job.Seed).ToCore());
+                var est = Core.Registry.create(job.Estimator, o.Training.Settings(job.Seed).ToCore());
                 Experiments.ConsistencyRow[] rows;
                 try
                 {

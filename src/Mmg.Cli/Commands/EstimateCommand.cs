@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text.Json;
+using Mmg.CliArguments;
 using Spectre.Console;
 
 namespace Mmg.Commands;
@@ -15,70 +16,68 @@ internal static class EstimateCommand
     /// <summary>Estimators that train no network: torch options do not apply to them.</summary>
     private static readonly string[] Classical = ["ksg", "cca"];
 
-    public static int Run(CommandContext c)
+    public static int Run(EstimateOptions o, CommandContext c)
     {
-        if (IsConditional(c)) return RunConditional(c);
-        var seed = c.GetInt("seed", 0);
-        var name = c.Get("estimator") ?? Estimators.Default;
+        if (IsConditional(o)) return RunConditional(o, c);
+        var seed = o.Seed;
+        var name = o.Estimator ?? Estimators.Default;
         if (!Estimators.Names.Contains(name))
             throw new ArgumentException($"unknown estimator '{name}'; known: {string.Join(", ", Estimators.Names)}.");
         var isMmg = Core.Registry.isMmg(name);
-        foreach (var opt in new[] { "plot", "save-model", "load-model", "pointwise", "folds" })
-            if (c.Has(opt) && !isMmg)
-                throw new ArgumentException($"--{opt} needs an MMG estimator (mmg, mmg-adaptive, mmg-orthogonal, mmg-orthogonal-adaptive, mmg-debiased), not '{name}'.");
-        if (c.Has("test") && !isMmg && !IndependenceTest.Estimators.Contains(name))
+        if (!isMmg && Options.FirstGiven(("plot", o.Plot), ("save-model", o.SaveModel), ("load-model", o.LoadModel), ("pointwise", o.Pointwise), ("folds", o.Folds)) is { } notMmg)
+            throw new ArgumentException($"--{notMmg} needs an MMG estimator (mmg, mmg-adaptive, mmg-orthogonal, mmg-orthogonal-adaptive, mmg-debiased), not '{name}'.");
+        if (o.Test is not null && !isMmg && !IndependenceTest.Estimators.Contains(name))
             throw new ArgumentException($"--test needs an MMG estimator or one of {string.Join(", ", IndependenceTest.Estimators)}, not '{name}'.");
-        if (Classical.Contains(name)) RefuseNetworkOptions(c, name);
-        if (c.Has("load-model"))
-            foreach (var opt in new[] { "profile", "steps", "save-model", "folds", "set" })
-                if (c.Has(opt))
-                    throw new ArgumentException($"--{opt} does not apply with --load-model: a loaded model is used as saved, not trained again; drop --{opt}.");
-        var jsonPath = CheckSourceAndFileOutputs(c);
-        if (c.Get("save-model") is { } saveDir) Outputs.CheckModelFolder("save-model", saveDir);
-        Outputs.CheckDistinct(new[] { "input", "json", "plot", "pointwise", "save-model", "load-model" }.Select(o => (o, c.Get(o))));
+        if (Classical.Contains(name)) RefuseNetworkOptions(o.Training, name);
+        if (o.LoadModel is not null
+            && Options.FirstGiven(("profile", o.Training.Profile), ("steps", o.Training.Steps), ("save-model", o.SaveModel), ("folds", o.Folds), ("set", o.Set)) is { } trainingOption)
+            throw new ArgumentException($"--{trainingOption} does not apply with --load-model: a loaded model is used as saved, not trained again; drop --{trainingOption}.");
+        CheckSourceAndFileOutputs(o);
+        if (o.SaveModel is { } saveDir) Outputs.CheckModelFolder("save-model", saveDir);
+        Outputs.CheckDistinct(Paths(o));
         // A saved model is verified (format version, checksums) before libtorch is loaded.
-        if (c.Get("load-model") is { } loadDir) Core.ModelFiles.read(loadDir);
+        if (o.LoadModel is { } loadDir) Core.ModelFiles.read(loadDir);
 
-        var console = c.Console(useStderr: jsonPath == "-");
-        var (x, y, truth, source) = LoadData(c, seed, console);
+        var console = c.Console(useStderr: o.Json == "-");
+        var (x, y, truth, source) = LoadData(o, console);
 
-        if (!Classical.Contains(name)) c.ApplyThreads();
+        if (!Classical.Contains(name)) o.Training.ApplyThreads();
+        var settings = o.Training.Settings(seed, o.Set);
+        var pointwise = o.Pointwise is not null;
         EstimateResult result;
         MmgEstimator? trained = null;
         try
         {
-            if (c.Get("load-model") is { } modelDir)
+            if (o.LoadModel is { } modelDir)
             {
-                using var model = MmgModel.Load(modelDir, c.Get("device") ?? "cpu", name);
-                result = model.Estimate(x, y, seed: seed, pointwise: c.Has("pointwise"));
-                if (c.Has("test"))
-                    result = result with { IndependencePValue = model.IndependencePValue(x, y, c.GetInt("test", 199), seed) };
+                using var model = MmgModel.Load(modelDir, settings.Device, name);
+                result = model.Estimate(x, y, seed: seed, pointwise: pointwise);
+                if (o.Test is { } permutations)
+                    result = result with { IndependencePValue = model.IndependencePValue(x, y, permutations, seed) };
             }
             else if (isMmg)
             {
-                var s = c.Settings(seed);
                 trained = new MmgEstimator(new MmgOptions
                 {
-                    Variant = name, Seed = s.Seed, Device = s.Device, Profile = s.Profile, Steps = s.Steps, Pointwise = c.Has("pointwise"), Extra = s.Extra,
-                    Folds = c.Has("folds") ? c.GetInt("folds", 1) : null,
-                    Permutations = c.Has("test") ? c.GetInt("test", 199) : null,
+                    Variant = name, Seed = settings.Seed, Device = settings.Device, Profile = settings.Profile, Steps = settings.Steps, Pointwise = pointwise,
+                    Extra = settings.Extra, Folds = o.Folds, Permutations = o.Test,
                 });
                 var est = trained;
                 result = ProgressBars.Run(console, name, p => est.Estimate(x, y, p));
             }
             else
             {
-                var est = Estimators.Create(name, c.Settings(seed));
+                var est = Estimators.Create(name, settings);
                 result = ProgressBars.Run(console, name, p => est.Estimate(x, y, p));
-                if (c.Has("test"))
-                    result = result with { IndependencePValue = IndependenceTest.Run(name, x, y, c.GetInt("test", 999), c.Settings(seed)).PValue };
+                if (o.Test is { } permutations)
+                    result = result with { IndependencePValue = IndependenceTest.Run(name, x, y, permutations, o.Training.Settings(seed, o.Set)).PValue };
             }
 
             RequireFinite(result);
             Report.Table(console, result, truth);
             if (result.Settings.TryGetValue("warning", out var warning))
                 console.MarkupLine($"[yellow]warning:[/] {Markup.Escape(warning)}");
-            if (c.Get("save-model") is { } dir)
+            if (o.SaveModel is { } dir)
             {
                 trained!.Model!.Save(dir);
                 console.MarkupLine($"model saved to [bold]{Markup.Escape(dir)}[/]");
@@ -88,14 +87,14 @@ internal static class EstimateCommand
         {
             trained?.Dispose();
         }
-        if (jsonPath is not null) WriteJson(c, jsonPath, result, truth, source, x, y);
-        if (c.Get("plot") is { } png && result.Curves is { } curves)
+        if (o.Json is { } jsonPath) WriteJson(c, jsonPath, result, truth, source, x, y);
+        if (o.Plot is { } png && result.Curves is { } curves)
         {
             Reports.Plots.Curves(curves, string.Create(CultureInfo.InvariantCulture,
                 $"{result.Estimator}: I = {result.Estimate:0.000} ± {result.StdError:0.000} nats{(truth is { } t ? $" (truth {t:0.000})" : "")}"), png);
             console.MarkupLine($"plot written to [bold]{Markup.Escape(png)}[/]");
         }
-        if (c.Get("pointwise") is { } pw) WritePointwise(pw, result.Pointwise);
+        if (o.Pointwise is { } pw) WritePointwise(pw, result.Pointwise);
         return 0;
     }
 
@@ -103,17 +102,16 @@ internal static class EstimateCommand
     /// holding a conditional model (unless --estimator or --z says otherwise), --z (other than
     /// "none"), or Z&lt;digits&gt; columns in the input (unless --z none). An unreadable input is not
     /// conditional here: the plain path then reports its error.</summary>
-    private static bool IsConditional(CommandContext c)
+    private static bool IsConditional(EstimateOptions o)
     {
-        if (c.Get("task") is { } id && Core.CmiTasks.isCmi(id)) return true;
-        if (c.Get("estimator") is { } e && Core.CmiRegistry.isCmi(e)) return true;
+        if (o.Task is { } id && Core.CmiTasks.isCmi(id)) return true;
+        if (o.Estimator is { } e && Core.CmiRegistry.isCmi(e)) return true;
         // with neither --estimator nor --z, a saved conditional model asks for I(X;Y|Z) (an MI
         // model does not silently drop Z columns: the conditional path refuses it, naming it)
-        if (c.Get("estimator") is null && c.Get("z") is null && c.Get("load-model") is { } m && Core.ModelFiles.kindOf(m) == Core.ModelFiles.CmiKind)
+        if (o.Estimator is null && o.Z is null && o.LoadModel is { } m && Core.ModelFiles.kindOf(m) == Core.ModelFiles.CmiKind)
             return true;
-        var z = c.Get("z");
-        if (z is not null) return !z.Trim().Equals("none", StringComparison.OrdinalIgnoreCase);
-        if (c.Get("input") is not { } path || !File.Exists(path)) return false;
+        if (o.Z is { } z) return !z.Trim().Equals("none", StringComparison.OrdinalIgnoreCase);
+        if (o.Input is not { } path || !File.Exists(path)) return false;
         try { return Experiments.DataFiles.defaultZColumns(Experiments.DataFiles.columns(path)).Length > 0; }
         catch (InvalidDataException) { return false; }
     }
@@ -121,39 +119,38 @@ internal static class EstimateCommand
     /// <summary>Estimators of I(X;Y|Z) that train no network.</summary>
     private static readonly string[] ClassicalConditional = ["ksg-cmi", "gaussian-cmi"];
 
-    private static int RunConditional(CommandContext c)
+    private static int RunConditional(EstimateOptions o, CommandContext c)
     {
-        var seed = c.GetInt("seed", 0);
-        var name = c.Get("estimator") ?? Core.CmiRegistry.defaultName;
+        var seed = o.Seed;
+        var name = o.Estimator ?? Core.CmiRegistry.defaultName;
         if (!Core.CmiRegistry.isCmi(name))
             throw new ArgumentException($"'{name}' estimates I(X;Y) only and cannot condition on Z; use one of {string.Join(", ", Core.CmiRegistry.names)} (or --z none to ignore the Z columns).");
         var isMmg = Core.CmiRegistry.isMmg(name);
-        foreach (var opt in new[] { "folds", "test" })
-            if (c.Has(opt)) throw new ArgumentException($"--{opt} is not available for conditional MI yet (use `mmg citest` for a conditional-independence test); drop --{opt} or add --z none for I(X;Y).");
-        foreach (var opt in new[] { "plot", "pointwise", "save-model", "load-model" })
-            if (c.Has(opt) && !isMmg) throw new ArgumentException($"--{opt} needs an MMG-CMI estimator ({string.Join(", ", Core.CmiEstimator.Variants)}), not '{name}'.");
-        if (ClassicalConditional.Contains(name)) RefuseNetworkOptions(c, name);
-        if (c.Has("load-model"))
-            foreach (var opt in new[] { "profile", "steps", "save-model", "set" })
-                if (c.Has(opt))
-                    throw new ArgumentException($"--{opt} does not apply with --load-model: a loaded model is used as saved, not trained again; drop --{opt}.");
-        var jsonPath = CheckSourceAndFileOutputs(c);
-        if (c.Get("save-model") is { } saveDir) Outputs.CheckModelFolder("save-model", saveDir);
-        Outputs.CheckDistinct(new[] { "input", "json", "plot", "pointwise", "save-model", "load-model" }.Select(o => (o, c.Get(o))));
+        if (Options.FirstGiven(("folds", o.Folds), ("test", o.Test)) is { } notConditional)
+            throw new ArgumentException($"--{notConditional} is not available for conditional MI yet (use `mmg citest` for a conditional-independence test); drop --{notConditional} or add --z none for I(X;Y).");
+        if (!isMmg && Options.FirstGiven(("plot", o.Plot), ("pointwise", o.Pointwise), ("save-model", o.SaveModel), ("load-model", o.LoadModel)) is { } notMmg)
+            throw new ArgumentException($"--{notMmg} needs an MMG-CMI estimator ({string.Join(", ", Core.CmiEstimator.Variants)}), not '{name}'.");
+        if (ClassicalConditional.Contains(name)) RefuseNetworkOptions(o.Training, name);
+        if (o.LoadModel is not null
+            && Options.FirstGiven(("profile", o.Training.Profile), ("steps", o.Training.Steps), ("save-model", o.SaveModel), ("set", o.Set)) is { } trainingOption)
+            throw new ArgumentException($"--{trainingOption} does not apply with --load-model: a loaded model is used as saved, not trained again; drop --{trainingOption}.");
+        CheckSourceAndFileOutputs(o);
+        if (o.SaveModel is { } saveDir) Outputs.CheckModelFolder("save-model", saveDir);
+        Outputs.CheckDistinct(Paths(o));
         // A saved model is verified (format version, kind, checksums) before libtorch is loaded.
-        if (c.Get("load-model") is { } loadDir) Core.ModelFiles.readConditional(loadDir);
-        var console = c.Console(useStderr: jsonPath == "-");
+        if (o.LoadModel is { } loadDir) Core.ModelFiles.readConditional(loadDir);
+        var console = c.Console(useStderr: o.Json == "-");
 
         double[,] x, y, z;
         double? truth = null;
         string source;
         string[] zNames;
-        if (c.Get("task") is { } id)
+        var settings = o.Training.Settings(seed, o.Set);
+        if (o.Task is { } id)
         {
             if (!Core.CmiTasks.isCmi(id)) throw new ArgumentException($"'{id}' is an MI task (no Z); conditional estimators need a CMI task (see `mmg tasks`, kind cmi).");
             var task = ConditionalBenchmarkTask.Find(id);
-            var n = c.Has("samples") ? c.GetInt("samples", 0) : Core.MmgProfiles.byName(c.Get("profile") ?? "default", task.DimX, task.DimY + task.DimZ).Samples;
-            if (n < 2) throw new ArgumentException($"--samples must be at least 2, got {n}.");
+            var n = o.Samples ?? Core.MmgProfiles.byName(settings.Profile, task.DimX, task.DimY + task.DimZ).Samples;
             var columns = task.DimX + task.DimY + task.DimZ;
             if ((long)n * columns > Core.Tasks.MaxValues)
                 throw new ArgumentException($"--samples {n} of task {task.Id} ({columns} columns) is more than the limit of {Core.Tasks.MaxValues} values; use at most {Core.Tasks.MaxValues / columns} samples.");
@@ -162,33 +159,32 @@ internal static class EstimateCommand
             zNames = Enumerable.Range(0, task.DimZ).Select(j => $"Z{j}").ToArray();
             source = $"task {task.Id} ({task.DimX}×{task.DimY} | {task.DimZ}), {n} samples, seed {seed}";
         }
-        else if (c.Get("input") is { } path)
+        else if (o.Input is { } path)
         {
-            var (s, zz, names) = Experiments.DataFiles.readCsvConditional(path, c.Get("x"), c.Get("y"), c.Get("z")).ToValueTuple();
+            var (s, zz, names) = Experiments.DataFiles.readCsvConditional(path, o.X, o.Y, o.Z).ToValueTuple();
             (x, y, z, zNames) = (s.X, s.Y, zz, names);
             source = $"{path}: {x.GetLength(0)} rows, x = [{string.Join(",", s.XNames)}], y = [{string.Join(",", s.YNames)}], z = [{string.Join(",", names)}]";
         }
         else throw new ArgumentException("conditional MI needs --input (with Z columns or --z) or a CMI --task.");
         console.MarkupLine(Markup.Escape(source));
 
-        if (!ClassicalConditional.Contains(name)) c.ApplyThreads();
-        var settings = c.Settings(seed);
+        if (!ClassicalConditional.Contains(name)) o.Training.ApplyThreads();
         EstimateResult result;
         MmgCmiEstimator? trained = null;
         try
         {
-            if (c.Get("load-model") is { } modelDir)
+            if (o.LoadModel is { } modelDir)
             {
                 // no training: every row is a test row
-                using var model = MmgCmiModel.Load(modelDir, c.Get("device") ?? "cpu", name);
-                result = model.Estimate(x, y, z, seed: seed, pointwise: c.Has("pointwise"));
+                using var model = MmgCmiModel.Load(modelDir, settings.Device, name);
+                result = model.Estimate(x, y, z, seed: seed, pointwise: o.Pointwise is not null);
             }
             else if (isMmg)
             {
                 trained = new MmgCmiEstimator(new MmgCmiOptions
                 {
                     Variant = name, Seed = settings.Seed, Device = settings.Device, Profile = settings.Profile, Steps = settings.Steps,
-                    Pointwise = c.Has("pointwise"), Extra = settings.Extra,
+                    Pointwise = o.Pointwise is not null, Extra = settings.Extra,
                 });
                 var est = trained;
                 result = ProgressBars.Run(console, name, p => est.Estimate(x, y, z, p));
@@ -201,7 +197,7 @@ internal static class EstimateCommand
 
             RequireFinite(result);
             Report.Table(console, result, truth, "I(X;Y|Z)", "true CMI");
-            if (c.Get("save-model") is { } dir)
+            if (o.SaveModel is { } dir)
             {
                 trained!.Model!.Save(dir);
                 console.MarkupLine($"model saved to [bold]{Markup.Escape(dir)}[/]");
@@ -211,7 +207,7 @@ internal static class EstimateCommand
         {
             trained?.Dispose();
         }
-        if (jsonPath is not null)
+        if (o.Json is { } jsonPath)
         {
             var doc = (Dictionary<string, object?>)JsonDocument(result, truth, source, x.GetLength(0), x.GetLength(1), y.GetLength(1));
             doc["quantity"] = "I(X;Y|Z)";
@@ -221,37 +217,38 @@ internal static class EstimateCommand
             if (jsonPath == "-") c.Out.WriteLine(text);
             else Report.WriteAtomically(jsonPath, text);
         }
-        if (c.Get("plot") is { } png && result.Curves is { } curves)
+        if (o.Plot is { } png && result.Curves is { } curves)
         {
             Reports.Plots.Curves(curves, string.Create(CultureInfo.InvariantCulture,
                 $"{result.Estimator}: I(X;Y|Z) = {result.Estimate:0.000} ± {result.StdError:0.000} nats{(truth is { } t ? $" (truth {t:0.000})" : "")}"), png);
             console.MarkupLine($"plot written to [bold]{Markup.Escape(png)}[/]");
         }
-        if (c.Get("pointwise") is { } pw) WritePointwise(pw, result.Pointwise, "pointwise_cmi");
+        if (o.Pointwise is { } pw) WritePointwise(pw, result.Pointwise, "pointwise_cmi");
         return 0;
     }
 
     /// <summary>Options that only neural estimators take are refused for one that trains no network.</summary>
-    private static void RefuseNetworkOptions(CommandContext c, string name)
+    private static void RefuseNetworkOptions(TrainingOptions t, string name)
     {
-        foreach (var opt in new[] { "device", "profile", "steps", "threads" })
-            if (c.Has(opt))
-                throw new ArgumentException($"--{opt} does not apply to {name}: it trains no network (it runs on the CPU without libtorch); drop --{opt}.");
+        if (Options.FirstGiven(("device", t.Device), ("profile", t.Profile), ("steps", t.Steps), ("threads", t.Threads)) is { } opt)
+            throw new ArgumentException($"--{opt} does not apply to {name}: it trains no network (it runs on the CPU without libtorch); drop --{opt}.");
     }
 
     /// <summary>The data source options agree, and every file output is checked before any data
-    /// is read or anything trained. Returns the --json path (or null).</summary>
-    private static string? CheckSourceAndFileOutputs(CommandContext c)
+    /// is read or anything trained.</summary>
+    private static void CheckSourceAndFileOutputs(EstimateOptions o)
     {
-        if (c.Has("task") && c.Has("input")) throw new ArgumentException("give either --task or --input, not both.");
-        if (c.Has("samples") && !c.Has("task")) throw new ArgumentException("--samples applies to --task only.");
-        if ((c.Has("x") || c.Has("y") || c.Has("z")) && !c.Has("input")) throw new ArgumentException("--x, --y and --z select CSV columns and need --input.");
-        var jsonPath = c.Get("json");
-        Outputs.CheckFile("json", jsonPath);
-        Outputs.CheckFile("plot", c.Get("plot"));
-        Outputs.CheckFile("pointwise", c.Get("pointwise"));
-        return jsonPath;
+        if (o.Task is not null && o.Input is not null) throw new ArgumentException("give either --task or --input, not both.");
+        if (o.Samples is not null && o.Task is null) throw new ArgumentException("--samples applies to --task only.");
+        if ((o.X ?? o.Y ?? o.Z) is not null && o.Input is null) throw new ArgumentException("--x, --y and --z select CSV columns and need --input.");
+        Outputs.CheckFile("json", o.Json);
+        Outputs.CheckFile("plot", o.Plot);
+        Outputs.CheckFile("pointwise", o.Pointwise);
     }
+
+    /// <summary>The paths read or written, by option name, for <see cref="Outputs.CheckDistinct"/>.</summary>
+    private static (string, string?)[] Paths(EstimateOptions o) =>
+        [("input", o.Input), ("json", o.Json), ("plot", o.Plot), ("pointwise", o.Pointwise), ("save-model", o.SaveModel), ("load-model", o.LoadModel)];
 
     /// <summary>A NaN or infinite estimate is a failure, not a result: nothing is written.</summary>
     internal static void RequireFinite(EstimateResult r)
@@ -265,13 +262,13 @@ internal static class EstimateCommand
                     $"{r.Estimator}: the variant {v.Name} is not a finite number ({v.Estimate}); training diverged; nothing was written. Try more rows, another --seed or another estimator."));
     }
 
-    private static (double[,] X, double[,] Y, double? Truth, string Source) LoadData(CommandContext c, int seed, IAnsiConsole console)
+    private static (double[,] X, double[,] Y, double? Truth, string Source) LoadData(EstimateOptions o, IAnsiConsole console)
     {
-        if (c.Get("task") is { } id)
+        var seed = o.Seed;
+        if (o.Task is { } id)
         {
             var task = BenchmarkTasks.Find(id);
-            var n = c.Has("samples") ? c.GetInt("samples", 0) : Core.MmgProfiles.byName(c.Get("profile") ?? "default", task.DimX, task.DimY).Samples;
-            if (n < 2) throw new ArgumentException($"--samples must be at least 2, got {n}.");
+            var n = o.Samples ?? Core.MmgProfiles.byName(o.Training.Profile ?? "default", task.DimX, task.DimY).Samples;
             if ((long)n * (task.DimX + task.DimY) > Core.Tasks.MaxValues)
                 throw new ArgumentException($"--samples {n} of task {task.Id} ({task.DimX + task.DimY} columns) is more than the limit of {Core.Tasks.MaxValues} values; use at most {Core.Tasks.MaxValues / (task.DimX + task.DimY)} samples.");
             var (x, y) = task.Sample(n, seed);
@@ -279,9 +276,9 @@ internal static class EstimateCommand
             console.MarkupLine(Markup.Escape(source));
             return (x, y, task.TrueMutualInformation, source);
         }
-        if (c.Get("input") is { } path)
+        if (o.Input is { } path)
         {
-            var s = Experiments.DataFiles.readCsv(path, c.Get("x"), c.Get("y"));
+            var s = Experiments.DataFiles.readCsv(path, o.X, o.Y);
             var source = $"{path}: {s.X.GetLength(0)} rows, x = [{string.Join(",", s.XNames)}], y = [{string.Join(",", s.YNames)}]";
             console.MarkupLine(Markup.Escape(source));
             return (s.X, s.Y, null, source);

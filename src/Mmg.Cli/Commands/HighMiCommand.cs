@@ -1,4 +1,4 @@
-using System.Globalization;
+using Mmg.CliArguments;
 using Spectre.Console;
 
 namespace Mmg.Commands;
@@ -6,11 +6,12 @@ namespace Mmg.Commands;
 /// <summary><c>mmg highmi</c>: sparse 3×3 two-pair Gaussians and their half-cube and spiral transforms at growing MI (paper §5.2).</summary>
 internal static class HighMiCommand
 {
-    public static int Run(CommandContext c)
+    public static int Run(HighMiOptions o, CommandContext c)
     {
+        o.Training.ApplyThreads();
         try
         {
-            return Run(c, c.Console(false));
+            return Run(o, c, c.Console(false));
         }
         catch (UsageException e)
         {
@@ -19,32 +20,26 @@ internal static class HighMiCommand
         }
     }
 
-    private static int Run(CommandContext c, IAnsiConsole console)
+    private static int Run(HighMiOptions o, CommandContext c, IAnsiConsole console)
     {
-        var outDir = JobRunner.OutDir(c, JobRunner.Shard(c));
+        var outDir = JobRunner.OutDir(o.Job, JobRunner.Shard(o.Job));
         var resultsPath = Path.Combine(outDir, "results.csv");
         var code = ExitCodes.Done;
-        var mis = c.GetList("mi", "1,2.5,5,7.5,10,12.5,15").Select(v =>
-            double.TryParse(v, NumberStyles.Float, CultureInfo.InvariantCulture, out var mi) && double.IsFinite(mi) && mi > 0
-                ? mi
-                : throw new ArgumentException($"--mi: '{v}' is not a positive number of nats; give a comma-separated list such as 2.5,5,10.")).ToArray();
-        var transforms = c.GetList("transforms", "none,half_cube,spiral");
         var tasks = new Dictionary<string, BenchmarkTask>();
         var panelOf = new Dictionary<string, string>();
-        foreach (var t in transforms)
-        foreach (var mi in mis)
+        foreach (var t in o.Transforms)
+        foreach (var mi in o.Mi)
         {
             var task = BenchmarkTasks.HighMi(t, mi);
             tasks[task.Id] = task;
             panelOf[task.Id] = t;
         }
         if (File.Exists(outDir)) throw new ArgumentException($"--out {outDir} is a file; give a folder for results.csv and highmi.png.");
-        if (!c.Has("figure-only"))
+        if (!o.FigureOnly)
         {
-            var estimators = c.GetList("estimators", "mmg-adaptive,mmg-orthogonal-adaptive,mmg-debiased");
-            foreach (var e in estimators)
+            foreach (var e in o.Estimators)
                 if (!Estimators.Names.Contains(e)) throw new UsageException($"unknown estimator '{e}'; known: {string.Join(", ", Estimators.Names)}.");
-            var outcome = JobRunner.Run(c, new JobPlan("highmi", tasks.Keys.ToArray(), tasks, estimators.ToArray(), c.GetInt("seeds", 1)));
+            var outcome = JobRunner.Run(c, o.Job, new JobPlan("highmi", tasks.Keys.ToArray(), tasks, o.Estimators, o.Seeds, o.Training, o.Samples));
             if (outcome.Code == ExitCodes.Interrupted) return outcome.Code;
             code = outcome.Code;
         }

@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Reflection;
 using System.Runtime.InteropServices;
 using Microsoft.FSharp.Core;
+using Mmg.CliArguments;
 using Spectre.Console;
 
 namespace Mmg.Commands;
@@ -28,10 +29,12 @@ internal static class ExitCodes
 /// <summary>A command line that is wrong or conflicts with its --out (exit code 2).</summary>
 internal sealed class UsageException(string message) : ArgumentException(message);
 
-/// <summary>What a run covers: tasks (by id, in order), estimators, seeds. A run on conditional-MI
+/// <summary>What a run covers: tasks (by id, in order), estimators, seeds, and how each job runs
+/// (--profile, --steps, --device; --samples, or null for the profile's). A run on conditional-MI
 /// tasks (issue 14) gives them as <see cref="CmiTasks"/> (and no <see cref="Tasks"/>): its jobs
 /// sample (x, y, z), run the conditional estimators and take I(X;Y|Z) as the truth.</summary>
-internal sealed record JobPlan(string Command, IReadOnlyList<string> TaskIds, IReadOnlyDictionary<string, BenchmarkTask> Tasks, string[] Estimators, int Seeds)
+internal sealed record JobPlan(string Command, IReadOnlyList<string> TaskIds, IReadOnlyDictionary<string, BenchmarkTask> Tasks, string[] Estimators, int Seeds,
+    TrainingOptions Training, int? Samples)
 {
     /// <summary>The CMI tasks by id, or null for an MI run.</summary>
     public IReadOnlyDictionary<string, Core.CmiTask>? CmiTasks { get; init; }
@@ -55,12 +58,11 @@ internal static class JobRunner
     public static readonly TimeSpan AbandonAfter = TimeSpan.FromSeconds(20);
 
     /// <summary>The shard from --shard (i/n or auto) and --shard-count, or null for an unsharded run.</summary>
-    public static (int Index, int Count)? Shard(CommandContext c)
+    public static (int Index, int Count)? Shard(JobOptions job)
     {
-        var count = c.Has("shard-count") ? c.GetInt("shard-count", 0) : 0;
-        if (c.Has("shard-count") && count < 1) throw new UsageException($"--shard-count must be a positive integer, got {c.Get("shard-count")}.");
-        if (c.Get("shard") is not { } spec)
-            return c.Has("shard-count") ? throw new UsageException("--shard-count goes with --shard auto.") : null;
+        var count = job.ShardCount ?? 0;
+        if (job.Shard is not { } spec)
+            return job.ShardCount is not null ? throw new UsageException("--shard-count goes with --shard auto.") : null;
         try
         {
             var (i, n) = spec == "auto"
@@ -76,18 +78,18 @@ internal static class JobRunner
     }
 
     /// <summary>--out with '{shard}' replaced by the shard index.</summary>
-    public static string OutDir(CommandContext c, (int Index, int Count)? shard)
+    public static string OutDir(JobOptions job, (int Index, int Count)? shard)
     {
-        var spec = c.Get("out") ?? throw new UsageException("--out DIR is required (results.csv, manifest.json and the summary go there).");
+        var spec = job.Out ?? throw new UsageException("--out DIR is required (results.csv, manifest.json and the summary go there).");
         if (!spec.Contains("{shard}", StringComparison.Ordinal)) return spec;
         return shard is { } s ? spec.Replace("{shard}", s.Index.ToString(CultureInfo.InvariantCulture), StringComparison.Ordinal)
             : throw new UsageException("--out contains {shard} but the run has no --shard.");
     }
 
     /// <summary>Torch threads from SLURM_CPUS_PER_TASK when --threads is not given.</summary>
-    public static void ThreadsFromScheduler(CommandContext c)
+    public static void ThreadsFromScheduler(TrainingOptions training)
     {
-        if (c.Has("threads")) return;
+        if (training.Threads is not null) return;
         if (Environment.GetEnvironmentVariable("SLURM_CPUS_PER_TASK") is { } s && int.TryParse(s, NumberStyles.Integer, CultureInfo.InvariantCulture, out var n) && n > 0)
             Core.Estimation.setThreads(n);
     }
@@ -109,23 +111,18 @@ internal static class JobRunner
     /// (summaries, figures) runs while the folder is still locked, unless the run was interrupted.
     /// Returns 0, 3 or 75.
     /// </summary>
-    public static JobOutcome Run(CommandContext c, JobPlan plan, Action<JobOutcome>? finish = null)
+    public static JobOutcome Run(CommandContext c, JobOptions job, JobPlan plan, Action<JobOutcome>? finish = null)
     {
-        // check everything before anything is written
+        // the option values were checked when the options were parsed; the shard and --out are
+        // checked here, before anything is written
         var seeds = plan.Seeds;
-        if (seeds < 1) throw new UsageException($"--seeds must be a positive integer, got {seeds}.");
-        foreach (var name in new[] { "samples", "steps" })
-            if (c.Has(name) && c.GetInt(name, 0) < 1) throw new UsageException($"--{name} must be a positive integer, got {c.Get(name)}.");
-        var device = c.Get("device") ?? "cpu";
-        if (device is not ("cpu" or "cuda")) throw new UsageException($"--device must be cpu or cuda, got '{device}'.");
-        var profile = c.Get("profile") ?? "default";
-        try { Core.MmgProfiles.byName(profile, 1, 1); }
-        catch (ArgumentException e) { throw new UsageException(e.Message.Replace(" (Parameter 'profile')", "")); }
-        var steps = c.Has("steps") ? c.GetInt("steps", 0) : 0;
-        var samples = c.Has("samples") ? c.GetInt("samples", 0) : 0;
-        var shard = Shard(c);
-        var outDir = OutDir(c, shard);
-        ThreadsFromScheduler(c);
+        var settings = plan.Training.Settings(0);
+        var (device, profile) = (settings.Device, settings.Profile);
+        var steps = plan.Training.Steps ?? 0;
+        var samples = plan.Samples ?? 0;
+        var shard = Shard(job);
+        var outDir = OutDir(job, shard);
+        ThreadsFromScheduler(plan.Training);
 
         var all = Experiments.Bench.jobs(plan.TaskIds, plan.Estimators, seeds);
         var (index, count) = shard ?? (0, 1);
@@ -140,7 +137,7 @@ internal static class JobRunner
             device, index, count, mine.Select(Experiments.Bench.jobKey).ToArray(), tool, commit, torchSharp, DateTime.UtcNow.ToString("o", CultureInfo.InvariantCulture));
 
         var resultsPath = Path.Combine(outDir, "results.csv");
-        using (OpenFolder(c, outDir, manifest, resultsPath, Experiments.Bench.header))
+        using (OpenFolder(outDir, manifest, resultsPath, Experiments.Bench.header, job.AllowVersionChange))
         using (var stop = new Interruption(c.Err, AbandonAfter))
         {
             Experiments.Bench.repairTail(resultsPath);
@@ -171,7 +168,7 @@ internal static class JobRunner
     /// Creates --out, takes its lock and checks (or, the first time, writes) its manifest; on a
     /// refusal the lock is released and a folder created here is removed again.
     /// </summary>
-    public static FolderLock OpenFolder(CommandContext c, string outDir, Experiments.BenchManifest manifest, string resultsPath, string header)
+    public static FolderLock OpenFolder(string outDir, Experiments.BenchManifest manifest, string resultsPath, string header, bool allowVersionChange)
     {
         var created = !Directory.Exists(outDir);
         Directory.CreateDirectory(outDir);
@@ -179,7 +176,7 @@ internal static class JobRunner
         try
         {
             folderLock = FolderLock.Take(outDir);
-            CheckOrWriteManifest(c, outDir, manifest, resultsPath, header);
+            CheckOrWriteManifest(outDir, manifest, resultsPath, header, allowVersionChange);
             return folderLock;
         }
         catch
@@ -191,7 +188,7 @@ internal static class JobRunner
     }
 
     /// <summary>Writes the manifest of a new --out; for an existing one, refuses other settings, another tool, or a results.csv that is not ours.</summary>
-    private static void CheckOrWriteManifest(CommandContext c, string outDir, Experiments.BenchManifest requested, string resultsPath, string header)
+    private static void CheckOrWriteManifest(string outDir, Experiments.BenchManifest requested, string resultsPath, string header, bool allowVersionChange)
     {
         var recorded = Experiments.Bench.tryReadManifest(outDir);
         if (recorded is null)
@@ -210,7 +207,7 @@ internal static class JobRunner
         if (plan.Length > 0)
             throw new UsageException($"{outDir} holds a run with other settings ({string.Join("; ", plan)}); rerun with the settings in {Path.Combine(outDir, Experiments.Bench.ManifestFile)} or use another --out.");
         var versions = Experiments.Bench.versionDifferences(recorded.Value, requested).ToArray();
-        if (versions.Length > 0 && !c.Has("allow-version-change"))
+        if (versions.Length > 0 && !allowVersionChange)
             throw new UsageException($"{outDir} was started by {string.Join("; ", versions)}; pass --allow-version-change to resume it anyway, or use another --out.");
     }
 
@@ -262,9 +259,9 @@ internal static class JobRunner
                     row = Experiments.Bench.run(job, truth, FuncConvert.FromFunc(() =>
                     {
                         if (isMmg && shared is not null) return AsVariant(shared, job.Estimator);
-                        var settings = c.Settings(job.Seed);
+                        var settings = plan.Training.Settings(job.Seed);
                         var (dimX, dimY) = plan.Dims(job.Task);
-                        var n = c.Has("samples") ? c.GetInt("samples", 0) : Core.MmgProfiles.byName(settings.Profile, dimX, dimY).Samples;
+                        var n = plan.Samples ?? Core.MmgProfiles.byName(settings.Profile, dimX, dimY).Samples;
                         Core.EstimatorResult result;
                         if (cmiTask is { } t)
                         {

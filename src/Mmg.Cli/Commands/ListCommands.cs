@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text.Json;
+using Mmg.CliArguments;
 using Spectre.Console;
 
 namespace Mmg.Commands;
@@ -7,7 +8,7 @@ namespace Mmg.Commands;
 /// <summary><c>mmg tasks</c>, <c>mmg estimators</c>, <c>mmg sample</c>, <c>mmg gaussian-mi</c>.</summary>
 internal static class ListCommands
 {
-    public static int Tasks(CommandContext c)
+    public static int Tasks(TasksOptions o, CommandContext c)
     {
         var mi = Core.Tasks.all.Select(t => new Dictionary<string, object>
         {
@@ -19,7 +20,7 @@ internal static class ListCommands
             ["true_cmi"] = t.TrueCMI, ["true_mi"] = t.TrueMI,
         });
         var rows = mi.Concat(cmi).ToArray();
-        if (c.Get("json") is { } path)
+        if (o.Json is { } path)
         {
             Outputs.CheckFile("json", path);
             var text = JsonSerializer.Serialize(rows, CommandContext.Json);
@@ -38,9 +39,9 @@ internal static class ListCommands
         return 0;
     }
 
-    public static int EstimatorList(CommandContext c)
+    public static int EstimatorList(EstimatorsOptions o, CommandContext c)
     {
-        if (c.Get("json") is { } path)
+        if (o.Json is { } path)
         {
             Outputs.CheckFile("json", path);
             // every name --estimator accepts: the MI estimators, then the conditional-MI ones
@@ -53,40 +54,38 @@ internal static class ListCommands
         return 0;
     }
 
-    public static int Sample(CommandContext c)
+    public static int Sample(SampleOptions o, CommandContext c)
     {
-        var path = c.Get("out") ?? throw new ArgumentException("sample needs --out FILE, the CSV to write (see `mmg sample --help`).");
+        var path = o.Out;
         Outputs.CheckFile("out", path);
-        var id = c.Get("task") ?? throw new ArgumentException("sample needs --task ID, the benchmark task to sample (see `mmg tasks`).");
+        var id = o.Task;
         if (Core.CmiTasks.isCmi(id))
         {
             var ct = ConditionalBenchmarkTask.Find(id);
-            var cn = c.GetInt("samples", 10000);
-            if (cn < 1) throw new ArgumentException($"--samples must be at least 1, got {cn}.");
+            var cn = o.Samples;
             var columns = ct.DimX + ct.DimY + ct.DimZ;
             if ((long)cn * columns > Core.Tasks.MaxValues)
                 throw new ArgumentException($"--samples {cn} of task {ct.Id} ({columns} columns) is more than the limit of {Core.Tasks.MaxValues} values; use at most {Core.Tasks.MaxValues / columns} samples.");
-            var cs = c.GetInt("seed", 0);
+            var cs = o.Seed;
             var (cx, cy, cz) = ct.Sample(cn, cs);
             Experiments.DataFiles.writeCsvConditional(path, cx, cy, cz);
             c.Out.WriteLine($"wrote {cn} samples of {ct.Id} (seed {cs}, true CMI {Report.F(ct.TrueConditionalMutualInformation)} nats, columns X*, Y*, Z*) to {path}");
             return 0;
         }
         var task = BenchmarkTasks.Find(id);
-        var n = c.GetInt("samples", 10000);
-        if (n < 1) throw new ArgumentException($"--samples must be at least 1, got {n}.");
+        var n = o.Samples;
         if ((long)n * (task.DimX + task.DimY) > Core.Tasks.MaxValues)
             throw new ArgumentException($"--samples {n} of task {task.Id} ({task.DimX + task.DimY} columns) is more than the limit of {Core.Tasks.MaxValues} values; use at most {Core.Tasks.MaxValues / (task.DimX + task.DimY)} samples.");
-        var seed = c.GetInt("seed", 0);
+        var seed = o.Seed;
         var (x, y) = task.Sample(n, seed);
         Experiments.DataFiles.writeCsv(path, x, y);
         c.Out.WriteLine($"wrote {n} samples of {task.Id} (seed {seed}, true MI {Report.F(task.TrueMutualInformation)} nats) to {path}");
         return 0;
     }
 
-    public static int GaussianMi(CommandContext c)
+    public static int GaussianMi(GaussianMiOptions o, CommandContext c)
     {
-        var rho = c.Has("rho") ? double.Parse(c.Get("rho")!, CultureInfo.InvariantCulture) : 0.75;
+        var rho = o.Rho;
         c.Out.WriteLine(string.Create(CultureInfo.InvariantCulture, $"I(X;Y) = {MutualInformation.BivariateNormal(rho):F6} nats (bivariate normal, rho = {rho})"));
         return 0;
     }
