@@ -160,46 +160,25 @@ type CmiModel(shape: NetworkShape, dimZ: int, fixedNet: CmiDenoiserNet, adaptive
     /// All five variants on (x, y, z), as MmgModel.Evaluate.
     member this.Evaluate(x: float[,], y: float[,], z: float[,], repeats: int, seed: int, pointwiseVariant: string, curvePoints: int) : MmgEvaluation =
         CmiData.validate 2 x y z
+        // pointwise CMI is the difference form of the variant's model, as for MMG
+        let from =
+            match pointwiseVariant with
+            | null | "" -> ModelEvaluation.NoPointwise
+            | "mmg-cmi" | "mmg-cmi-orthogonal" -> ModelEvaluation.FixedModel
+            | "mmg-cmi-adaptive" | "mmg-cmi-orthogonal-adaptive" | "mmg-cmi-debiased" -> ModelEvaluation.AdaptiveModel
+            | other -> invalidArg "variant" (sprintf "unknown MMG-CMI variant '%s'." other)
         let xs, ys, zs = this.Prepare(x, y, z)
         use xs = xs
         use ys = ys
         use zs = zs
-        let batch = 4096
-        let run (net: CmiDenoiserNet) q s =
-            use g = new torch.Generator(uint64 s)
-            net.eval ()
-            let d, o = ConditionalMmse.pointwise (net.AsDenoiser()) q g repeats batch xs ys zs
-            use d = d
-            use o = o
-            use b = (d + o) * 0.5
-            Mmse.summarize d, Mmse.summarize o, Mmse.summarize b, d.data<float>().ToArray()
-        let fd, fo, _, fdp = run fixedNet fixedQ seed
-        let ad, ao, ab, adp = run adaptiveNet adaptiveQ seed
-        // pointwise CMI is the difference form of the variant's model, as for MMG (the orthogonal
-        // integrand is not the pointwise value row by row)
-        let pointwise =
-            match pointwiseVariant with
-            | null | "" -> [||]
-            | "mmg-cmi" | "mmg-cmi-orthogonal" -> fdp
-            | "mmg-cmi-adaptive" | "mmg-cmi-orthogonal-adaptive" | "mmg-cmi-debiased" -> adp
-            | other -> invalidArg "variant" (sprintf "unknown MMG-CMI variant '%s'." other)
-        let lo0, hi0 = LogSnr.range fixedQ
-        let lo1, hi1 = LogSnr.range adaptiveQ
-        let lo, hi = min lo0 lo1, max hi0 hi1
-        let grid = Array.init curvePoints (fun i -> lo + (hi - lo) * float i / float (curvePoints - 1))
         let rows = min xs.shape.[0] 2000L
         use xc = xs.narrow (0L, 0L, rows)
         use yc = ys.narrow (0L, 0L, rows)
         use zc = zs.narrow (0L, 0L, rows)
-        use g = new torch.Generator(uint64 (seed + 1))
-        let grid, u, c, gap, og = ConditionalMmse.curves (adaptiveNet.AsDenoiser()) g grid xc yc zc
-        { Mmg = fd
-          MmgAdaptive = ad
-          MmgOrthogonal = fo
-          MmgOrthogonalAdaptive = ao
-          MmgDebiased = ab
-          Pointwise = pointwise
-          Curves = { LogSnr = grid; Unconditional = u; Conditional = c; Gap = gap; OrthogonalGap = og } }
+        ModelEvaluation.evaluate
+            (fun (net: CmiDenoiserNet) q g -> ConditionalMmse.pointwise (net.AsDenoiser()) q g repeats 4096 xs ys zs)
+            (fun (net: CmiDenoiserNet) g grid -> ConditionalMmse.curves (net.AsDenoiser()) g grid xc yc zc)
+            fixedNet adaptiveNet fixedQ adaptiveQ seed from curvePoints
 
     /// Saves the model as one folder (model.json, fixed.bin, adaptive.bin) as MmgModel.Save does
     /// (ModelFiles.saveConditional: written as a unit, format version, kind cmi, checksums), with

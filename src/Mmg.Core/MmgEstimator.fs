@@ -290,6 +290,56 @@ type MmgEvaluation =
       Pointwise: float[]
       Curves: MmseCurves }
 
+/// The evaluation shared by MmgModel and CmiModel: the fixed and the adaptive model's per-row
+/// difference and orthogonal integrands on the prepared test rows (the same seed for both: common
+/// random numbers across the two runs), the five variants, the per-row difference values of one
+/// model when asked, and the adaptive model's MMSE curves on `curvePoints` log-SNRs spanning both
+/// densities' ranges. `pointwise net q g` gives a model's (difference, orthogonal) rows;
+/// `curves net g grid` its curves on (up to 2 000 of) the rows.
+module ModelEvaluation =
+    /// Which model's per-row values to return.
+    type PointwiseFrom =
+        | NoPointwise
+        | FixedModel
+        | AdaptiveModel
+
+    let evaluate (pointwise: 'Net -> LogSnrDensity -> torch.Generator -> Tensor * Tensor)
+                 (curves: 'Net -> torch.Generator -> float[] -> float[] * float[] * float[] * float[] * float[])
+                 (fixedNet: 'Net) (adaptiveNet: 'Net) (fixedQ: LogSnrDensity) (adaptiveQ: LogSnrDensity)
+                 (seed: int) (from: PointwiseFrom) (curvePoints: int) : MmgEvaluation when 'Net :> torch.nn.Module =
+        let run (net: 'Net) q s =
+            use g = new torch.Generator(uint64 s)
+            net.eval ()
+            let d, o = pointwise net q g
+            use d = d
+            use o = o
+            use b = (d + o) * 0.5
+            Mmse.summarize d, Mmse.summarize o, Mmse.summarize b, d.data<float>().ToArray()
+        let fd, fo, _, fdp = run fixedNet fixedQ seed
+        let ad, ao, ab, adp = run adaptiveNet adaptiveQ seed
+        // Pointwise MI is the difference form (paper eq. 7) of the variant's model, whatever the
+        // variant's integrand: the orthogonal identity holds only in expectation over x given
+        // (z, y), so per row the orthogonal integrand is not the pointwise MI (it can even have
+        // the wrong sign).
+        let rows =
+            match from with
+            | NoPointwise -> [||]
+            | FixedModel -> fdp
+            | AdaptiveModel -> adp
+        let lo0, hi0 = LogSnr.range fixedQ
+        let lo1, hi1 = LogSnr.range adaptiveQ
+        let lo, hi = min lo0 lo1, max hi0 hi1
+        let grid = Array.init curvePoints (fun i -> lo + (hi - lo) * float i / float (curvePoints - 1))
+        use g = new torch.Generator(uint64 (seed + 1))
+        let grid, u, c, gap, og = curves adaptiveNet g grid
+        { Mmg = fd
+          MmgAdaptive = ad
+          MmgOrthogonal = fo
+          MmgOrthogonalAdaptive = ao
+          MmgDebiased = ab
+          Pointwise = rows
+          Curves = { LogSnr = grid; Unconditional = u; Conditional = c; Gap = gap; OrthogonalGap = og } }
+
 /// A trained MMG model: the EMA weights after the fixed-q phase and after the adaptive phase,
 /// the standardisation fit on the training rows, and both log-SNR densities. Evaluates MI on new
 /// samples without retraining; saves to and loads from a directory.
@@ -314,48 +364,22 @@ type MmgModel(shape: NetworkShape, fixedNet: DenoiserNet, adaptiveNet: DenoiserN
     /// if requested; MMSE curves of the adaptive model on `curvePoints` log-SNRs.
     member this.Evaluate(x: float[,], y: float[,], repeats: int, seed: int, pointwiseVariant: string, curvePoints: int) : MmgEvaluation =
         Data.validate 2 x y
+        let from =
+            match pointwiseVariant with
+            | null | "" -> ModelEvaluation.NoPointwise
+            | "mmg" | "mmg-orthogonal" -> ModelEvaluation.FixedModel
+            | "mmg-adaptive" | "mmg-orthogonal-adaptive" | "mmg-debiased" -> ModelEvaluation.AdaptiveModel
+            | other -> invalidArg "variant" (sprintf "unknown MMG variant '%s'." other)
         let xs, ys = this.Prepare(x, y)
         use xs = xs
         use ys = ys
-        let batch = 4096
-        let run (net: DenoiserNet) q s =
-            use g = new torch.Generator(uint64 s)
-            net.eval ()
-            let d, o = Mmse.pointwise (Network.asDenoiser net) q g repeats batch xs ys
-            use d = d
-            use o = o
-            use b = (d + o) * 0.5
-            Mmse.summarize d, Mmse.summarize o, Mmse.summarize b, d.data<float>().ToArray(), o.data<float>().ToArray()
-        // the same seed for both models: common random numbers across the fixed and adaptive runs
-        let fd, fo, _, fdp, fop = run fixedNet fixedQ seed
-        let ad, ao, ab, adp, aop = run adaptiveNet adaptiveQ seed
-        // Pointwise MI is the difference form (paper eq. 7) of the variant's model, whatever the
-        // variant's integrand: the orthogonal identity holds only in expectation over x given
-        // (z, y), so per row the orthogonal integrand is not the pointwise MI (it can even have
-        // the wrong sign).
-        ignore (fop, aop)
-        let pointwise =
-            match pointwiseVariant with
-            | null | "" -> [||]
-            | "mmg" | "mmg-orthogonal" -> fdp
-            | "mmg-adaptive" | "mmg-orthogonal-adaptive" | "mmg-debiased" -> adp
-            | other -> invalidArg "variant" (sprintf "unknown MMG variant '%s'." other)
-        let lo0, hi0 = LogSnr.range fixedQ
-        let lo1, hi1 = LogSnr.range adaptiveQ
-        let lo, hi = min lo0 lo1, max hi0 hi1
-        let grid = Array.init curvePoints (fun i -> lo + (hi - lo) * float i / float (curvePoints - 1))
         let rows = min xs.shape.[0] 2000L
         use xc = xs.narrow (0L, 0L, rows)
         use yc = ys.narrow (0L, 0L, rows)
-        use g = new torch.Generator(uint64 (seed + 1))
-        let grid, u, c, gap, og = Mmse.curves (Network.asDenoiser adaptiveNet) g grid xc yc
-        { Mmg = fd
-          MmgAdaptive = ad
-          MmgOrthogonal = fo
-          MmgOrthogonalAdaptive = ao
-          MmgDebiased = ab
-          Pointwise = pointwise
-          Curves = { LogSnr = grid; Unconditional = u; Conditional = c; Gap = gap; OrthogonalGap = og } }
+        ModelEvaluation.evaluate
+            (fun net q g -> Mmse.pointwise (Network.asDenoiser net) q g repeats 4096 xs ys)
+            (fun net g grid -> Mmse.curves (Network.asDenoiser net) g grid xc yc)
+            fixedNet adaptiveNet fixedQ adaptiveQ seed from curvePoints
 
     /// Permutation test of H0: I(X;Y) = 0 on rows the model did not train on. The statistic is
     /// the difference-form estimate of the adaptive model (how much y *helps* the denoiser; the
