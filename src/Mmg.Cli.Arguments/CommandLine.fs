@@ -81,7 +81,7 @@ module CommandLine =
                 | Pointwise _ -> "write pointwise MI for every input row to this CSV (MMG estimators; cross-fitted: --folds models, 5 unless given)."
                 | Folds _ -> "K-fold cross-fitting (MMG, K ≥ 2): K models, every row scored by a model that did not train on it, and an interval over the folds (training + data variability); default 1 = one split."
                 | Set _ -> "estimator-specific options as key=value, comma-separated, e.g. validation=0,width=128 (docs/estimators.md lists them); a key the estimator does not read is refused."
-                | Test _ -> "test independence: permutation test with this many permutations (e.g. 199; MMG: on held-out rows; ksg, cca: on all rows); prints the p-value."
+                | Test _ -> "test independence: permutation test with this many permutations (e.g. 199; MMG: on held-out rows; ksg, cca: on all rows; MMG-CMI with Z: y permuted among rows with nearby z); prints the p-value."
 
     type TasksArgs =
         | Json of path: string

@@ -1,6 +1,7 @@
 namespace Mmg.Core
 
 open System
+open System.Threading.Tasks
 
 /// The interface of conditional-MI estimators: I(X;Y|Z) in nats from x [n; dx], y [n; dy] and
 /// z [n; dz]. dz = 0 (an n×0 array) means no conditioning, and every implementation then
@@ -35,3 +36,54 @@ module CmiData =
 
     /// An n×0 array: "no conditioning".
     let empty (n: int) : float[,] = Array2D.zeroCreate n 0
+
+/// Local permutations of y among rows with nearby z (Runge 2018): the null distribution of a
+/// conditional-independence statistic keeps the dependence of y on z and breaks any dependence
+/// on x given z. Shared by the KSG-CMI test (ConditionalKsg) and the MMG-CMI test (CmiModel).
+module LocalPermutation =
+    /// Indices of the kPerm nearest rows to each row in z (max-norm, the row itself included,
+    /// ties broken by row index), row-major [n; kPerm]. Brute force, O(n²·dz), rows in parallel.
+    let nearestInZ (kPerm: int) (zs: float[]) (dz: int) (n: int) : int[] =
+        if kPerm < 1 || kPerm > n then invalidArg "kPerm" (sprintf "kPerm must lie in 1..%d, got %d." n kPerm)
+        let out = Array.zeroCreate<int> (n * kPerm)
+        Parallel.For(0, n, fun i ->
+            let bd = Array.create kPerm Double.PositiveInfinity
+            let bi = Array.create kPerm -1
+            for j in 0 .. n - 1 do
+                let mutable dmax = 0.0
+                for c in 0 .. dz - 1 do
+                    let g = abs (zs.[i * dz + c] - zs.[j * dz + c])
+                    if g > dmax then dmax <- g
+                if dmax < bd.[kPerm - 1] then
+                    let mutable p = kPerm - 1
+                    while p > 0 && bd.[p - 1] > dmax do
+                        bd.[p] <- bd.[p - 1]
+                        bi.[p] <- bi.[p - 1]
+                        p <- p - 1
+                    bd.[p] <- dmax
+                    bi.[p] <- j
+            Array.blit bi 0 out (i * kPerm) kPerm)
+        |> ignore
+        out
+
+    /// One local permutation (Runge 2018, Algorithm 1): rows in random order each take a random
+    /// one of their kPerm z-neighbours not yet taken (any of them if all are taken). Returns
+    /// perm with y_perm.[i] = y.[perm.[i]].
+    let draw (rng: Random) (neighbours: int[]) (kPerm: int) (n: int) : int[] =
+        let perm = Array.zeroCreate<int> n
+        let used = Array.zeroCreate<bool> n
+        let order = Array.init n id
+        rng.Shuffle order
+        let cand = Array.zeroCreate<int> kPerm
+        for i in order do
+            Array.blit neighbours (i * kPerm) cand 0 kPerm
+            rng.Shuffle cand
+            let mutable j = -1
+            let mutable m = 0
+            while j < 0 && m < kPerm do
+                if not used.[cand.[m]] then j <- cand.[m]
+                m <- m + 1
+            if j < 0 then j <- cand.[0]
+            used.[j] <- true
+            perm.[i] <- j
+        perm

@@ -180,6 +180,48 @@ type CmiModel(shape: NetworkShape, dimZ: int, fixedNet: CmiDenoiserNet, adaptive
             (fun (net: CmiDenoiserNet) g grid -> ConditionalMmse.curves (net.AsDenoiser()) g grid xc yc zc)
             fixedNet adaptiveNet fixedQ adaptiveQ seed from curvePoints
 
+    /// Local-permutation test of H0: I(X;Y|Z) = 0 (X ⊥ Y | Z) on rows the model did not train
+    /// on. The statistic is the adaptive model's held-out difference-form estimate (how much y
+    /// helps the denoiser that already sees z), recomputed with y permuted only among rows whose
+    /// z are within each other's `kPerm` nearest (standardised z, max-norm; LocalPermutation),
+    /// with the same (a, ε) draws every time (common random numbers). The model is fixed and
+    /// independent of these rows, so under H0 the permuted rows have (approximately, as z-
+    /// neighbours share z only approximately) the law of the originals and the p-value
+    /// (1 + #{T_π ≥ T}) / (1 + permutations) is valid to that approximation (exact for discrete
+    /// z; with no z it is the exact permutation test of MmgModel). No retraining: B permutations
+    /// cost B evaluations. Returns (p-value, observed statistic).
+    member this.LocalPermutationTest(x: float[,], y: float[,], z: float[,], permutations: int, kPerm: int, seed: int) : float * float =
+        Checks.requirePositiveInt "permutations" permutations
+        CmiData.validate 2 x y z
+        let n = Array2D.length1 x
+        if kPerm < 1 || kPerm > n then invalidArg "kPerm" (sprintf "kPerm must lie in 1..%d (the rows tested), got %d." n kPerm)
+        let xs, ys, zs = this.Prepare(x, y, z)
+        use xs = xs
+        use ys = ys
+        use zs = zs
+        adaptiveNet.eval ()
+        let den = adaptiveNet.AsDenoiser()
+        let statistic (yy: Tensor) =
+            use g = new torch.Generator(uint64 seed)
+            let d, o = ConditionalMmse.pointwise den adaptiveQ g 2 4096 xs yy zs
+            use d = d
+            use o = o
+            d.mean().item<float> ()
+        let observed = statistic ys
+        let neighbours =
+            if dimZ = 0 then [||]
+            else
+                use zc = zs.cpu().``to``(torch.ScalarType.Float64).contiguous()
+                LocalPermutation.nearestInZ kPerm (zc.data<float>().ToArray()) dimZ n
+        let rng = Random seed
+        let mutable atLeast = 0
+        for _ in 1 .. permutations do
+            let perm = if dimZ = 0 then Data.shuffle rng n else LocalPermutation.draw rng neighbours kPerm n
+            use idx = torch.tensor (perm |> Array.map int64, device = ys.device)
+            use yp = ys.index_select (0L, idx)
+            if statistic yp >= observed then atLeast <- atLeast + 1
+        float (1 + atLeast) / float (1 + permutations), observed
+
     /// Saves the model as one folder (model.json, fixed.bin, adaptive.bin) as MmgModel.Save does
     /// (ModelFiles.saveConditional: written as a unit, format version, kind cmi, checksums), with
     /// z's dimension and standardisation besides MMG's fields.
@@ -209,13 +251,15 @@ type CmiModel(shape: NetworkShape, dimZ: int, fixedNet: CmiDenoiserNet, adaptive
 /// Network.linearBaseMinColumns columns), gated adaptive density with range widening, held-out
 /// rows, standardisation fit on the training rows) and evaluated as MmgEstimator; all five
 /// variants from one run. With dz = 0 it reproduces MmgEstimator's numbers for
-/// the same options (tested). Cross-fitting ("folds") and the permutation test are MMG-only.
+/// the same options (tested). Cross-fitting ("folds") is MI-only; the option "permutations" = B runs
+/// the local-permutation test of conditional independence (CmiModel.LocalPermutationTest, option
+/// "k-perm" its z-neighbourhood, default 5).
 type CmiEstimator(variant: string, options: EstimatorOptions) =
     do
         if not (Array.contains variant CmiEstimator.Variants) then
             invalidArg "variant" (sprintf "unknown MMG-CMI variant '%s'; use %s." variant (String.Join(", ", CmiEstimator.Variants)))
-        // MMG's options less cross-fitting and the permutation test, which are MMG-only
-        Estimation.requireKnownOptions variant (MmgEstimator.OptionKeys |> List.filter (fun k -> k <> "folds" && k <> "permutations")) options
+        // MMG's options less cross-fitting (MI-only), plus the z-neighbourhood of the local-permutation test
+        Estimation.requireKnownOptions variant ((MmgEstimator.OptionKeys |> List.filter (fun k -> k <> "folds")) @ [ "k-perm" ]) options
 
     /// The variant names, in MmgEstimator.Variants' order (the default is CmiRegistry.defaultName).
     /// `mmg-cmi-debiased` is ½(difference + orthogonal) of the adaptive model, as mmg-debiased.
@@ -270,6 +314,16 @@ type CmiEstimator(variant: string, options: EstimatorOptions) =
         let settings = Dictionary<string, string>(model.Settings)
         settings.["train_rows"] <- string train.Length
         settings.["test_rows"] <- string test.Length
+        let permutations = Estimation.extraInt options "permutations" 0
+        if permutations < 0 then invalidArg "permutations" (sprintf "permutations must be 0 (no test) or positive, got %d." permutations)
+        let pValue =
+            if permutations = 0 then nan
+            else
+                let kPerm = Estimation.extraInt options "k-perm" 5
+                if kPerm < 1 then invalidArg "k-perm" (sprintf "k-perm must be at least 1 (the z-neighbours y may move among), got %d." kPerm)
+                settings.["permutations"] <- string permutations
+                settings.["k_perm"] <- string kPerm
+                fst (model.LocalPermutationTest(pick test x, pick test y, pick test z, permutations, kPerm, options.Seed + 13))
         { Estimator = variant
           Estimate = head.Estimate
           StdError = head.StdError
@@ -278,7 +332,7 @@ type CmiEstimator(variant: string, options: EstimatorOptions) =
           Curves = Some ev.Curves
           Pointwise = ev.Pointwise
           Interval = Some { Low = head.Estimate - mc; High = head.Estimate + mc; Level = 0.95; Method = "monte-carlo" }
-          IndependencePValue = nan
+          IndependencePValue = pValue
           Settings = settings },
         model
 

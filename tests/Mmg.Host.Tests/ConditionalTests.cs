@@ -35,6 +35,21 @@ public class ConditionalTests : IDisposable
     }
 
     [Fact]
+    public void EstimateWithTestPrintsTheConditionalIndependencePValue()
+    {
+        // collider (CMI 0.51), 1000 rows: the local-permutation test's p is the smallest possible with
+        // B = 19 (1/20), and JSON carries it
+        var csv = Path.Combine(_dir, "ci.csv");
+        Assert.Equal(0, Run("sample", "--task", "cmi-collider-1-1-1-0.5", "--samples", "1000", "--seed", "1", "--out", csv).Code);
+        var json = Path.Combine(_dir, "ci.json");
+        var (code, output, err) = Run("estimate", "--input", csv, "--estimator", "mmg-cmi", "--profile", "quick", "--steps", "600", "--seed", "1", "--test", "19", "--json", json);
+        Assert.True(code == 0, err);
+        Assert.Contains("conditional-independence test: p = 0.05", output);
+        var doc = JsonDocument.Parse(File.ReadAllText(json)).RootElement;
+        Assert.Equal(0.05, doc.GetProperty("independence_p_value").GetDouble(), 10);
+    }
+
+    [Fact]
     public void TheCrossFitHintIsGivenOnlyWhereCrossFittingIsOffered()
     {
         // --folds is refused for CMI, so the CMI interval line must not suggest it
@@ -109,12 +124,13 @@ public class ConditionalTests : IDisposable
         // MMG-only options and classical-estimator options are refused before any work
         var good = Path.Combine(_dir, "good.csv");
         Assert.Equal(0, Run("sample", "--task", "cmi-chain-1-1-1", "--samples", "300", "--out", good).Code);
-        foreach (var opt in new[] { "--folds", "--test" })
-        {
-            var r = Run("estimate", "--input", good, opt, "3");
-            Assert.NotEqual(0, r.Code);
-            Assert.Contains($"{opt} is not available for conditional MI", r.Err);
-        }
+        var folds = Run("estimate", "--input", good, "--folds", "3");
+        Assert.NotEqual(0, folds.Code);
+        Assert.Contains("--folds is not available for conditional MI", folds.Err);
+        // --test is the MMG-CMI local-permutation test; other CMI estimators are pointed to citest
+        var ksgTest = Run("estimate", "--input", good, "--estimator", "ksg-cmi", "--test", "9");
+        Assert.NotEqual(0, ksgTest.Code);
+        Assert.Contains("mmg citest", ksgTest.Err);
         Assert.Contains("--steps does not apply to ksg-cmi", Run("estimate", "--input", good, "--estimator", "ksg-cmi", "--steps", "10").Err);
         Assert.Contains("is a directory", Run("estimate", "--input", good, "--estimator", "ksg-cmi", "--json", _dir).Err);
         // citest: bad --alpha and calibration-only options with --input, one line each

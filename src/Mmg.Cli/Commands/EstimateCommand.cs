@@ -126,8 +126,12 @@ internal static class EstimateCommand
         if (!Core.CmiRegistry.isCmi(name))
             throw new ArgumentException($"'{name}' estimates I(X;Y) only and cannot condition on Z; use one of {string.Join(", ", Core.CmiRegistry.names)} (or --z none to ignore the Z columns).");
         var isMmg = Core.CmiRegistry.isMmg(name);
-        if (Options.FirstGiven(("folds", o.Folds), ("test", o.Test)) is { } notConditional)
-            throw new ArgumentException($"--{notConditional} is not available for conditional MI yet (use `mmg citest` for a conditional-independence test); drop --{notConditional} or add --z none for I(X;Y).");
+        if (o.Folds is not null)
+            throw new ArgumentException("--folds is not available for conditional MI yet; drop --folds or add --z none for I(X;Y).");
+        if (o.Test is not null && (!isMmg || o.LoadModel is not null))
+            throw new ArgumentException(isMmg
+                ? "--test with --load-model is not available for conditional MI yet; drop one of them (a fresh estimate with --test tests on its held-out rows)."
+                : $"--test for conditional MI needs an MMG-CMI estimator ({string.Join(", ", Core.CmiEstimator.Variants)}), not '{name}'; for KSG-CMI use `mmg citest`.");
         if (!isMmg && Options.FirstGiven(("plot", o.Plot), ("pointwise", o.Pointwise), ("save-model", o.SaveModel), ("load-model", o.LoadModel)) is { } notMmg)
             throw new ArgumentException($"--{notMmg} needs an MMG-CMI estimator ({string.Join(", ", Core.CmiEstimator.Variants)}), not '{name}'.");
         if (ClassicalConditional.Contains(name)) RefuseNetworkOptions(o.Training, name);
@@ -184,7 +188,7 @@ internal static class EstimateCommand
                 trained = new MmgCmiEstimator(new MmgCmiOptions
                 {
                     Variant = name, Seed = settings.Seed, Device = settings.Device, Profile = settings.Profile, Steps = settings.Steps,
-                    Pointwise = o.Pointwise is not null, Extra = settings.Extra,
+                    Pointwise = o.Pointwise is not null, Extra = settings.Extra, Permutations = o.Test,
                 });
                 var est = trained;
                 result = ProgressBars.Run(console, name, p => est.Estimate(x, y, z, p));

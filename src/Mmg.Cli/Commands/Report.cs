@@ -25,8 +25,13 @@ internal static class Report
             console.MarkupLine(Markup.Escape(string.Create(CultureInfo.InvariantCulture,
                 $"{i.Level:0%} interval [{F(i.Low)}, {F(i.High)}] nats ({IntervalText(i.Method, conditional: quantity.Contains('|'))})")));
         if (!double.IsNaN(r.IndependencePValue))
+        {
+            var (test, scheme) = quantity.Contains('|')
+                ? ("conditional-independence test", "y permuted among rows with nearby z, docs/conditional-mi.md")
+                : ("independence test", "permutation test, docs/uncertainty.md");
             console.MarkupLine(Markup.Escape(string.Create(CultureInfo.InvariantCulture,
-                $"independence test: p = {r.IndependencePValue:0.####} (H0: {quantity} = 0; permutation test, docs/uncertainty.md)")));
+                $"{test}: p = {r.IndependencePValue:0.####} (H0: {quantity} = 0; {scheme})")));
+        }
     }
 
     /// <summary>What the interval accounts for; the --folds hint only where cross-fitting is offered (MI, not CMI).</summary>

@@ -17,7 +17,16 @@ public sealed class MmgCmiOptions : EstimatorSettings
     /// (difference form of the variant's model).</summary>
     public bool Pointwise { get; init; }
 
-    internal Core.EstimatorOptions ToCoreWithExtras() => ToCore(("width", Width), ("repeats", Repeats));
+    /// <summary>Local permutations for the test of conditional independence H0: I(X;Y|Z) = 0 on the
+    /// held-out rows (0 or null = no test; the p-value is <see cref="EstimateResult.IndependencePValue"/>).
+    /// y moves only among rows with nearby z; the trained model is not retrained per permutation.</summary>
+    public int? Permutations { get; init; }
+
+    /// <summary>Size of the z-neighbourhood y may move within in that test (default 5).</summary>
+    public int? NeighboursInZ { get; init; }
+
+    internal Core.EstimatorOptions ToCoreWithExtras() =>
+        ToCore(("width", Width), ("repeats", Repeats), ("permutations", Permutations), ("k-perm", NeighboursInZ));
 }
 
 /// <summary>
