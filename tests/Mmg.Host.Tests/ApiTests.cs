@@ -47,6 +47,40 @@ public class ApiTests
     }
 
     [Fact]
+    public void FitHandsTheModelToTheCallerAndALaterCallLeavesItAlive()
+    {
+        var (x, y) = Bivariate(600, 1);
+        using var est = new MmgEstimator(new MmgOptions { Profile = "quick", Steps = 60, Seed = 1 });
+        var (r1, m1) = est.Fit(x, y);
+        using (m1)
+        {
+            Assert.Null(est.Model); // Fit does not keep the model
+            var (x2, y2) = Bivariate(300, 2);
+            var before = m1.Estimate(x2, y2, repeats: 2, seed: 3).Estimate;
+            // a second Fit and an Estimate on the same estimator do not dispose the caller's model
+            var (_, m2) = est.Fit(x, y);
+            m2.Dispose();
+            est.Estimate(x, y);
+            Assert.NotNull(est.Model);
+            Assert.Equal(before, m1.Estimate(x2, y2, repeats: 2, seed: 3).Estimate);
+            Assert.NotSame(m1, est.Model);
+            Assert.True(double.IsFinite(r1.Estimate));
+        }
+        // the conditional estimator the same way
+        var task = ConditionalBenchmarkTask.Find("cmi-collider-1-1-1-0.5");
+        var (cx, cy, cz) = task.Sample(600, 1);
+        using var cmi = new MmgCmiEstimator(new MmgCmiOptions { Profile = "quick", Steps = 60, Seed = 1 });
+        var (cr, cm) = cmi.Fit(cx, cy, cz);
+        using (cm)
+        {
+            Assert.Null(cmi.Model);
+            cmi.Estimate(cx, cy, cz);
+            Assert.True(double.IsFinite(cm.Estimate(cx, cy, cz, repeats: 1, seed: 0).Estimate));
+            Assert.True(double.IsFinite(cr.Estimate));
+        }
+    }
+
+    [Fact]
     public void EveryRegisteredEstimatorIsCreatableByName()
     {
         foreach (var name in Estimators.Names)

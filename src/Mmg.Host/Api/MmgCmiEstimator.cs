@@ -71,6 +71,18 @@ public sealed class MmgCmiEstimator : IConditionalMutualInformationEstimator, ID
         return EstimateResult.From(r);
     }
 
+    /// <summary>As <see cref="Estimate"/>, but the trained model is returned to the caller, who owns it
+    /// (dispose it when done); the estimator keeps no reference to it, so a later call does not
+    /// dispose it, and <see cref="Model"/> is left as it was.</summary>
+    public (EstimateResult Result, MmgCmiModel Model) Fit(double[,] x, double[,] y, double[,] z, IProgress<TrainingStatus>? progress = null)
+    {
+        ArgumentNullException.ThrowIfNull(x);
+        ArgumentNullException.ThrowIfNull(y);
+        ArgumentNullException.ThrowIfNull(z);
+        var (r, m) = _inner.EstimateWithModel(x, y, z, Estimators.Callback(progress)!, _options.Pointwise).ToValueTuple();
+        return (EstimateResult.From(r), new MmgCmiModel(m, _options.Variant));
+    }
+
     /// <inheritdoc />
     public void Dispose() => Model?.Dispose();
 }

@@ -65,6 +65,17 @@ public sealed class MmgEstimator : IMutualInformationEstimator, IDisposable
         return EstimateResult.From(r);
     }
 
+    /// <summary>As <see cref="Estimate"/>, but the trained model is returned to the caller, who owns it
+    /// (dispose it when done); the estimator keeps no reference to it, so a later call does not
+    /// dispose it, and <see cref="Model"/> is left as it was.</summary>
+    public (EstimateResult Result, MmgModel Model) Fit(double[,] x, double[,] y, IProgress<TrainingStatus>? progress = null)
+    {
+        ArgumentNullException.ThrowIfNull(x);
+        ArgumentNullException.ThrowIfNull(y);
+        var (r, m) = _inner.EstimateWithModel(x, y, Estimators.Callback(progress)!, _options.Pointwise).ToValueTuple();
+        return (EstimateResult.From(r), new MmgModel(m, _options.Variant));
+    }
+
     /// <inheritdoc />
     public void Dispose() => Model?.Dispose();
 }
