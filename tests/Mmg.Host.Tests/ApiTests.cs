@@ -81,6 +81,28 @@ public class ApiTests
     }
 
     [Fact]
+    public void ACancelledTokenStopsTrainingWithOperationCanceledException()
+    {
+        var (x, y) = Bivariate(600, 1);
+        // cancelled from the first progress report: the call throws instead of training 10 000 steps
+        using var cts = new CancellationTokenSource();
+        var reports = 0;
+        var progress = new Recorder(new List<TrainingStatus>(), () => { reports++; cts.Cancel(); });
+        using var est = new MmgEstimator(new MmgOptions { Seed = 1 });
+        Assert.ThrowsAny<OperationCanceledException>(() => est.Estimate(x, y, progress, cts.Token));
+        Assert.Equal(1, reports);
+        Assert.Null(est.Model);
+        // the named estimators take the token too (a critic here), and an already cancelled token stops them at once
+        var mine = Estimators.Create("mine", new EstimatorSettings { Profile = "quick" });
+        Assert.ThrowsAny<OperationCanceledException>(() => mine.Estimate(x, y, null, new CancellationToken(canceled: true)));
+        var cmi = ConditionalEstimators.Create("mmg-cmi");
+        var (cx, cy, cz) = ConditionalBenchmarkTask.Find("cmi-chain-1-1-1").Sample(600, 1);
+        Assert.ThrowsAny<OperationCanceledException>(() => cmi.Estimate(cx, cy, cz, null, new CancellationToken(canceled: true)));
+        // without a token nothing changes: a short run completes
+        Assert.True(double.IsFinite(new MmgEstimator(new MmgOptions { Profile = "quick", Steps = 30, Seed = 1 }).Estimate(x, y).Estimate));
+    }
+
+    [Fact]
     public void EveryRegisteredEstimatorIsCreatableByName()
     {
         foreach (var name in Estimators.Names)
@@ -101,8 +123,12 @@ public class ApiTests
         Assert.InRange(ksg.Estimate, truth - 0.06, truth + 0.06);
     }
 
-    private sealed class Recorder(List<TrainingStatus> list) : IProgress<TrainingStatus>
+    private sealed class Recorder(List<TrainingStatus> list, Action? onReport = null) : IProgress<TrainingStatus>
     {
-        public void Report(TrainingStatus value) => list.Add(value);
+        public void Report(TrainingStatus value)
+        {
+            list.Add(value);
+            onReport?.Invoke();
+        }
     }
 }

@@ -8,7 +8,8 @@ public interface IConditionalMutualInformationEstimator
 
     /// <summary>Estimates I(X;Y|Z) in nats. A z with no columns (new double[n, 0]) estimates I(X;Y).</summary>
     /// <exception cref="ArgumentException">Bad input (NaN, unequal rows, constant column, too few rows).</exception>
-    EstimateResult Estimate(double[,] x, double[,] y, double[,] z, IProgress<TrainingStatus>? progress = null);
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled (checked at every progress report of the training, about 200 per phase).</exception>
+    EstimateResult Estimate(double[,] x, double[,] y, double[,] z, IProgress<TrainingStatus>? progress = null, CancellationToken cancellationToken = default);
 }
 
 /// <summary>Every conditional-MI estimator by name: the five mmg-cmi variants, ksg-cmi, gaussian-cmi.</summary>
@@ -32,12 +33,12 @@ public static class ConditionalEstimators
     {
         public string Name => inner.Name;
 
-        public EstimateResult Estimate(double[,] x, double[,] y, double[,] z, IProgress<TrainingStatus>? progress = null)
+        public EstimateResult Estimate(double[,] x, double[,] y, double[,] z, IProgress<TrainingStatus>? progress = null, CancellationToken cancellationToken = default)
         {
             ArgumentNullException.ThrowIfNull(x);
             ArgumentNullException.ThrowIfNull(y);
             ArgumentNullException.ThrowIfNull(z);
-            return EstimateResult.From(inner.Estimate(x, y, z, Estimators.Callback(progress)!));
+            return EstimateResult.From(inner.Estimate(x, y, z, Estimators.Callback(progress, cancellationToken)!));
         }
     }
 }

@@ -60,12 +60,12 @@ public sealed class MmgCmiEstimator : IConditionalMutualInformationEstimator, ID
 
     /// <summary>Splits the rows, trains on the training part and estimates I(X;Y|Z) on the test part.</summary>
     /// <exception cref="ArgumentException">Bad input (NaN, unequal rows, constant column, too few rows).</exception>
-    public EstimateResult Estimate(double[,] x, double[,] y, double[,] z, IProgress<TrainingStatus>? progress = null)
+    public EstimateResult Estimate(double[,] x, double[,] y, double[,] z, IProgress<TrainingStatus>? progress = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(x);
         ArgumentNullException.ThrowIfNull(y);
         ArgumentNullException.ThrowIfNull(z);
-        var (r, m) = _inner.EstimateWithModel(x, y, z, Estimators.Callback(progress)!, _options.Pointwise).ToValueTuple();
+        var (r, m) = _inner.EstimateWithModel(x, y, z, Estimators.Callback(progress, cancellationToken)!, _options.Pointwise).ToValueTuple();
         Model?.Dispose();
         Model = new MmgCmiModel(m, _options.Variant);
         return EstimateResult.From(r);
@@ -74,12 +74,12 @@ public sealed class MmgCmiEstimator : IConditionalMutualInformationEstimator, ID
     /// <summary>As <see cref="Estimate"/>, but the trained model is returned to the caller, who owns it
     /// (dispose it when done); the estimator keeps no reference to it, so a later call does not
     /// dispose it, and <see cref="Model"/> is left as it was.</summary>
-    public (EstimateResult Result, MmgCmiModel Model) Fit(double[,] x, double[,] y, double[,] z, IProgress<TrainingStatus>? progress = null)
+    public (EstimateResult Result, MmgCmiModel Model) Fit(double[,] x, double[,] y, double[,] z, IProgress<TrainingStatus>? progress = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(x);
         ArgumentNullException.ThrowIfNull(y);
         ArgumentNullException.ThrowIfNull(z);
-        var (r, m) = _inner.EstimateWithModel(x, y, z, Estimators.Callback(progress)!, _options.Pointwise).ToValueTuple();
+        var (r, m) = _inner.EstimateWithModel(x, y, z, Estimators.Callback(progress, cancellationToken)!, _options.Pointwise).ToValueTuple();
         return (EstimateResult.From(r), new MmgCmiModel(m, _options.Variant));
     }
 

@@ -55,11 +55,11 @@ public sealed class MmgEstimator : IMutualInformationEstimator, IDisposable
     public MmgModel? Model { get; private set; }
 
     /// <summary>Splits the rows, trains on the training part and estimates on the test part.</summary>
-    public EstimateResult Estimate(double[,] x, double[,] y, IProgress<TrainingStatus>? progress = null)
+    public EstimateResult Estimate(double[,] x, double[,] y, IProgress<TrainingStatus>? progress = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(x);
         ArgumentNullException.ThrowIfNull(y);
-        var (r, m) = _inner.EstimateWithModel(x, y, Estimators.Callback(progress)!, _options.Pointwise).ToValueTuple();
+        var (r, m) = _inner.EstimateWithModel(x, y, Estimators.Callback(progress, cancellationToken)!, _options.Pointwise).ToValueTuple();
         Model?.Dispose();
         Model = new MmgModel(m, _options.Variant);
         return EstimateResult.From(r);
@@ -68,11 +68,11 @@ public sealed class MmgEstimator : IMutualInformationEstimator, IDisposable
     /// <summary>As <see cref="Estimate"/>, but the trained model is returned to the caller, who owns it
     /// (dispose it when done); the estimator keeps no reference to it, so a later call does not
     /// dispose it, and <see cref="Model"/> is left as it was.</summary>
-    public (EstimateResult Result, MmgModel Model) Fit(double[,] x, double[,] y, IProgress<TrainingStatus>? progress = null)
+    public (EstimateResult Result, MmgModel Model) Fit(double[,] x, double[,] y, IProgress<TrainingStatus>? progress = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(x);
         ArgumentNullException.ThrowIfNull(y);
-        var (r, m) = _inner.EstimateWithModel(x, y, Estimators.Callback(progress)!, _options.Pointwise).ToValueTuple();
+        var (r, m) = _inner.EstimateWithModel(x, y, Estimators.Callback(progress, cancellationToken)!, _options.Pointwise).ToValueTuple();
         return (EstimateResult.From(r), new MmgModel(m, _options.Variant));
     }
 

@@ -152,5 +152,6 @@ public interface IMutualInformationEstimator
 
     /// <summary>Estimates I(X;Y) in nats.</summary>
     /// <exception cref="ArgumentException">Bad input (NaN, unequal rows, constant column, too few rows).</exception>
-    EstimateResult Estimate(double[,] x, double[,] y, IProgress<TrainingStatus>? progress = null);
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled (checked at every progress report of the training, about 200 per phase).</exception>
+    EstimateResult Estimate(double[,] x, double[,] y, IProgress<TrainingStatus>? progress = null, CancellationToken cancellationToken = default);
 }
