@@ -300,6 +300,14 @@ type CmiEstimator(variant: string, options: EstimatorOptions) =
         let train, test = Data.split options.Seed p.TestFraction n
         if train.Length < p.BatchSize then
             invalidArg "x" (sprintf "%d rows leave %d training rows after holding out %.0f%% for the estimate, fewer than the batch size %d; give at least %d rows or a smaller batch size." n train.Length (100.0 * p.TestFraction) p.BatchSize (int (ceil (float p.BatchSize / (1.0 - p.TestFraction))) + 1))
+        // the conditional-independence test's options, checked before any training
+        let permutations = Estimation.extraInt options "permutations" 0
+        if permutations < 0 then invalidArg "permutations" (sprintf "permutations must be 0 (no test) or positive, got %d." permutations)
+        let kPerm = Estimation.extraInt options "k-perm" 5
+        if permutations = 0 && options.Extra.ContainsKey "k-perm" then
+            invalidArg "k-perm" "option 'k-perm' sets the test's z-neighbourhood and applies only with permutations (--test B); drop it or add the test."
+        if kPerm < 1 || kPerm > test.Length then
+            invalidArg "k-perm" (sprintf "option 'k-perm' (the z-neighbours y may move among) must lie in 1..%d (the held-out rows), got %d." test.Length kPerm)
         let pick (rows: int[]) (m: float[,]) = Array2D.init rows.Length (Array2D.length2 m) (fun i j -> m.[rows.[i], j])
         let model = this.Fit(pick train x, pick train y, pick train z, progress)
         let ev = model.Evaluate(pick test x, pick test y, pick test z, p.Repeats, options.Seed + 11, (if wantPointwise then variant else ""), p.CurvePoints)
@@ -314,13 +322,9 @@ type CmiEstimator(variant: string, options: EstimatorOptions) =
         let settings = Dictionary<string, string>(model.Settings)
         settings.["train_rows"] <- string train.Length
         settings.["test_rows"] <- string test.Length
-        let permutations = Estimation.extraInt options "permutations" 0
-        if permutations < 0 then invalidArg "permutations" (sprintf "permutations must be 0 (no test) or positive, got %d." permutations)
         let pValue =
             if permutations = 0 then nan
             else
-                let kPerm = Estimation.extraInt options "k-perm" 5
-                if kPerm < 1 then invalidArg "k-perm" (sprintf "k-perm must be at least 1 (the z-neighbours y may move among), got %d." kPerm)
                 settings.["permutations"] <- string permutations
                 settings.["k_perm"] <- string kPerm
                 fst (model.LocalPermutationTest(pick test x, pick test y, pick test z, permutations, kPerm, options.Seed + 13))

@@ -96,10 +96,6 @@ module ConditionalKsg =
 
     let private mean (v: float[]) = Array.average v
 
-    let private meanAndSe (v: float[]) =
-        let m = mean v
-        let ss = v |> Array.sumBy (fun t -> (t - m) * (t - m))
-        m, (if v.Length > 1 then Math.Sqrt(ss / float (v.Length - 1) / float v.Length) else nan)
 
     /// The Frenzel–Pompe estimate of I(X;Y|Z) with k neighbours (standardised columns).
     let estimate (k: int) (x: float[,]) (y: float[,]) (z: float[,]) : float =
@@ -146,7 +142,7 @@ module ConditionalKsg =
             member _.Estimate(x, y, z, _progress) =
                 let watch = Stopwatch.StartNew()
                 let c = neighbourCounts k x y z
-                let m, se = meanAndSe (terms c)
+                let m, se = Data.meanAndStdError (terms c)
                 { Estimator = "ksg-cmi"
                   Estimate = m
                   StdError = se

@@ -87,6 +87,13 @@ module Data =
     /// A seeded random permutation of 0..n−1 (Fisher–Yates with System.Random(seed)).
     let permutation (seed: int) (n: int) : int[] = shuffle (Random seed) n
 
+    /// The mean of v and its standard error, the sample standard deviation (n − 1) over √n;
+    /// NaN standard error for fewer than two values.
+    let meanAndStdError (v: float[]) =
+        let m = Array.average v
+        let ss = v |> Array.sumBy (fun t -> (t - m) * (t - m))
+        m, (if v.Length > 1 then Math.Sqrt(ss / float (v.Length - 1) / float v.Length) else nan)
+
     /// A seeded random permutation of 0..n−1 split into (train, test) index arrays; the test part
     /// has round(n·testFraction) rows, at least 1 and at most n − 1.
     let split (seed: int) (testFraction: float) (n: int) : int[] * int[] =

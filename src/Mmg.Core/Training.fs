@@ -310,10 +310,7 @@ module AdaptiveDensity =
     /// (seen: loc −38, scale 16 on independent data); then q stays as it is.
     let threshold = 0.02
 
-    /// (q', top, bottom) from the orthogonal gap `og` on `grid` (the range of q): q kept below the
-    /// threshold; else LogSnr.fitToGap with the location clamped into the range and the scale to
-    /// at most a quarter of its width. `top`/`bottom`: the gap is still above 10% of its peak at
-    /// that end of the range (the range should be widened there).
+    /// ½ ∫ gap da by the trapezoid rule on `grid` (nats, for an ε-space MMSE gap).
     let area (grid: float[]) (gap: float[]) =
         0.5 * Array.sum (Array.init (grid.Length - 1) (fun i -> 0.5 * (gap.[i] + gap.[i + 1]) * (grid.[i + 1] - grid.[i])))
 
@@ -321,13 +318,9 @@ module AdaptiveDensity =
     let significance = 2.0
 
     /// The held-out gap's area over the grid points i0..i1 (½ ∫, as `area`) and its standard error
-    /// over the groups of rows.
+    /// over the groups of rows (NaN with one group: then no gate passes).
     let heldOutArea (h: HeldOutGap) (i0: int) (i1: int) =
-        let areas = h.Groups |> Array.map (fun d -> area h.Grid.[i0..i1] d.[i0..i1])
-        let k = areas.Length
-        let mean = Array.average areas
-        let se = if k < 2 then infinity else sqrt (Array.sumBy (fun a -> (a - mean) * (a - mean)) areas / float (k - 1) / float k)
-        mean, se
+        h.Groups |> Array.map (fun d -> area h.Grid.[i0..i1] d.[i0..i1]) |> Data.meanAndStdError
 
     /// The gate on the held-out evidence: the difference-form gap area on rows the network never
     /// trained on must reach the threshold and `significance` times its standard error. The
@@ -361,6 +354,10 @@ module AdaptiveDensity =
             q', top && endSignificant h true, bottom && endSignificant h false
         | None -> fromGap q grid og
 
+    /// (q', top, bottom) from the orthogonal gap `og` on `grid` (the range of q): q kept below the
+    /// threshold; else LogSnr.fitToGap with the location clamped into the range and the scale to
+    /// at most a quarter of its width. `top`/`bottom`: the gap is still above 10% of its peak at
+    /// that end of the range (the range should be widened there).
     and fromGap (q: LogSnrDensity) (grid: float[]) (og: float[]) =
         let lo, hi = LogSnr.range q
         let area = area grid og

@@ -205,6 +205,10 @@ let ``MMG-CMI's local-permutation test: small p on the collider, not small on th
     let bad = { quick 2 60 with Extra = readOnlyDict [ "permutations", "9"; "k-perm", "0" ] }
     let ex = Assert.Throws<ArgumentException>(fun () -> (CmiEstimator("mmg-cmi", bad) :> ICmiEstimator).Estimate(x, y, z, null) |> ignore)
     Assert.Contains("k-perm", ex.Message)
+    // k-perm without the test is refused too, before any training
+    let alone = { quick 2 60 with Extra = readOnlyDict [ "k-perm", "3" ] }
+    let ex2 = Assert.Throws<ArgumentException>(fun () -> (CmiEstimator("mmg-cmi", alone) :> ICmiEstimator).Estimate(x, y, z, null) |> ignore)
+    Assert.Contains("applies only with permutations", ex2.Message)
 
 [<Fact>]
 let ``bad input: a constant Z column and mismatched rows are named; MI-only estimators refuse Z`` () =
