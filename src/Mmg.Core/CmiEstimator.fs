@@ -262,7 +262,8 @@ type CmiEstimator(variant: string, options: EstimatorOptions) =
         Estimation.requireKnownOptions variant ((MmgEstimator.OptionKeys |> List.filter (fun k -> k <> "folds")) @ [ "k-perm" ]) options
 
     /// The variant names, in MmgEstimator.Variants' order (the default is CmiRegistry.defaultName).
-    /// `mmg-cmi-debiased` is ½(difference + orthogonal) of the adaptive model, as mmg-debiased.
+    /// `mmg-cmi-debiased` is ½(difference + orthogonal) of the adaptive model, rescaled where the
+    /// rows show the model shrunk, as mmg-debiased (Mmse.debiased).
     static member Variants = [| "mmg-cmi"; "mmg-cmi-adaptive"; "mmg-cmi-orthogonal"; "mmg-cmi-orthogonal-adaptive"; "mmg-cmi-debiased" |]
 
     member _.Variant = variant
@@ -322,6 +323,7 @@ type CmiEstimator(variant: string, options: EstimatorOptions) =
         let settings = Dictionary<string, string>(model.Settings)
         settings.["train_rows"] <- string train.Length
         settings.["test_rows"] <- string test.Length
+        settings.["debiased_scale"] <- ev.DebiasedScale.ToString("0.###", Globalization.CultureInfo.InvariantCulture)
         let pValue =
             if permutations = 0 then nan
             else

@@ -283,8 +283,11 @@ type MmgEvaluation =
       MmgAdaptive: McEstimate
       MmgOrthogonal: McEstimate
       MmgOrthogonalAdaptive: McEstimate
-      /// ½(difference + orthogonal) of the adaptive model, row by row (see MmgEstimator).
+      /// ½(difference + orthogonal) of the adaptive model, row by row, rescaled where the rows
+      /// show the model shrunk (Mmse.debiased).
       MmgDebiased: McEstimate
+      /// The rescaling λ Mmse.debiased applied (1: none).
+      DebiasedScale: float
       /// Pointwise MI per row (difference form of the requested variant's model; empty unless
       /// asked for).
       Pointwise: float[]
@@ -313,10 +316,9 @@ module ModelEvaluation =
             let d, o = pointwise net q g
             use d = d
             use o = o
-            use b = (d + o) * 0.5
-            Mmse.summarize d, Mmse.summarize o, Mmse.summarize b, d.data<float>().ToArray()
+            Mmse.summarize d, Mmse.summarize o, Mmse.debiased d o, d.data<float>().ToArray()
         let fd, fo, _, fdp = run fixedNet fixedQ seed
-        let ad, ao, ab, adp = run adaptiveNet adaptiveQ seed
+        let ad, ao, (ab, scale), adp = run adaptiveNet adaptiveQ seed
         // Pointwise MI is the difference form (paper eq. 7) of the variant's model, whatever the
         // variant's integrand: the orthogonal identity holds only in expectation over x given
         // (z, y), so per row the orthogonal integrand is not the pointwise MI (it can even have
@@ -337,6 +339,7 @@ module ModelEvaluation =
           MmgOrthogonal = fo
           MmgOrthogonalAdaptive = ao
           MmgDebiased = ab
+          DebiasedScale = scale
           Pointwise = rows
           Curves = { LogSnr = grid; Unconditional = u; Conditional = c; Gap = gap; OrthogonalGap = og } }
 
@@ -444,16 +447,18 @@ type MmgEstimator(variant: string, options: EstimatorOptions) =
     /// Below this MMSE-gap area (nats) of the preliminary model the log-SNR density is not adapted.
     static member AdaptThreshold = AdaptiveDensity.threshold
 
+    /// The estimator-specific options (EstimatorOptions.Extra) MMG reads; others are refused.
+    static member OptionKeys =
+        [ "adapt-steps"; "width"; "repeats"; "drop-probability"; "linear-base"; "zero-init"; "cosine"; "validation"; "patience"; "defensive-share"; "train-weighted"; "folds"; "permutations" ]
+
     /// The variant names, default last.
     /// `mmg-debiased` is ½(difference + orthogonal) of the adaptive model: on held-out rows a
     /// model's estimation error δ (independent of those rows) moves the two forms in opposite
     /// directions, difference ≈ I − E‖δ‖², orthogonal ≈ I + E‖δ‖², so their mean cancels it to
     /// first order (docs/accuracy.md); on independent data it is ≈ 0 where the orthogonal form,
-    /// ≥ 0 by construction, reports the overfitting as information.
-    /// The estimator-specific options (EstimatorOptions.Extra) MMG reads; others are refused.
-    static member OptionKeys =
-        [ "adapt-steps"; "width"; "repeats"; "drop-probability"; "linear-base"; "zero-init"; "cosine"; "validation"; "patience"; "defensive-share"; "train-weighted"; "folds"; "permutations" ]
-
+    /// ≥ 0 by construction, reports the overfitting as information. Where the rows show the
+    /// other failure, a conditional path shrunk towards the unconditional one (difference
+    /// significantly above orthogonal, as at high MI), it is rescaled (Mmse.debiased).
     static member Variants = [| "mmg"; "mmg-adaptive"; "mmg-orthogonal"; "mmg-orthogonal-adaptive"; "mmg-debiased" |]
 
     member _.Variant = variant
@@ -550,6 +555,7 @@ type MmgEstimator(variant: string, options: EstimatorOptions) =
         let settings = Dictionary<string, string>(model.Settings)
         settings.["seed"] <- string options.Seed
         settings.["folds"] <- string folds
+        settings.["debiased_scale"] <- String.Join(" ", evaluations |> Array.map (fun (ev, _, _) -> ev.DebiasedScale.ToString("0.###", Globalization.CultureInfo.InvariantCulture)))
         if folds = 1 then
             let train, test = parts.[0]
             settings.["train_rows"] <- string train.Length

@@ -121,6 +121,46 @@ module Mmse =
         use o = o
         { Difference = summarize d; Orthogonal = summarize o }
 
+    /// Above this many standard errors of the rows' mean (difference − orthogonal) the model is
+    /// taken to be shrunk and the debiased form is rescaled (see `debiased`).
+    [<Literal>]
+    let ShrinkageSignificance = 2.0
+
+    /// The largest rescaling `debiased` applies: 2 means the model recovered half of the gap.
+    [<Literal>]
+    let MaxShrinkageScale = 2.0
+
+    /// The debiased form from per-row difference values d and orthogonal values o of one model on
+    /// held-out rows (the same draws). With D = ε̂_y − ε̂ and R = ε − ε̂ (importance weights and ½
+    /// left out), d = 2⟨R, D⟩ − ‖D‖², o = ‖D‖², and their mean b = ⟨R, D⟩.
+    ///
+    /// Two ways a learned conditional prediction ε̂_y misses the true one, with truth g:
+    /// - an error δ independent of the rows: d ≈ g − E‖δ‖², o ≈ g + E‖δ‖², b ≈ g (b cancels it);
+    /// - shrinkage towards ε̂ by a share s (an under-trained conditional path, as at high MI):
+    ///   d ≈ (1 − s²)g, o ≈ (1 − s)²g, b ≈ (1 − s)g: every form is low, and d > o.
+    /// Rescaling D by λ gives difference 2λb − λ²o, largest at λ* = b/o, where difference and
+    /// orthogonal forms agree (the orthogonal identity holds for the rescaled model) and the value
+    /// is b²/o. With both errors present, b ≤ g and b²/o ≤ g; so when the rows show
+    /// d > o (mean of d − o at least `ShrinkageSignificance` standard errors above 0), the
+    /// estimate is b²/o with λ capped at `MaxShrinkageScale` (its per-row values 2λb − λ²o carry
+    /// the standard error, by the delta method); otherwise it is b. λ is fitted on the same rows,
+    /// one parameter over hundreds of rows. Returns the estimate and λ (1 when not rescaled).
+    let debiased (difference: Tensor) (orthogonal: Tensor) : McEstimate * float =
+        Checks.requireRank "difference" 1 difference
+        Checks.requireSameShape "difference" difference "orthogonal" orthogonal
+        use d = difference.``to`` torch.ScalarType.Float64
+        use o = orthogonal.``to`` torch.ScalarType.Float64
+        use b = (d + o) * 0.5
+        use gap = d - o
+        let g = summarize gap
+        let bMean = b.mean().item<float> ()
+        let oMean = o.mean().item<float> ()
+        if g.Mean > 0.0 && g.Mean >= ShrinkageSignificance * g.StdError && oMean > 0.0 then
+            let lambda = min (bMean / oMean) MaxShrinkageScale
+            use rows = b * (2.0 * lambda) - o * (lambda * lambda)
+            summarize rows, lambda
+        else summarize b, 1.0
+
     /// Trapezoid rule for values [m] on an increasing grid [m] (same length).
     let trapezoid (grid: Tensor) (values: Tensor) : float =
         Checks.requireRank "grid" 1 grid

@@ -98,7 +98,10 @@ public sealed record EstimateResult
             Curves = FromCurves(e.Curves),
             Pointwise = e.Pointwise,
             Interval = new EstimateInterval(head.Estimate - 1.96 * head.StdError, head.Estimate + 1.96 * head.StdError, 0.95, "monte-carlo"),
-            Settings = settings,
+            Settings = new Dictionary<string, string>(settings)
+            {
+                ["debiased_scale"] = e.DebiasedScale.ToString("0.###", System.Globalization.CultureInfo.InvariantCulture),
+            },
         };
     }
 
