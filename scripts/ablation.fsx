@@ -45,7 +45,7 @@ let done' =
     if File.Exists out then File.ReadAllLines out |> Array.skip 1 |> Array.map (fun l -> let f = l.Split ',' in f.[0], f.[1], f.[2], f.[3]) |> Set.ofArray
     else Set.empty
 if not (File.Exists out) then
-    File.WriteAllText(out, "config,task,seed,samples,truth,mmg,mmg_adaptive,mmg_orthogonal,mmg_orthogonal_adaptive,se_orth_adaptive,se_diff_adaptive,seconds,adaptive_q,shrinkage,final_lr,mmg_debiased,se_debiased,fixed_step_kept,adapt_step_kept\n")
+    File.WriteAllText(out, "config,task,seed,samples,truth,mmg,mmg_adaptive,mmg_orthogonal,mmg_orthogonal_adaptive,se_orth_adaptive,se_diff_adaptive,seconds,adaptive_q,shrinkage,final_lr,mmg_debiased,se_debiased,fixed_step_kept,adapt_step_kept,debiased_scale\n")
 let setting (r: EstimatorResult) (key: string) = match r.Settings.TryGetValue key with | true, v -> v | _ -> ""
 torch.set_num_threads 1
 for t in tasks do
@@ -68,6 +68,6 @@ for t in tasks do
             (m :> IDisposable).Dispose()
             let v i = r.Variants.[i].Estimate
             let line = sprintf "%s,%s,%d,%d,%.4f,%.4f,%.4f,%.4f,%.4f,%.4f,%.4f,%.1f,\"%s\",%s" name t seed n truth (v 0) (v 1) (v 2) (v 3) r.Variants.[3].StdError r.Variants.[1].StdError r.Seconds r.Settings.["adaptive_q"] (r.Settings.["regression_shrinkage"]) + sprintf ",%s,%.4f,%.4f" r.Settings.["final_learning_rate"] (if r.Variants.Length > 4 then v 4 else nan) (if r.Variants.Length > 4 then r.Variants.[4].StdError else nan)
-                       + sprintf ",%s,%s" (setting r "fixed_step_kept") (setting r "adapt_step_kept")
+                       + sprintf ",%s,%s,%s" (setting r "fixed_step_kept") (setting r "adapt_step_kept") (setting r "debiased_scale")
             File.AppendAllText(out, line + "\n")
             printfn "%s" line

@@ -141,10 +141,12 @@ module Mmse =
     /// Rescaling D by λ gives difference 2λb − λ²o, largest at λ* = b/o, where difference and
     /// orthogonal forms agree (the orthogonal identity holds for the rescaled model) and the value
     /// is b²/o. With both errors present, b ≤ g and b²/o ≤ g; so when the rows show
-    /// d > o (mean of d − o at least `ShrinkageSignificance` standard errors above 0), the
-    /// estimate is b²/o with λ capped at `MaxShrinkageScale` (its per-row values 2λb − λ²o carry
-    /// the standard error, by the delta method); otherwise it is b. λ is fitted on the same rows,
-    /// one parameter over hundreds of rows. Returns the estimate and λ (1 when not rescaled).
+    /// d > o (mean of d − o at least `ShrinkageSignificance` standard errors above 0) and there is
+    /// information to rescale (b at least as many standard errors above 0: on independent data o
+    /// is tiny and b/o pure noise), the estimate is b²/o with λ capped at `MaxShrinkageScale` (its
+    /// per-row values 2λb − λ²o carry the standard error, by the delta method); otherwise it is b.
+    /// λ is fitted on the same rows, one parameter over hundreds of rows. Returns the estimate and
+    /// λ (1 when not rescaled).
     let debiased (difference: Tensor) (orthogonal: Tensor) : McEstimate * float =
         Checks.requireRank "difference" 1 difference
         Checks.requireSameShape "difference" difference "orthogonal" orthogonal
@@ -153,13 +155,14 @@ module Mmse =
         use b = (d + o) * 0.5
         use gap = d - o
         let g = summarize gap
-        let bMean = b.mean().item<float> ()
+        let plain = summarize b
         let oMean = o.mean().item<float> ()
-        if g.Mean > 0.0 && g.Mean >= ShrinkageSignificance * g.StdError && oMean > 0.0 then
-            let lambda = min (bMean / oMean) MaxShrinkageScale
+        let significant (e: McEstimate) = e.Mean > 0.0 && e.Mean >= ShrinkageSignificance * e.StdError
+        if significant g && significant plain && oMean > 0.0 then
+            let lambda = min (plain.Mean / oMean) MaxShrinkageScale
             use rows = b * (2.0 * lambda) - o * (lambda * lambda)
             summarize rows, lambda
-        else summarize b, 1.0
+        else plain, 1.0
 
     /// Trapezoid rule for values [m] on an increasing grid [m] (same length).
     let trapezoid (grid: Tensor) (values: Tensor) : float =

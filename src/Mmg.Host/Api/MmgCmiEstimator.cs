@@ -7,7 +7,7 @@ public sealed class MmgCmiOptions : EstimatorSettings
     /// mmg-cmi-orthogonal-adaptive (default) or mmg-cmi-debiased.</summary>
     public string Variant { get; init; } = Core.CmiRegistry.defaultName;
 
-    /// <summary>Network width (default: 64 / 128 / 256 by dim_x + dim_y + dim_z).</summary>
+    /// <summary>Network width (default 64; the paper profile: 64 / 128 / 256 by dim_x + dim_y + dim_z).</summary>
     public int? Width { get; init; }
 
     /// <summary>(a, ε) draws per test row at estimation time (default: the profile's).</summary>
@@ -82,6 +82,10 @@ public sealed class MmgCmiEstimator : IConditionalMutualInformationEstimator, ID
         var (r, m) = _inner.EstimateWithModel(x, y, z, Estimators.Callback(progress, cancellationToken)!, _options.Pointwise).ToValueTuple();
         return (EstimateResult.From(r), new MmgCmiModel(m, _options.Variant));
     }
+
+    /// <summary><see cref="Fit(double[,], double[,], double[,], IProgress{TrainingStatus}?, CancellationToken)"/> on jagged rows (<c>x[i]</c>, <c>y[i]</c>, <c>z[i]</c> are row i).</summary>
+    public (EstimateResult Result, MmgCmiModel Model) Fit(double[][] x, double[][] y, double[][] z, IProgress<TrainingStatus>? progress = null, CancellationToken cancellationToken = default) =>
+        Fit(Matrix.FromRows(x, nameof(x)), Matrix.FromRows(y, nameof(y)), Matrix.FromRows(z, nameof(z)), progress, cancellationToken);
 
     /// <inheritdoc />
     public void Dispose() => Model?.Dispose();

@@ -6,7 +6,7 @@ public sealed class MmgOptions : EstimatorSettings
     /// <summary>The headline variant: mmg, mmg-adaptive, mmg-orthogonal, mmg-orthogonal-adaptive or mmg-debiased (default).</summary>
     public string Variant { get; init; } = "mmg-debiased";
 
-    /// <summary>Network width (default: 64 / 128 / 256 by data dimension).</summary>
+    /// <summary>Network width (default 64; the paper profile: 64 / 128 / 256 by data dimension).</summary>
     public int? Width { get; init; }
 
     /// <summary>(a, ε) draws per test row at estimation time (default 10).</summary>
@@ -75,6 +75,10 @@ public sealed class MmgEstimator : IMutualInformationEstimator, IDisposable
         var (r, m) = _inner.EstimateWithModel(x, y, Estimators.Callback(progress, cancellationToken)!, _options.Pointwise).ToValueTuple();
         return (EstimateResult.From(r), new MmgModel(m, _options.Variant));
     }
+
+    /// <summary><see cref="Fit(double[,], double[,], IProgress{TrainingStatus}?, CancellationToken)"/> on jagged rows (<c>x[i]</c>, <c>y[i]</c> are row i).</summary>
+    public (EstimateResult Result, MmgModel Model) Fit(double[][] x, double[][] y, IProgress<TrainingStatus>? progress = null, CancellationToken cancellationToken = default) =>
+        Fit(Matrix.FromRows(x, nameof(x)), Matrix.FromRows(y, nameof(y)), progress, cancellationToken);
 
     /// <inheritdoc />
     public void Dispose() => Model?.Dispose();
