@@ -247,7 +247,7 @@ type CmiModel(shape: NetworkShape, dimZ: int, fixedNet: CmiDenoiserNet, adaptive
 
 /// MMG for conditional MI (issue 14): one noise predictor ε̂(x_a, a, y, z) that always sees z and
 /// sees y or the "absent" token, trained by MmgEstimator's own fit (MmgFit.run with CmiFit.network:
-/// same profiles, loss, EmaAdam, linear-Gaussian base (option "linear-base", by default from
+/// same profiles, loss, training loop, linear-Gaussian base (option "linear-base", by default from
 /// Network.linearBaseMinColumns columns), gated adaptive density with range widening, held-out
 /// rows, standardisation fit on the training rows) and evaluated as MmgEstimator; all five
 /// variants from one run. With dz = 0 it reproduces MmgEstimator's numbers for

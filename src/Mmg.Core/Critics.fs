@@ -398,7 +398,8 @@ module Critics =
           Loss: Tensor -> Tensor
           /// The estimate on a batch (nats), a scalar tensor.
           Value: Tensor -> Tensor
-          /// The validation score for early stopping (higher is better), a scalar tensor.
+          /// The validation score for early stopping (higher is better; train hands the loop its
+          /// negation), a scalar tensor.
           Score: Tensor -> Tensor }
 
     let private boundObjective (bound: Tensor -> Tensor) =
@@ -469,22 +470,19 @@ module Critics =
                let v = f out
                yield float (v.item<float32> ()) |]
 
-    type private TrainStats =
-        { StepsRun: int
-          BestStep: int
-          BestScore: float
-          FinalLoss: float }
+    /// Weight of the newest batch loss in the critics' smoothed training loss (about 10 steps).
+    [<Literal>]
+    let private SmoothingWeight = 0.1
 
-    /// Adam on random mini-batches (reshuffled each epoch with a seeded Random), one dispose
-    /// scope per step; every EvalEvery steps the validation score is computed and the best
-    /// parameters kept; training stops after Patience evaluations without improvement, and the
-    /// best parameters are restored at the end.
-    let private train (r: Resolved) (phase: string) (model: torch.nn.Module<Tensor, Tensor, Tensor>) (objective: Objective) (xTr: Tensor) (yTr: Tensor) (xVal: Tensor) (yVal: Tensor) (progress: Action<TrainingProgress>) : TrainStats =
-        let parameters = model.parameters () |> Seq.toArray
-        use opt = torch.optim.Adam(parameters, lr = r.LearningRate)
-        let snapshot =
-            use _ng = torch.no_grad ()
-            parameters |> Array.map (fun p -> (use d = p.detach () in d.clone().DetachFromDisposeScope()))
+    /// Adam at a constant rate on the shared TrainingLoop (no EMA copy), one dispose scope per
+    /// step, on mini-batches of the shuffled fitting rows (reshuffled with a Random seeded by
+    /// Seed + 1 whenever the rest of the epoch does not fill a batch). Every EvalEvery steps and
+    /// after the last the validation score (higher is better; the loop minimises its negation)
+    /// is computed and the best parameters kept; training stops after Patience evaluations
+    /// without improvement, and the best parameters are restored. In the outcome, ValidationLoss
+    /// is the negated best score.
+    let private train (r: Resolved) (phase: string) (model: torch.nn.Module<Tensor, Tensor, Tensor>) (objective: Objective) (xTr: Tensor) (yTr: Tensor) (xVal: Tensor) (yVal: Tensor) (progress: Action<TrainingProgress>) : PhaseOutcome =
+        use loop = new TrainingLoop(model.parameters (), LoopSettings.ConstantRate(r.LearningRate, SmoothingWeight))
         let rng = Random(r.Seed + 1)
         let nTr = int xTr.shape.[0]
         let b = min r.BatchSize nTr
@@ -496,51 +494,20 @@ module Critics =
                 perm.[i] <- perm.[j]
                 perm.[j] <- t
         shuffle ()
-        let mutable pos = 0
-        let reporter = Estimation.ProgressReporter(phase, r.Steps, progress)
-        let mutable best = Double.NegativeInfinity
-        let mutable bestStep = 0
-        let mutable smoothed = Double.NaN
-        let mutable step = 0
-        let mutable stop = false
-        try
-            while not stop && step < r.Steps do
-                step <- step + 1
-                if pos + b > nTr then
-                    shuffle ()
-                    pos <- 0
-                let idx = perm.[pos .. pos + b - 1]
-                pos <- pos + b
-                do
-                    use scope = torch.NewDisposeScope()
-                    let xb = rowsOn r.Device idx xTr
-                    let yb = rowsOn r.Device idx yTr
-                    let out = model.forward(xb, yb)
-                    let loss = objective.Loss out
-                    opt.zero_grad ()
-                    loss.backward ()
-                    opt.step () |> ignore
-                    let l = float (loss.item<float32> ())
-                    smoothed <- (if Double.IsNaN smoothed then l else 0.9 * smoothed + 0.1 * l)
-                reporter.Report(step, smoothed)
-                if step % r.EvalEvery = 0 || step = r.Steps then
-                    let scores = batchValues model objective.Score r.BatchSize xVal yVal
-                    let s = Array.average scores
-                    if s > best || bestStep = 0 then
-                        best <- s
-                        bestStep <- step
-                        use _ng = torch.no_grad ()
-                        for i in 0 .. parameters.Length - 1 do
-                            snapshot.[i].copy_ parameters.[i] |> ignore
-                    elif step - bestStep >= r.Patience * r.EvalEvery then
-                        stop <- true
-            if bestStep > 0 then
-                use _ng = torch.no_grad ()
-                for i in 0 .. parameters.Length - 1 do
-                    parameters.[i].copy_ snapshot.[i] |> ignore
-        finally
-            for t in snapshot do t.Dispose()
-        { StepsRun = step; BestStep = bestStep; BestScore = best; FinalLoss = smoothed }
+        let pos = ref 0
+        let step () =
+            if pos.Value + b > nTr then
+                shuffle ()
+                pos.Value <- 0
+            let idx = perm.[pos.Value .. pos.Value + b - 1]
+            pos.Value <- pos.Value + b
+            use scope = torch.NewDisposeScope()
+            let xb = rowsOn r.Device idx xTr
+            let yb = rowsOn r.Device idx yTr
+            let out = model.forward(xb, yb)
+            loop.Apply(objective.Loss out)
+        let negatedScore () = -(Array.average (batchValues model objective.Score r.BatchSize xVal yVal))
+        loop.Run(r.Steps, phase, progress, step, { Every = r.EvalEvery; Patience = r.Patience; Loss = negatedScore })
 
     type private Kind =
         | Bound of critic: string * objective: (unit -> Objective) * extra: (string * obj) list
@@ -641,10 +608,10 @@ module Critics =
               "device", box r.DeviceName
               "profile", box r.Profile
               "steps", box r.Steps
-              "stepsRun", box stats.StepsRun
-              "bestStep", box stats.BestStep
-              "bestValidationScore", box stats.BestScore
-              "finalTrainingLoss", box stats.FinalLoss
+              "stepsRun", box stats.Steps
+              "bestStep", box stats.KeptStep
+              "bestValidationScore", box (-stats.ValidationLoss)
+              "finalTrainingLoss", box stats.SmoothedLoss
               "batchSize", box r.BatchSize
               "learningRate", box r.LearningRate
               "optimizer", box "adam"

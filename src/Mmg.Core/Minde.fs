@@ -44,11 +44,14 @@ type JointDenoiserNet(shape: NetworkShape) as this =
 /// Trains a JointDenoiserNet: each row is, with probability 1/3 each, a joint row (x and y noised
 /// at the same a, both present), an x-only row (y absent) or a y-only row (x absent). Loss: the
 /// ε-MSE summed over the present parts, weighted by w = 1/(q(a)·|support|) as in DenoiserTrainer
-/// (E_q[w] = 1); Adam, EMA weights, plateau halving of the learning rate. Deterministic given the
-/// seed. (DropProbability of the config is not used: the three modes replace it.)
+/// (E_q[w] = 1); the shared TrainingLoop with `ema` as its EMA copy and plateau halving of the
+/// learning rate (config.LoopSettings). Owns the generator, seeded by `seed`, that every batch is
+/// drawn from: deterministic given the seed. (DropProbability of the config is not used: the three
+/// modes replace it; it is still checked, as for DenoiserTrainer.)
 type JointTrainer(net: JointDenoiserNet, ema: JointDenoiserNet, config: TrainConfig, seed: int) =
-    let loop = new EmaAdam(net.parameters (), ema.parameters (), config, seed)
-    let generator = loop.Generator
+    do config.Validate()
+    let loop = new TrainingLoop(net.parameters (), config.LoopSettings, { Parameters = ema.parameters (); Decay = config.EmaDecay })
+    let generator = new torch.Generator(uint64 seed)
 
     member _.Steps = loop.Steps
     member _.LearningRate = loop.LearningRate
@@ -81,14 +84,17 @@ type JointTrainer(net: JointDenoiserNet, ema: JointDenoiserNet, config: TrainCon
         let w = LogSnr.weights q a / (hi - lo)
         loop.Apply(((errX + errY) * w).mean ())
 
-    /// `steps` steps with q, reporting progress under `phase`; returns the final smoothed loss.
+    /// `steps` steps with q, reporting progress under `phase`; returns what the phase did
+    /// (PhaseOutcome: the final smoothed loss, the steps taken).
     member this.Train(x: Tensor, y: Tensor, q: LogSnrDensity, steps: int, phase: string, progress: Action<TrainingProgress>) =
         LogSnr.validate q
         Checks.requireSameRows "x" x "y" y
         loop.Run(steps, phase, progress, fun () -> this.Step(x, y, q))
 
     interface IDisposable with
-        member _.Dispose() = (loop :> IDisposable).Dispose()
+        member _.Dispose() =
+            (loop :> IDisposable).Dispose()
+            generator.Dispose()
 
 /// MINDE (Franzese et al. 2024, "MINDE: Mutual Information Neural Diffusion Estimation") in Mmg's
 /// conventions: the conditional estimator minde-c and the joint estimator minde-j, their MI

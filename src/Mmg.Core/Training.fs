@@ -3,7 +3,54 @@ namespace Mmg.Core
 open System
 open TorchSharp
 
-/// Settings of one denoiser training run.
+/// How the learning rate moves within a training phase (TrainingLoop.Run).
+type LearningRateSchedule =
+    /// The starting rate throughout (the critics, the consistency autoencoders).
+    | Constant
+    /// Halve it, down to MinLearningRate, when the smoothed loss has not improved by a relative
+    /// 1e-4 for PlateauPatience steps (the denoisers' default).
+    | Plateau
+    /// A short linear warm-up (min(500, steps/10) steps), then a cosine decay to 5% of the
+    /// starting rate at the end of the phase; every phase starts again from the full rate.
+    | Cosine
+
+/// Settings of a TrainingLoop.
+type LoopSettings =
+    { /// Adam's starting learning rate (> 0).
+      LearningRate: float
+      /// The schedule the loop starts with (TrainingLoop.Schedule may change it between phases).
+      Schedule: LearningRateSchedule
+      /// Plateau only: steps without improvement of the smoothed loss before the rate is halved
+      /// (≥ 1).
+      PlateauPatience: int
+      /// Plateau only: the rate is not halved below this (≥ 0).
+      MinLearningRate: float
+      /// The weight w of the newest batch loss in the smoothed loss, smoothed ← (1 − w)·smoothed
+      /// + w·loss (the first loss starts it), in (0, 1]; w = 0.01 remembers about 100 steps. It is
+      /// given as w rather than 1 − w because the callers' weights (0.01, 0.02, 0.1) are the
+      /// constants their losses were always smoothed with, and 1 − w rounds to exactly 0.99, 0.98
+      /// and 0.9, while 1 − 0.99 is not 0.01 in floating point.
+      SmoothingWeight: float }
+
+    /// A constant learning rate and smoothing weight w (the plateau fields are unused).
+    static member ConstantRate(learningRate: float, smoothingWeight: float) =
+        { LearningRate = learningRate
+          Schedule = Constant
+          PlateauPatience = 1
+          MinLearningRate = 0.0
+          SmoothingWeight = smoothingWeight }
+
+/// The exponential moving average of the weights that a TrainingLoop keeps beside the live ones:
+/// after step t every copy moves as pe ← pe + (1 − d)(p − pe), d = min(Decay, (1 + t)/(10 + t))
+/// (the usual warm-up). The copy starts as the live weights.
+type EmaCopy =
+    { /// One tensor per live parameter, in the same order and of the same shapes (the
+      /// parameters of a second instance of the same network).
+      Parameters: seq<Modules.Parameter>
+      /// The EMA momentum, in [0, 1] (paper: 0.999).
+      Decay: float }
+
+/// Settings of one denoiser training run (DenoiserTrainer, MINDE's JointTrainer).
 type TrainConfig =
     { BatchSize: int
       LearningRate: float
@@ -16,19 +63,31 @@ type TrainConfig =
       PlateauPatience: int
       MinLearningRate: float }
 
-/// How the learning rate moves within a training phase.
-type LearningRateSchedule =
-    /// Halve it when the smoothed loss has not improved for PlateauPatience steps.
-    | Plateau
-    /// A short linear warm-up (min(500, steps/10) steps), then a cosine decay to 5% of the
-    /// starting rate at the end of the phase; every phase starts again from the full rate.
-    | Cosine
+    /// Raises ArgumentException, naming the value, for a batch size below 1, a learning rate
+    /// that is not positive or a drop probability outside [0, 1).
+    member c.Validate() =
+        Checks.requirePositiveInt "BatchSize" c.BatchSize
+        Checks.requirePositive "LearningRate" c.LearningRate
+        if not (c.DropProbability >= 0.0 && c.DropProbability < 1.0) then
+            invalidArg "DropProbability" (sprintf "DropProbability must lie in [0, 1), got %g." c.DropProbability)
 
-/// Early stopping on rows the optimiser never sees: every `Every` steps `Loss` scores the current
-/// EMA weights (a deterministic function of them: fixed rows and fixed draws); the phase keeps the
-/// best-scoring weights and ends once `Patience` scores in a row have not improved on the best.
-/// The budget then follows the data: a small data set stops before the network memorises its
-/// rows, a large one uses the whole budget.
+    /// The loop settings of a denoiser trainer: Adam at LearningRate, halved on a plateau of the
+    /// loss smoothed with weight 0.01 (about the last 100 steps).
+    member c.LoopSettings =
+        { LearningRate = c.LearningRate
+          Schedule = Plateau
+          PlateauPatience = c.PlateauPatience
+          MinLearningRate = c.MinLearningRate
+          SmoothingWeight = 0.01 }
+
+/// Early stopping on rows the optimiser never sees: every `Every` steps (and after the last)
+/// `Loss` scores the weights the loop keeps, the EMA copy when there is one, else the live weights;
+/// lower is better (a caller whose score rises with quality passes its negation). `Loss` must be a
+/// deterministic function of those weights (fixed rows and fixed draws). The phase keeps the
+/// best-scoring weights (a score that is not lower than the best so far, NaN included, does not
+/// count) and ends once `Patience` scores in a row have not improved on the best. The budget then
+/// follows the data: a small data set stops before the network memorises its rows, a large one
+/// uses the whole budget.
 type EarlyStopping =
     { Every: int
       Patience: int
@@ -40,126 +99,183 @@ type PhaseOutcome =
       SmoothedLoss: float
       /// Steps taken (fewer than the budget when early stopping ended the phase).
       Steps: int
-      /// The step whose EMA weights were kept (the last step without early stopping).
+      /// The step whose weights were kept: the best-scoring one with early stopping, else (or
+      /// when no score was ever lower than +∞) the last step.
       KeptStep: int
-      /// The validation loss of the kept weights (NaN without early stopping).
+      /// The score of the kept weights (+∞ when none was kept; NaN without early stopping).
       ValidationLoss: float }
 
-/// Adam with an EMA copy of the weights and learning-rate halving on a plateau of the smoothed
-/// loss: the optimisation loop shared by the denoiser trainers (MMG's and MINDE-J's). Owns the
-/// seeded generator the trainers draw their batches from.
-type EmaAdam(parameters: seq<Modules.Parameter>, emaParameters: seq<Modules.Parameter>, config: TrainConfig, seed: int) as this =
-    do Checks.requirePositiveInt "BatchSize" config.BatchSize
-    do Checks.requirePositive "LearningRate" config.LearningRate
-    do
-        if not (config.DropProbability >= 0.0 && config.DropProbability < 1.0) then
-            invalidArg "DropProbability" (sprintf "DropProbability must lie in [0, 1), got %g." config.DropProbability)
+/// The one optimisation loop of Mmg, shared by MMG's and MMG-CMI's denoisers, MINDE, the critics
+/// and the consistency autoencoders: Adam on `parameters`; with `ema`, an EMA copy of them (then
+/// the copy that early stopping scores and keeps); a learning-rate schedule; a smoothed loss for
+/// the progress reports and the plateau schedule; optional early stopping that keeps and restores
+/// the best-scoring weights (Run). Batches stay with the caller: its step function draws one,
+/// computes the loss and hands it to Apply, so the loop consumes no random numbers. Progress goes
+/// through Estimation.ProgressReporter, whose callback is also where a host cancels a run (it
+/// throws; Run frees its own tensors and lets the exception through). Disposing the loop disposes
+/// the optimiser, not the parameters.
+type TrainingLoop(parameters: seq<Modules.Parameter>, settings: LoopSettings, ?ema: EmaCopy) =
     let parameters = Array.ofSeq parameters
-    let emaParameters = Array.ofSeq emaParameters
-    let generator = new torch.Generator(uint64 seed)
-    let optimizer = torch.optim.Adam(parameters, lr = config.LearningRate)
-    let mutable lr = config.LearningRate
+    let emaParameters = ema |> Option.map (fun e -> Array.ofSeq e.Parameters)
+    let checkSchedule (schedule: LearningRateSchedule) =
+        if schedule = Plateau then
+            Checks.requirePositiveInt "PlateauPatience" settings.PlateauPatience
+            if not (settings.MinLearningRate >= 0.0) then
+                invalidArg "MinLearningRate" (sprintf "MinLearningRate (the floor of the plateau halving) must be >= 0, got %g." settings.MinLearningRate)
+    do
+        if parameters.Length = 0 then invalidArg "parameters" "the training loop needs at least one parameter to optimise, got none."
+        Checks.requirePositive "LearningRate" settings.LearningRate
+        if not (settings.SmoothingWeight > 0.0 && settings.SmoothingWeight <= 1.0) then
+            invalidArg "SmoothingWeight" (sprintf "SmoothingWeight (the weight of the newest loss in the smoothed loss) must lie in (0, 1], got %g." settings.SmoothingWeight)
+        checkSchedule settings.Schedule
+        match ema, emaParameters with
+        | Some e, Some copy ->
+            if not (e.Decay >= 0.0 && e.Decay <= 1.0) then
+                invalidArg "Decay" (sprintf "the EMA decay must lie in [0, 1], got %g." e.Decay)
+            if copy.Length <> parameters.Length then
+                invalidArg "ema" (sprintf "the EMA copy has %d parameters but the model has %d; they must match one to one." copy.Length parameters.Length)
+            for i in 0 .. parameters.Length - 1 do
+                Checks.requireSameShape (sprintf "parameter %d" i) parameters.[i] (sprintf "its EMA copy %d" i) copy.[i]
+        | _ -> ()
+    let optimizer = torch.optim.Adam(parameters, lr = settings.LearningRate)
+    /// The weights early stopping scores and keeps.
+    let kept = defaultArg emaParameters parameters
+    let mutable schedule = settings.Schedule
+    let mutable lr = settings.LearningRate
     let mutable step = 0
     let mutable smoothed = Double.NaN
+    // plateau bookkeeping: the best smoothed loss of the phase and the steps since it
     let mutable best = Double.PositiveInfinity
     let mutable sinceBest = 0
+    // Apply calls since Run last called its step function (it must be exactly one)
+    let mutable applied = 0
+    let setRate (rate: float) =
+        lr <- rate
+        for g in optimizer.ParamGroups do g.LearningRate <- rate
     do
-        use _ = torch.no_grad ()
-        for pe, p in Array.zip emaParameters parameters do
-            pe.copy_ p |> ignore
+        match emaParameters with
+        | Some copy ->
+            use _ = torch.no_grad ()
+            for pe, p in Array.zip copy parameters do
+                pe.copy_ p |> ignore
+        | None -> ()
 
-    member _.Generator = generator
+    /// Optimisation steps taken so far (Apply calls, over all phases).
     member _.Steps = step
-    /// The schedule (Plateau unless set).
-    member val Schedule = Plateau with get, set
+    /// The current learning rate.
     member _.LearningRate = lr
+    /// The smoothed training loss (NaN before the first step).
     member _.SmoothedLoss = smoothed
+    /// Whether there is an EMA copy (then it is the copy early stopping scores and keeps).
+    member _.HasEma = emaParameters.IsSome
 
-    /// Backward pass and Adam step on a scalar loss, then the EMA update (decay with the usual
-    /// warm-up min(decay, (1 + t)/(10 + t))) and the plateau bookkeeping. Returns the loss.
+    /// The learning-rate schedule; a change applies from the next step (Plateau needs
+    /// PlateauPatience ≥ 1 and MinLearningRate ≥ 0 in the settings).
+    member _.Schedule
+        with get () = schedule
+        and set (v: LearningRateSchedule) =
+            checkSchedule v
+            schedule <- v
+
+    /// Backward pass and Adam step on a scalar loss (call inside the step's dispose scope), then
+    /// the EMA update, the smoothed loss and the plateau bookkeeping. Returns the batch loss.
     member _.Apply(loss: Tensor) : float =
         optimizer.zero_grad ()
         loss.backward ()
         optimizer.step () |> ignore
         step <- step + 1
-        let decay = min config.EmaDecay ((1.0 + float step) / (10.0 + float step))
-        (use _ = torch.no_grad ()
-         use weight = torch.tensor (1.0 - decay, dtype = parameters.[0].dtype, device = parameters.[0].device)
-         for pe, p in Array.zip emaParameters parameters do
-             pe.lerp_(p, weight) |> ignore)
+        applied <- applied + 1
+        match ema, emaParameters with
+        | Some e, Some copy ->
+            let decay = min e.Decay ((1.0 + float step) / (10.0 + float step))
+            use _ = torch.no_grad ()
+            use weight = torch.tensor (1.0 - decay, dtype = parameters.[0].dtype, device = parameters.[0].device)
+            for pe, p in Array.zip copy parameters do
+                pe.lerp_(p, weight) |> ignore
+        | _ -> ()
         let l = loss.item<float32> () |> float
-        smoothed <- if Double.IsNaN smoothed then l else 0.99 * smoothed + 0.01 * l
+        let w = settings.SmoothingWeight
+        smoothed <- if Double.IsNaN smoothed then l else (1.0 - w) * smoothed + w * l
         if smoothed < best * (1.0 - 1e-4) then
             best <- smoothed
             sinceBest <- 0
         else
             sinceBest <- sinceBest + 1
-            if this.Schedule = Plateau && sinceBest >= config.PlateauPatience && lr > config.MinLearningRate then
-                lr <- max config.MinLearningRate (lr * 0.5)
-                for g in optimizer.ParamGroups do g.LearningRate <- lr
+            if schedule = Plateau && sinceBest >= settings.PlateauPatience && lr > settings.MinLearningRate then
+                setRate (max settings.MinLearningRate (lr * 0.5))
                 sinceBest <- 0
         l
 
-    /// Up to `steps` calls of `step`, reporting progress under `phase`; a phase starts its own
-    /// plateau bookkeeping. With `stopping`, the phase ends early when the validation loss stops
-    /// improving, and both the EMA and the live weights are set to the best-scoring EMA weights
-    /// (so a following phase goes on from them).
-    member this.Run(steps: int, phase: string, progress: Action<TrainingProgress>, step: unit -> float, ?stopping: EarlyStopping) : PhaseOutcome =
+    /// One phase: up to `steps` calls of `step` (each must draw a batch, compute its loss and
+    /// call Apply exactly once), reporting progress under `phase` after every step. A phase
+    /// starts its own plateau bookkeeping, and Cosine its own curve. With `stopping`, the phase
+    /// ends early when the score stops improving, and the kept weights (the EMA copy, else the
+    /// live weights) are set to the best-scoring ones; with an EMA copy the live weights are set
+    /// to them too, so a following phase goes on from them.
+    member _.Run(steps: int, phase: string, progress: Action<TrainingProgress>, step: unit -> float, ?stopping: EarlyStopping) : PhaseOutcome =
+        if steps < 0 then invalidArg "steps" (sprintf "a training phase needs a budget of at least 0 steps, got %d." steps)
+        stopping
+        |> Option.iter (fun stop ->
+            Checks.requirePositiveInt "EarlyStopping.Every" stop.Every
+            Checks.requirePositiveInt "EarlyStopping.Patience" stop.Patience)
         let reporter = Estimation.ProgressReporter(phase, steps, progress)
         let warm = min 500 (max 1 (steps / 10))
         let mutable bestLoss = Double.PositiveInfinity
         let mutable bestStep = 0
         let mutable bad = 0
-        let mutable snapshot : Tensor[] = [||]
-        let score s (stop: EarlyStopping) =
-            let v = stop.Loss ()
-            if v < bestLoss then
-                bestLoss <- v
-                bestStep <- s
-                bad <- 0
-                for t in snapshot do t.Dispose()
-                snapshot <- (use _ = torch.no_grad () in emaParameters |> Array.map (fun p -> p.detach().clone()))
-            else bad <- bad + 1
-        stopping |> Option.iter (fun stop ->
-            Checks.requirePositiveInt "EarlyStopping.Every" stop.Every
-            Checks.requirePositiveInt "EarlyStopping.Patience" stop.Patience)
-        let mutable s = 0
-        let mutable stopped = false
-        while s < steps && not stopped do
-            s <- s + 1
-            if this.Schedule = Cosine then
-                let f =
-                    if s <= warm then float s / float warm
-                    else 0.05 + 0.95 * 0.5 * (1.0 + Math.Cos(Math.PI * float (s - warm) / float (max 1 (steps - warm))))
-                lr <- config.LearningRate * f
-                for g in optimizer.ParamGroups do g.LearningRate <- lr
-            step () |> ignore
-            reporter.Report(s, smoothed)
-            match stopping with
-            | Some stop when s % stop.Every = 0 || s = steps ->
-                score s stop
-                if bad >= stop.Patience then
-                    stopped <- true
-                    reporter.Report(steps, smoothed)
-            | _ -> ()
-        let kept =
-            match stopping with
-            | Some _ when snapshot.Length > 0 ->
-                (use _ = torch.no_grad ()
-                 for i in 0 .. snapshot.Length - 1 do
-                     emaParameters.[i].copy_ snapshot.[i] |> ignore
-                     parameters.[i].copy_ snapshot.[i] |> ignore
-                     snapshot.[i].Dispose())
-                bestStep
-            | _ -> s
-        best <- Double.PositiveInfinity
-        sinceBest <- 0
-        { SmoothedLoss = smoothed; Steps = s; KeptStep = kept; ValidationLoss = (if stopping.IsSome then bestLoss else nan) }
+        let mutable snapshot: Tensor[] = [||]
+        try
+            let mutable s = 0
+            let mutable stopped = false
+            while s < steps && not stopped do
+                s <- s + 1
+                if schedule = Cosine then
+                    let f =
+                        if s <= warm then float s / float warm
+                        else 0.05 + 0.95 * 0.5 * (1.0 + Math.Cos(Math.PI * float (s - warm) / float (max 1 (steps - warm))))
+                    setRate (settings.LearningRate * f)
+                applied <- 0
+                step () |> ignore
+                if applied <> 1 then
+                    raise (InvalidOperationException(sprintf "the step function of training phase '%s' must call Apply exactly once, but called it %d times at step %d." phase applied s))
+                reporter.Report(s, smoothed)
+                match stopping with
+                | Some stop when s % stop.Every = 0 || s = steps ->
+                    let v = stop.Loss ()
+                    if v < bestLoss then
+                        bestLoss <- v
+                        bestStep <- s
+                        bad <- 0
+                        use _ = torch.no_grad ()
+                        if snapshot.Length = 0 then
+                            snapshot <- kept |> Array.map (fun p -> (use d = p.detach () in d.clone().DetachFromDisposeScope()))
+                        else
+                            for i in 0 .. kept.Length - 1 do
+                                snapshot.[i].copy_ kept.[i] |> ignore
+                    else bad <- bad + 1
+                    if bad >= stop.Patience then
+                        stopped <- true
+                        reporter.Report(steps, smoothed)
+                | _ -> ()
+            let keptStep =
+                if snapshot.Length > 0 then
+                    use _ = torch.no_grad ()
+                    for i in 0 .. kept.Length - 1 do
+                        kept.[i].copy_ snapshot.[i] |> ignore
+                        if emaParameters.IsSome then parameters.[i].copy_ snapshot.[i] |> ignore
+                    bestStep
+                else s
+            best <- Double.PositiveInfinity
+            sinceBest <- 0
+            { SmoothedLoss = smoothed
+              Steps = s
+              KeptStep = keptStep
+              ValidationLoss = (if stopping.IsSome then bestLoss else nan) }
+        finally
+            for t in snapshot do t.Dispose()
 
     interface IDisposable with
-        member _.Dispose() =
-            optimizer.Dispose()
-            generator.Dispose()
+        member _.Dispose() = optimizer.Dispose()
 
 /// A noise predictor as the trainer and HeldOutLoss call it: `predict noisy a present conditions`
 /// is ε̂ for noisy rows x_a [n; dx], log-SNRs a [n], the mask present [n] (bool: whether y is
@@ -230,14 +346,16 @@ module DenoisingLoss =
         else perRow.mean ()
 
 /// Trains a noise predictor with the ε-prediction loss (DenoisingLoss.batch) on the shared
-/// EmaAdam loop: MMG's DenoiserNet on the conditions [| y |], MMG-CMI's CmiDenoiserNet on
-/// [| y; z |] (so with no z the two draw and compute the same). `predict` is the live network
-/// `net`'s ε̂ (Predictor). Keeps the optimiser, the learning-rate schedule and the EMA copy
-/// across calls, so a run can go on with a new log-SNR density (the adaptive phase).
-/// Deterministic given the seed.
+/// TrainingLoop (with `ema` as its EMA copy, config.LoopSettings): MMG's DenoiserNet on the
+/// conditions [| y |], MMG-CMI's CmiDenoiserNet on [| y; z |] (so with no z the two draw and
+/// compute the same). `predict` is the live network `net`'s ε̂ (Predictor). Keeps the optimiser,
+/// the learning-rate schedule and the EMA copy across calls, so a run can go on with a new
+/// log-SNR density (the adaptive phase). Owns the generator, seeded by `seed`, that every batch
+/// is drawn from: deterministic given the seed.
 type DenoiserTrainer(net: torch.nn.Module, ema: torch.nn.Module, predict: Predictor, config: TrainConfig, seed: int) =
-    let loop = new EmaAdam(net.parameters (), ema.parameters (), config, seed)
-    let generator = loop.Generator
+    do config.Validate()
+    let loop = new TrainingLoop(net.parameters (), config.LoopSettings, { Parameters = ema.parameters (); Decay = config.EmaDecay })
+    let generator = new torch.Generator(uint64 seed)
 
     let mutable weighted = true
 
@@ -277,13 +395,11 @@ type DenoiserTrainer(net: torch.nn.Module, ema: torch.nn.Module, predict: Predic
     member this.Step(x: Tensor, y: Tensor, q: LogSnrDensity) : float = this.Step(x, [| y |], q)
 
     /// Up to `steps` steps with q, reporting progress under `phase`. With `stopping`, early
-    /// stopping on held-out rows (EmaAdam.Run).
+    /// stopping on held-out rows that scores and keeps the EMA weights (TrainingLoop.Run).
     member this.Train(x: Tensor, conditions: Tensor[], q: LogSnrDensity, steps: int, phase: string, progress: Action<TrainingProgress>, ?stopping: EarlyStopping) : PhaseOutcome =
         LogSnr.validate q
         for c in conditions do Checks.requireSameRows "x" x "conditions" c
-        match stopping with
-        | Some stop -> loop.Run(steps, phase, progress, (fun () -> this.Step(x, conditions, q)), stop)
-        | None -> loop.Run(steps, phase, progress, fun () -> this.Step(x, conditions, q))
+        loop.Run(steps, phase, progress, (fun () -> this.Step(x, conditions, q)), ?stopping = stopping)
 
     /// Train on (x, y) (the conditions [| y |]).
     member this.Train(x: Tensor, y: Tensor, q: LogSnrDensity, steps: int, phase: string, progress: Action<TrainingProgress>, ?stopping: EarlyStopping) : PhaseOutcome =
@@ -292,7 +408,9 @@ type DenoiserTrainer(net: torch.nn.Module, ema: torch.nn.Module, predict: Predic
         this.Train(x, [| y |], q, steps, phase, progress, ?stopping = stopping)
 
     interface IDisposable with
-        member _.Dispose() = (loop :> IDisposable).Dispose()
+        member _.Dispose() =
+            (loop :> IDisposable).Dispose()
+            generator.Dispose()
 
 /// The difference-form MMSE gap of a preliminary model on held-out rows, as one curve on `Grid`
 /// per disjoint group of the rows, so that any area under it has a standard error (batch means):

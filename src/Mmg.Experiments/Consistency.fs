@@ -178,7 +178,15 @@ module Consistency =
         use flat = torch.tensor(pixels, dtype = torch.ScalarType.Float32)
         flat.reshape(int64 count, int64 side, int64 side)
 
-    /// Trains an autoencoder on flattened inputs [n; d]; `phase` names it in the progress reports.
+    /// Weight of the newest batch loss in the smoothed reconstruction loss of the progress
+    /// reports (about the last 50 steps).
+    [<Literal>]
+    let AeSmoothingWeight = 0.02
+
+    /// Trains an autoencoder on flattened inputs [n; d] for `steps` Adam steps at the constant
+    /// rate AeLearningRate on the shared TrainingLoop (no EMA copy, no early stopping), each on
+    /// AeBatch rows drawn with replacement by a generator seeded by `seed` (which also seeds the
+    /// initialisation); the loss is the pixel MSE. `phase` names it in the progress reports.
     let trainAutoencoder (seed: int) (latent: int) (steps: int) (phase: string) (progress: Action<TrainingProgress>) (inputs: torch.Tensor) : Autoencoder =
         Checks.requireRank "inputs" 2 inputs
         Checks.requirePositiveInt "latent" latent
@@ -186,23 +194,16 @@ module Consistency =
         torch.random.manual_seed (int64 seed) |> ignore
         let n, d = inputs.shape.[0], int inputs.shape.[1]
         let model = new Autoencoder(d, AeHidden, latent)
-        use optimizer = torch.optim.Adam(model.parameters (), lr = AeLearningRate)
+        use loop = new TrainingLoop(model.parameters (), LoopSettings.ConstantRate(AeLearningRate, AeSmoothingWeight))
         use generator = new torch.Generator(uint64 seed)
-        let reporter = Estimation.ProgressReporter(phase, steps, progress)
-        let mutable smoothed = Double.NaN
         model.train ()
-        for step in 1 .. steps do
+        let step () =
             use scope = torch.NewDisposeScope()
             let idx = torch.randint(n, [| int64 (min AeBatch (int n)) |], generator = generator)
             let batch = inputs.index_select(0L, idx)
             let recon = model.forward batch
-            let loss = torch.nn.functional.mse_loss (recon, batch)
-            optimizer.zero_grad ()
-            loss.backward ()
-            optimizer.step () |> ignore
-            let l = float (loss.item<float32> ())
-            smoothed <- if Double.IsNaN smoothed then l else 0.98 * smoothed + 0.02 * l
-            reporter.Report(step, smoothed)
+            loop.Apply(torch.nn.functional.mse_loss (recon, batch))
+        loop.Run(steps, phase, progress, step) |> ignore
         model.eval ()
         model
 
