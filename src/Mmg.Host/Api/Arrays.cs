@@ -9,40 +9,31 @@ public static class Matrix
 {
     /// <summary>Rows <c>rows[i][j]</c> as an [n, d] array.</summary>
     /// <exception cref="ArgumentException">No rows, a null row, or a row whose length differs from row 0's (the message names the row).</exception>
-    public static double[,] FromRows(double[][] rows, string name = "rows")
-    {
-        ArgumentNullException.ThrowIfNull(rows, name);
-        if (rows.Length == 0) throw new ArgumentException($"{name} has no rows.", name);
-        if (rows[0] is null) throw new ArgumentException($"{name}: row 0 is null.", name);
-        int d = rows[0].Length;
-        var m = new double[rows.Length, d];
-        for (int i = 0; i < rows.Length; i++)
-        {
-            var row = rows[i] ?? throw new ArgumentException($"{name}: row {i} is null.", name);
-            if (row.Length != d)
-                throw new ArgumentException($"{name}: row {i} has {row.Length} values but row 0 has {d}; every row needs the same number of columns.", name);
-            for (int j = 0; j < d; j++) m[i, j] = row[j];
-        }
-        return m;
-    }
+    public static double[,] FromRows(double[][] rows, string name = "rows") => Build(name, rows, "row", "every row needs the same number of columns", byRow: true);
 
     /// <summary>Columns <c>columns[j][i]</c> as an [n, d] array (one array per column, all of length n).</summary>
     /// <exception cref="ArgumentException">No columns, a null column, or a column whose length differs from column 0's (the message names the column).</exception>
     public static double[,] FromColumns(params double[][] columns) => FromColumnsNamed("columns", columns);
 
-    internal static double[,] FromColumnsNamed(string name, params double[][] columns)
+    internal static double[,] FromColumnsNamed(string name, params double[][] columns) =>
+        Build(name, columns, "column", "every column needs one value per row", byRow: false);
+
+    /// <summary>Equal-length parts (rows or columns, as <paramref name="part"/> says) into one array;
+    /// the checks and messages are shared.</summary>
+    private static double[,] Build(string name, double[][] parts, string part, string rule, bool byRow)
     {
-        ArgumentNullException.ThrowIfNull(columns, name);
-        if (columns.Length == 0) throw new ArgumentException($"{name} has no columns.", name);
-        if (columns[0] is null) throw new ArgumentException($"{name}: column 0 is null.", name);
-        int n = columns[0].Length;
-        var m = new double[n, columns.Length];
-        for (int j = 0; j < columns.Length; j++)
+        ArgumentNullException.ThrowIfNull(parts, name);
+        if (parts.Length == 0) throw new ArgumentException($"{name} has no {part}s.", name);
+        if (parts[0] is null) throw new ArgumentException($"{name}: {part} 0 is null.", name);
+        int len = parts[0].Length;
+        var m = byRow ? new double[parts.Length, len] : new double[len, parts.Length];
+        for (int k = 0; k < parts.Length; k++)
         {
-            var col = columns[j] ?? throw new ArgumentException($"{name}: column {j} is null.", name);
-            if (col.Length != n)
-                throw new ArgumentException($"{name}: column {j} has {col.Length} values but column 0 has {n}; every column needs one value per row.", name);
-            for (int i = 0; i < n; i++) m[i, j] = col[i];
+            var p = parts[k] ?? throw new ArgumentException($"{name}: {part} {k} is null.", name);
+            if (p.Length != len)
+                throw new ArgumentException($"{name}: {part} {k} has {p.Length} values but {part} 0 has {len}; {rule}.", name);
+            for (int i = 0; i < len; i++)
+                if (byRow) m[k, i] = p[i]; else m[i, k] = p[i];
         }
         return m;
     }
