@@ -32,17 +32,13 @@ module CmiTasks =
 
     /// Exact I(X;Y|Z) and I(X;Y) of a covariance ordered (X, Y, Z):
     /// ½ (log det Σ_XZ + log det Σ_YZ − log det Σ_Z − log det Σ_XYZ) and Tasks.gaussianMI of Σ_XY,
-    /// by Cholesky on plain arrays (the value of ConditionalGaussian.conditionalMutualInformation,
+    /// by Tasks.logDet on plain arrays (the value of ConditionalGaussian.conditionalMutualInformation,
     /// tested, without loading libtorch, so that `mmg tasks` stays libtorch-free as on main).
     let truths (dimX: int) (dimY: int) (cov: float[,]) : float * float =
         let d = Array2D.length1 cov
         let logDet (idx: int[]) =
             if idx.Length = 0 then 0.0
-            else
-                let l = Tasks.cholesky (Array2D.init idx.Length idx.Length (fun i j -> cov.[idx.[i], idx.[j]]))
-                let mutable acc = 0.0
-                for i in 0 .. idx.Length - 1 do acc <- acc + Math.Log l.[i, i]
-                2.0 * acc
+            else Tasks.logDet (Array2D.init idx.Length idx.Length (fun i j -> cov.[idx.[i], idx.[j]]))
         let xs, ys, zs = [| 0 .. dimX - 1 |], [| dimX .. dimX + dimY - 1 |], [| dimX + dimY .. d - 1 |]
         // round-off of the log-determinants (≈ 1e-16) is not information: report exact zeros
         let clean v = if abs v < 1e-12 then 0.0 else v

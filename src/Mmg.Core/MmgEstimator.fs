@@ -482,11 +482,6 @@ type MmgEstimator(variant: string, options: EstimatorOptions) =
         let f = MmgFit.run MmgFit.denoiser options p x [| y |] [] progress
         new MmgModel(f.Shape, f.FixedNet, f.AdaptiveNet, f.FixedQ, f.AdaptiveQ, f.Standardizers.[0], f.Standardizers.[1], f.Device, f.Settings)
 
-    /// The two-sided 97.5% quantile of Student's t with `df` degrees of freedom.
-    static member private TQuantile975(df: int) =
-        let table = [| 12.706; 4.303; 3.182; 2.776; 2.571; 2.447; 2.365; 2.306; 2.262; 2.228 |]
-        if df <= table.Length then table.[df - 1] else 1.96 + 2.4 / float df
-
     /// Split, train on the training rows, evaluate all variants on the test rows. With the option
     /// `folds` = K ≥ 2 (and always when pointwise values are wanted: K = 5 unless set) this is
     /// K-fold cross-fitting instead: fold k is scored by a model trained on the other K − 1 folds
@@ -545,7 +540,8 @@ type MmgEstimator(variant: string, options: EstimatorOptions) =
                 let ests = evaluations |> Array.map (fun (ev, _, _) -> (variantOf ev headIndex).Mean)
                 let m = Array.average ests
                 let sd = sqrt ((ests |> Array.sumBy (fun e -> (e - m) ** 2.0)) / float (folds - 1))
-                let half = max mc (MmgEstimator.TQuantile975(folds - 1) * sd / sqrt (float folds))
+                let t975 = MathNet.Numerics.Distributions.StudentT.InvCDF(0.0, 1.0, float (folds - 1), 0.975)
+                let half = max mc (t975 * sd / sqrt (float folds))
                 { Low = head.Estimate - half; High = head.Estimate + half; Level = 0.95; Method = sprintf "cross-fit-%d" folds }
         // one p-value per fold; combined conservatively (Bonferroni over the folds)
         let pValue =

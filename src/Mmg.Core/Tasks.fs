@@ -2,6 +2,7 @@ namespace Mmg.Core
 
 open System
 open System.Globalization
+open MathNet.Numerics.LinearAlgebra
 
 /// One benchmark task: a named sampler of (X, Y) with its exact mutual information.
 type BenchmarkTask =
@@ -27,6 +28,8 @@ type BenchmarkTask =
 /// sparse 3×3 family at any strength for the high-MI experiment. See docs/benchmark.md.
 module Tasks =
     // ---------- sampling helpers (plain arrays, one System.Random per call) ----------
+    // The normal and gamma samplers stay hand-written: they fix the seeded task samples (and every
+    // recorded benchmark result); MathNet's samplers draw other streams from the same seed.
 
     let private normal (rng: Random) =
         let u1 = 1.0 - rng.NextDouble()
@@ -65,20 +68,22 @@ module Tasks =
                     if Math.Log u < 0.5 * z * z + d - d * v3 + d * Math.Log v3 then result <- d * v3
             result
 
-    /// Lower Cholesky factor of a symmetric positive-definite matrix.
-    let cholesky (s: float[,]) : float[,] =
+    /// The Cholesky factorisation of a symmetric positive-definite matrix (MathNet.Numerics); fails
+    /// with ArgumentException("covariance") naming the smallest eigenvalue.
+    let private choleskyOf (s: float[,]) : Factorization.Cholesky<float> =
         let d = Array2D.length1 s
-        let l = Array2D.zeroCreate d d
-        for i in 0 .. d - 1 do
-            for j in 0 .. i do
-                let mutable acc = s.[i, j]
-                for k in 0 .. j - 1 do
-                    acc <- acc - l.[i, k] * l.[j, k]
-                if i = j then
-                    if acc <= 0.0 then invalidArg "covariance" (sprintf "the covariance is not positive definite (pivot %d is %g)." i acc)
-                    l.[i, i] <- Math.Sqrt acc
-                else l.[i, j] <- acc / l.[j, j]
-        l
+        if Array2D.length2 s <> d then invalidArg "covariance" (sprintf "the covariance must be square, got %dx%d." d (Array2D.length2 s))
+        let m = Matrix<float>.Build.DenseOfArray s
+        try m.Cholesky()
+        with :? ArgumentException ->
+            let smallest = m.Evd(Symmetricity.Symmetric).EigenValues |> Seq.map (fun v -> v.Real) |> Seq.min
+            invalidArg "covariance" (sprintf "the covariance is not positive definite (smallest eigenvalue %g)." smallest)
+
+    /// Lower Cholesky factor of a symmetric positive-definite matrix.
+    let cholesky (s: float[,]) : float[,] = (choleskyOf s).Factor.ToArray()
+
+    /// log det of a symmetric positive-definite matrix, from its Cholesky factor.
+    let logDet (s: float[,]) : float = (choleskyOf s).DeterminantLn
 
     /// rows of z times Lᵀ (z [n; d], L lower [d; d]).
     let mulLowerT (l: float[,]) (z: float[,]) : float[,] =
@@ -124,18 +129,13 @@ module Tasks =
 
     // ---------- ground truths from formulas ----------
 
-    /// Exact Gaussian MI of a covariance: ½ (log det S_xx + log det S_yy − log det S), by Cholesky
+    /// Exact Gaussian MI of a covariance: ½ (log det S_xx + log det S_yy − log det S), by logDet
     /// on plain arrays (the same value as Mmg.Core.Gaussian's, without loading libtorch, so that
     /// listing the tasks stays fast).
     let gaussianMI (dimX: int) (cov: float[,]) : float =
         let d = Array2D.length1 cov
         if Array2D.length2 cov <> d then invalidArg "cov" (sprintf "cov must be square, got %dx%d." d (Array2D.length2 cov))
         if dimX < 1 || dimX >= d then invalidArg "dimX" (sprintf "dimX must be between 1 and %d, got %d." (d - 1) dimX)
-        let logDet (m: float[,]) =
-            let l = cholesky m
-            let mutable acc = 0.0
-            for i in 0 .. Array2D.length1 l - 1 do acc <- acc + Math.Log l.[i, i]
-            2.0 * acc
         let sxx = Array2D.init dimX dimX (fun i j -> cov.[i, j])
         let syy = Array2D.init (d - dimX) (d - dimX) (fun i j -> cov.[dimX + i, dimX + j])
         0.5 * (logDet sxx + logDet syy - logDet cov)

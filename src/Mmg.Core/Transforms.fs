@@ -3,81 +3,37 @@ namespace Mmg.Core
 open System
 open System.Globalization
 
-/// Special functions on plain doubles, written for the benchmark tasks: log-gamma, digamma and the
-/// standard normal CDF (via erfc), accurate to about 1e-14 relative on the ranges the tasks use.
+/// Special functions on plain doubles for the benchmark tasks and the KSG estimators: log-gamma,
+/// digamma, erfc and the standard normal CDF, survival function and density. Thin wrappers over
+/// MathNet.Numerics (SpecialFunctions, Distributions.Normal) that keep this module's argument
+/// checks and error messages; MathNet types stay inside Mmg.Core.
 module Special =
-    let private halfLog2Pi = 0.5 * Math.Log(2.0 * Math.PI)
-    let private invSqrtPi = 1.0 / Math.Sqrt Math.PI
+    open MathNet.Numerics
+    open MathNet.Numerics.Distributions
 
-    /// log Γ(x) for x > 0: shift to x ≥ 10 with Γ(x+1) = xΓ(x), then the Stirling series.
+    /// log Γ(x) for x > 0 (MathNet's SpecialFunctions.GammaLn).
     let lgamma (x: float) : float =
         if Double.IsNaN x then nan
         elif not (x > 0.0) then invalidArg "x" (sprintf "lgamma is defined here for x > 0 only, got %g." x)
-        elif Double.IsPositiveInfinity x then infinity
-        else
-            let mutable z = x
-            let mutable prod = 1.0
-            while z < 10.0 do
-                prod <- prod * z
-                z <- z + 1.0
-            let r = 1.0 / (z * z)
-            // Σ B_2k / (2k (2k−1) z^(2k−1)), k = 1..6
-            let series =
-                (1.0 / 12.0 + r * (-1.0 / 360.0 + r * (1.0 / 1260.0 + r * (-1.0 / 1680.0 + r * (1.0 / 1188.0 + r * (-691.0 / 360360.0)))))) / z
-            (z - 0.5) * Math.Log z - z + halfLog2Pi + series - Math.Log prod
+        else SpecialFunctions.GammaLn x
 
-    /// The digamma function ψ(x) = d/dx log Γ(x) for x > 0: ψ(x) = ψ(x+1) − 1/x up to x ≥ 10, then
-    /// the asymptotic series.
+    /// The digamma function ψ(x) = d/dx log Γ(x) for x > 0 (MathNet's SpecialFunctions.DiGamma).
     let digamma (x: float) : float =
         if Double.IsNaN x then nan
         elif not (x > 0.0) then invalidArg "x" (sprintf "digamma is defined here for x > 0 only, got %g." x)
-        elif Double.IsPositiveInfinity x then infinity
-        else
-            let mutable z = x
-            let mutable acc = 0.0
-            while z < 10.0 do
-                acc <- acc - 1.0 / z
-                z <- z + 1.0
-            let r = 1.0 / (z * z)
-            // − Σ B_2k / (2k z^2k), k = 1..6
-            let series = r * (1.0 / 12.0 - r * (1.0 / 120.0 - r * (1.0 / 252.0 - r * (1.0 / 240.0 - r * (1.0 / 132.0 - r * (691.0 / 32760.0))))))
-            acc + Math.Log z - 0.5 / z - series
+        else SpecialFunctions.DiGamma x
 
-    /// erfc(x) for x ≥ 0: 1 − erf by its all-positive series below 2.5, the continued fraction above.
-    let private erfcNonNeg (x: float) : float =
-        if x < 2.5 then
-            // erf(x) = 2/√π e^(−x²) Σ_n 2^n x^(2n+1) / (2n+1)!!
-            let x2 = x * x
-            let mutable term = x
-            let mutable sum = x
-            let mutable n = 0
-            while term > 1e-17 * sum do
-                n <- n + 1
-                term <- term * 2.0 * x2 / float (2 * n + 1)
-                sum <- sum + term
-            1.0 - 2.0 * invSqrtPi * Math.Exp(-x2) * sum
-        elif x > 27.0 then 0.0
-        else
-            // erfc(x) = e^(−x²)/√π · 1 / (x + (1/2)/(x + 1/(x + (3/2)/(x + ...)))), evaluated from the tail
-            let mutable f = x
-            for k in 60 .. -1 .. 1 do
-                f <- x + (float k / 2.0) / f
-            Math.Exp(-x * x) * invSqrtPi / f
-
-    /// The complementary error function.
-    let erfc (x: float) : float =
-        if Double.IsNaN x then nan
-        elif x >= 0.0 then erfcNonNeg x
-        else 2.0 - erfcNonNeg (-x)
+    /// The complementary error function (MathNet's SpecialFunctions.Erfc).
+    let erfc (x: float) : float = SpecialFunctions.Erfc x
 
     /// The standard normal CDF Φ(x).
-    let normalCdf (x: float) : float = 0.5 * erfc (-x / Math.Sqrt 2.0)
+    let normalCdf (x: float) : float = Normal.CDF(0.0, 1.0, x)
 
-    /// The standard normal upper tail 1 − Φ(x), accurate in the far tail.
-    let normalSurvival (x: float) : float = 0.5 * erfc (x / Math.Sqrt 2.0)
+    /// The standard normal upper tail 1 − Φ(x) = erfc(x/√2)/2, accurate in the far tail.
+    let normalSurvival (x: float) : float = 0.5 * SpecialFunctions.Erfc(x / Constants.Sqrt2)
 
     /// The standard normal density φ(x).
-    let normalPdf (x: float) : float = Math.Exp(-0.5 * x * x) / Math.Sqrt(2.0 * Math.PI)
+    let normalPdf (x: float) : float = Normal.PDF(0.0, 1.0, x)
 
 /// The MI-preserving maps the benchmark tasks apply to each side (all injective, most
 /// coordinate-wise). They act on one value or one row; the tasks map them over samples.
