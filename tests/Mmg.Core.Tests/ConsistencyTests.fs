@@ -5,7 +5,6 @@ open System.Collections.Generic
 open System.IO
 open TorchSharp
 open global.Xunit
-open Xunit.Abstractions
 open Mmg.Core
 open Mmg.Experiments
 
@@ -195,9 +194,9 @@ let ``bad settings are rejected with a message naming the setting`` () =
     Assert.Contains("unknown consistency test 'entropy'", ex.Message)
 
 /// The pipeline end to end on the first 300 real MNIST images with tiny autoencoders (reported as
-/// skipped when MNIST has not been fetched; see IdxTests.MnistFactAttribute).
+/// skipped when MNIST has not been fetched: IdxTests.mnistFiles calls Assert.Skip).
 type RealMnistPipeline(output: ITestOutputHelper) =
-    [<IdxTests.MnistFact>]
+    [<Fact>]
     member _.``the baseline and additivity tests run on real MNIST``() =
         let files = IdxTests.mnistFiles output
         oneThread <| fun () ->

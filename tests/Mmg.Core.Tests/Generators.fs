@@ -7,7 +7,8 @@ open FsCheck.FSharp
 open TorchSharp
 open global.Xunit
 
-[<assembly: CollectionBehavior(DisableTestParallelization = true)>]
+// No two tests of this assembly run at once (xunit 2's CollectionBehavior(DisableTestParallelization = true)).
+[<assembly: Xunit.v3.Parallelization(Mode = Xunit.Sdk.ParallelMode.None)>]
 do ()
 
 /// A jointly Gaussian (X, Y) case: dims 1..6 each, a well-conditioned covariance, a seed for

@@ -4,7 +4,6 @@ open System
 open System.IO
 open TorchSharp
 open global.Xunit
-open Xunit.Abstractions
 open Mmg.Core
 open Mmg.Experiments
 
@@ -135,27 +134,22 @@ let mnistPaths () =
     let paths = mnistNames |> Array.map (fun n -> Path.Combine(folder, n))
     if paths |> Array.forall File.Exists then Some paths else None
 
-/// A fact that needs the real MNIST files (optional: fetched by data/fetch-mnist.sh, not
-/// committed). When they are absent the test is reported as SKIPPED, with the reason, rather than
-/// passed: xunit 2 reads Skip from the attribute instance at discovery, so setting it in the
-/// constructor is enough (no package needed).
-type MnistFactAttribute() as this =
-    inherit FactAttribute()
-    do
-        if (mnistPaths ()).IsNone then
-            this.Skip <- sprintf "MNIST not found in %s; run data/fetch-mnist.sh (or set MMG_DATA_CACHE) to run this test." (mnistFolder ())
-
-/// The four MNIST files' paths for a test marked [<MnistFact>] (present, or it would have been
-/// skipped); writes the folder to the test output.
+/// The four MNIST files' paths for a test that needs the real MNIST (optional: fetched by
+/// data/fetch-mnist.sh, not committed); writes the folder to the test output. When any file is
+/// absent the test stops here and is reported as SKIPPED, with the reason (xunit v3's dynamic
+/// skip, Assert.Skip), rather than passed. Call it first, before any work.
 let mnistFiles (output: ITestOutputHelper) =
     match mnistPaths () with
     | Some paths ->
         output.WriteLine(sprintf "MNIST files in %s" (mnistFolder ()))
         paths
-    | None -> failwithf "MNIST files disappeared from %s during the run." (mnistFolder ())
+    | None ->
+        Assert.Skip(sprintf "MNIST not found in %s; run data/fetch-mnist.sh (or set MMG_DATA_CACHE) to run this test." (mnistFolder ()))
+        // Assert.Skip always throws; F# does not know it returns no value.
+        Array.empty
 
 type RealMnist(output: ITestOutputHelper) =
-    [<MnistFact>]
+    [<Fact>]
     member _.``real MNIST files, when fetched, have the published shapes``() =
         let files = mnistFiles output
         let trainImages, trainLabels, testImages, testLabels = files.[0], files.[1], files.[2], files.[3]

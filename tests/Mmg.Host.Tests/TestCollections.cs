@@ -1,6 +1,9 @@
 using Xunit;
+using Xunit.Sdk;
+using Xunit.v3;
 
-[assembly: CollectionBehavior(DisableTestParallelization = true)]
+// No two tests of this assembly run at once (xunit 2's CollectionBehavior(DisableTestParallelization = true)).
+[assembly: Parallelization(Mode = ParallelMode.None)]
 
 namespace Mmg.Tests;
 
