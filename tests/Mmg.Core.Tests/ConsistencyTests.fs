@@ -7,6 +7,7 @@ open TorchSharp
 open global.Xunit
 open Mmg.Core
 open Mmg.Experiments
+open Mmg.Core.Tests.Generators
 
 /// A cheap stand-in for a real estimator: the Gaussian (CCA) plug-in MI of the sample covariance
 /// of [x, y], ½(log det Sxx + log det Syy − log det S), with a tiny ridge so near-collinear codes
@@ -64,14 +65,6 @@ let syntheticConfig (count: int) =
         AeSteps = 30
         Seed = 5
         CacheDir = Path.Combine(dir, "autoencoders") }
-
-/// Runs f with torch on one thread, then restores the thread count. On a shared 2-core machine
-/// two OpenMP threads per step were measured ~10× slower than one (they spin while waiting), and
-/// these tests train only tiny models. Tests run sequentially (Generators.fs), so this is safe.
-let oneThread (f: unit -> 'T) : 'T =
-    let before = torch.get_num_threads ()
-    torch.set_num_threads 1
-    try f () finally torch.set_num_threads before
 
 /// Records the phases that reported progress.
 let recorder () =

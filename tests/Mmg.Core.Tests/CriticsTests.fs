@@ -19,13 +19,6 @@ let private value (f: Tensor -> Tensor) (scores: Tensor) =
     use v = f scores
     float (v.item<float32> ())
 
-/// Runs f on one intra-op thread and restores the previous count. On the shared 2-core test
-/// machine under load, two OpenMP threads were measured 10–20× slower than one (same results).
-let private oneThread (f: unit -> 'a) : 'a =
-    let before = torch.get_num_threads ()
-    torch.set_num_threads 1
-    try f () finally torch.set_num_threads before
-
 let private close (tol: float) (expected: float) (actual: float) =
     Assert.True(abs (expected - actual) <= tol, sprintf "expected %.6f, got %.6f (tolerance %g)" expected actual tol)
 
@@ -122,15 +115,6 @@ let ``the bounds keep the autograd graph`` () =
     Assert.True(g.[0L, 0L].item<float32> () > 0.0f)
 
 // ------------------------------------------------------------ estimators on Gaussian data
-
-/// n samples of a zero-mean Gaussian with covariance cov, split into x [n; dimX] and y.
-let private gaussianData (seed: int) (n: int) (dimX: int) (cov: float[,]) =
-    use c = Gaussian.ofArray2D cov
-    use g = generator seed
-    let x, y = Gaussian.sample g n dimX c
-    use x = x
-    use y = y
-    Data.toArray2D x, Data.toArray2D y, Gaussian.mutualInformation dimX c
 
 let private bivariate = Array2D.init 2 2 (fun i j -> if i = j then 1.0 else 0.75)
 let private dense33 = Array2D.init 6 6 (fun i j -> if i = j then 1.0 else 0.5)

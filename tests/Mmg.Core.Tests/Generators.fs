@@ -97,3 +97,21 @@ let withinStdErrors (k: float) (truth: float) (est: Mmg.Core.McEstimate) =
     let ok = abs (est.Mean - truth) <= k * est.StdError
     ok |@ sprintf "estimate %.5f ± %.5f (n=%d), truth %.5f, |diff| = %.2f SE" est.Mean est.StdError est.Count truth (abs (est.Mean - truth) / est.StdError)
 
+/// n samples of a zero-mean Gaussian with covariance cov, split into x [n; dimX] and y, with the
+/// exact I(X;Y).
+let gaussianData (seed: int) (n: int) (dimX: int) (cov: float[,]) =
+    use c = Mmg.Core.Gaussian.ofArray2D cov
+    use g = generator seed
+    let x, y = Mmg.Core.Gaussian.sample g n dimX c
+    use x = x
+    use y = y
+    Mmg.Core.Data.toArray2D x, Mmg.Core.Data.toArray2D y, Mmg.Core.Gaussian.mutualInformation dimX c
+
+/// Runs f with torch on one intra-op thread, then restores the thread count. On the shared 2-core
+/// test machine two OpenMP threads per step were measured 10–20× slower than one (they spin while
+/// waiting; same results), and these tests train only tiny models. No two tests run at once
+/// (the assembly attribute above), so this is safe.
+let oneThread (f: unit -> 'T) : 'T =
+    let before = torch.get_num_threads ()
+    torch.set_num_threads 1
+    try f () finally torch.set_num_threads before

@@ -6,12 +6,6 @@ open global.Xunit
 open Mmg.Core
 open Mmg.Core.Tests.Generators
 
-/// Runs f on one intra-op thread and restores the previous count (see CriticsTests).
-let private oneThread (f: unit -> 'a) : 'a =
-    let before = torch.get_num_threads ()
-    torch.set_num_threads 1
-    try f () finally torch.set_num_threads before
-
 // ------------------------------------------------------------ the maths, with oracle denoisers
 
 /// ½∫ [mmse_ε,x + mmse_ε,y − mmse_ε,xy] da from the closed-form ε-MMSE curves.
@@ -102,14 +96,6 @@ let ``minde-j orthogonal integrand is non-negative and zero for independent part
         Assert.True(o2.max().item<float> () > 0.0))
 
 // ------------------------------------------------------------ trained estimators
-
-let private gaussianData (seed: int) (n: int) (dimX: int) (cov: float[,]) =
-    use c = Gaussian.ofArray2D cov
-    use g = generator seed
-    let x, y = Gaussian.sample g n dimX c
-    use x = x
-    use y = y
-    Data.toArray2D x, Data.toArray2D y, Gaussian.mutualInformation dimX c
 
 let private bivariate = Array2D.init 2 2 (fun i j -> if i = j then 1.0 else 0.75)
 
