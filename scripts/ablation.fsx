@@ -6,8 +6,7 @@
 // batch=N, lr=X),
 // e.g. "base:linear-base=1" or "plain:linear-base=0". Tasks may be `indep-D-N`-style ids:
 // indep-gauss-D (D×D independent Gaussians) and indep-unif-exp (uniform × exponential).
-#r "../src/Mmg.Cli/bin/Release/net10.0/TorchSharp.dll"
-#r "../src/Mmg.Cli/bin/Release/net10.0/Mmg.Core.dll"
+#load "references.fsx"
 open System
 open System.IO
 open System.Collections.Generic

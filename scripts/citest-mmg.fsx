@@ -4,8 +4,7 @@
 // estimate,p_value,seconds" rows (resumable: runs already in OUT are skipped).
 // Build first: dotnet build src/Mmg.Cli -c Release
 //   dotnet fsi scripts/citest-mmg.fsx -- OUT.csv TASK[,TASK...] RUNS SAMPLES STEPS PERMUTATIONS
-#r "../src/Mmg.Cli/bin/Release/net10.0/TorchSharp.dll"
-#r "../src/Mmg.Cli/bin/Release/net10.0/Mmg.Core.dll"
+#load "references.fsx"
 open System
 open System.IO
 open System.Collections.Generic

@@ -5,8 +5,7 @@
 // Build first: dotnet build src/Mmg.Cli -c Release
 //   dotnet fsi scripts/coverage.fsx -- OUT.csv TASK[,TASK...] SEED[,SEED...] SAMPLES STEPS [FOLDS]
 // (quick profile with STEPS fixed-phase steps; the adaptive phase gets half as many).
-#r "../src/Mmg.Cli/bin/Release/net10.0/TorchSharp.dll"
-#r "../src/Mmg.Cli/bin/Release/net10.0/Mmg.Core.dll"
+#load "references.fsx"
 open System
 open System.IO
 open System.Collections.Generic

@@ -5,8 +5,7 @@
 //   dotnet fsi scripts/independence-mmg.fsx -- OUT.csv CASE[,CASE...] RUNS ROWS [STEPS]
 // CASE: indep-gauss-D (D×D independent Gaussians), indep-unif-exp (uniform × exponential), or
 // a benchmark task id (dependent data, for power).
-#r "../src/Mmg.Cli/bin/Release/net10.0/TorchSharp.dll"
-#r "../src/Mmg.Cli/bin/Release/net10.0/Mmg.Core.dll"
+#load "references.fsx"
 open System
 open System.IO
 open System.Collections.Generic

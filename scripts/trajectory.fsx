@@ -4,8 +4,7 @@
 // Shows when a network memorises (the held-out MI turns negative) or learns late (it rises after
 // a plateau). Build first: dotnet build src/Mmg.Cli -c Release
 //   dotnet fsi scripts/trajectory.fsx -- TASK|indep-gauss-D ROWS STEPS
-#r "../src/Mmg.Cli/bin/Release/net10.0/TorchSharp.dll"
-#r "../src/Mmg.Cli/bin/Release/net10.0/Mmg.Core.dll"
+#load "references.fsx"
 open System
 open Mmg.Core
 open TorchSharp
