@@ -318,7 +318,8 @@ type CmiEstimator(variant: string, options: EstimatorOptions) =
         let variants =
             [| named "mmg-cmi" ev.Mmg; named "mmg-cmi-adaptive" ev.MmgAdaptive; named "mmg-cmi-orthogonal" ev.MmgOrthogonal
                named "mmg-cmi-orthogonal-adaptive" ev.MmgOrthogonalAdaptive; named "mmg-cmi-debiased" ev.MmgDebiased |]
-        let head = variants |> Array.find (fun v -> v.Name = variant)
+        let headIndex = variants |> Array.findIndex (fun v -> v.Name = variant)
+        let head = variants.[headIndex]
         let mc = 1.96 * head.StdError
         let settings = Dictionary<string, string>(model.Settings)
         settings.["train_rows"] <- string train.Length
@@ -337,7 +338,7 @@ type CmiEstimator(variant: string, options: EstimatorOptions) =
           Variants = variants
           Curves = Some ev.Curves
           Pointwise = ev.Pointwise
-          Interval = Some { Low = head.Estimate - mc; High = head.Estimate + mc; Level = 0.95; Method = "monte-carlo" }
+          Interval = Some (ModelEvaluation.interval variants headIndex mc "monte-carlo")
           IndependencePValue = pValue
           Settings = settings },
         model

@@ -62,8 +62,9 @@ type EstimateInterval =
       High: float
       /// Nominal coverage, e.g. 0.95.
       Level: float
-      /// What the interval accounts for, e.g. "cross-fit-5" (training, data and Monte Carlo
-      /// variability over 5 folds) or "monte-carlo" (the evaluation's Monte Carlo error only).
+      /// What the interval accounts for, e.g. "forms+monte-carlo" (the model error an MMG model's
+      /// two forms reveal, plus the evaluation's Monte Carlo error), "forms+cross-fit-5" (the same
+      /// plus training and data variability over 5 folds) or "monte-carlo" alone.
       Method: string }
 
 /// What every estimator returns. Estimate in nats; StdError is the estimator's own uncertainty

@@ -306,6 +306,19 @@ module ModelEvaluation =
         | FixedModel
         | AdaptiveModel
 
+    /// For the variant at index `head` of the order MI and CMI share (fixed difference, adaptive
+    /// difference, fixed orthogonal, adaptive orthogonal, debiased), the indices of its model's
+    /// difference and orthogonal forms.
+    let formsOf (head: int) = if head = 0 || head = 2 then 0, 2 else 1, 3
+
+    /// The reported 95% interval of the variant at `head`: the forms bracket of its model
+    /// (Mmse.formsInterval) widened by `halfWidth` (1.96 s.e., or a cross-fit half-width) about
+    /// the estimate; `method` names the variability part ("monte-carlo", "cross-fit-K").
+    let interval (variants: NamedEstimate[]) (head: int) (halfWidth: float) (method: string) : EstimateInterval =
+        let d, o = formsOf head
+        let lo, hi = Mmse.formsInterval variants.[head].Estimate halfWidth variants.[d].Estimate variants.[o].Estimate
+        { Low = lo; High = hi; Level = 0.95; Method = "forms+" + method }
+
     let evaluate (pointwise: 'Net -> LogSnrDensity -> torch.Generator -> Tensor * Tensor)
                  (curves: 'Net -> torch.Generator -> float[] -> float[] * float[] * float[] * float[] * float[])
                  (fixedNet: 'Net) (adaptiveNet: 'Net) (fixedQ: LogSnrDensity) (adaptiveQ: LogSnrDensity)
@@ -535,14 +548,14 @@ type MmgEstimator(variant: string, options: EstimatorOptions) =
         let head = variants.[headIndex]
         let interval =
             let mc = 1.96 * head.StdError
-            if folds = 1 then { Low = head.Estimate - mc; High = head.Estimate + mc; Level = 0.95; Method = "monte-carlo" }
+            if folds = 1 then ModelEvaluation.interval variants headIndex mc "monte-carlo"
             else
                 let ests = evaluations |> Array.map (fun (ev, _, _) -> (variantOf ev headIndex).Mean)
                 let m = Array.average ests
                 let sd = sqrt ((ests |> Array.sumBy (fun e -> (e - m) ** 2.0)) / float (folds - 1))
                 let t975 = MathNet.Numerics.Distributions.StudentT.InvCDF(0.0, 1.0, float (folds - 1), 0.975)
                 let half = max mc (t975 * sd / sqrt (float folds))
-                { Low = head.Estimate - half; High = head.Estimate + half; Level = 0.95; Method = sprintf "cross-fit-%d" folds }
+                ModelEvaluation.interval variants headIndex half (sprintf "cross-fit-%d" folds)
         // one p-value per fold; combined conservatively (Bonferroni over the folds)
         let pValue =
             if permutations = 0 then nan

@@ -164,6 +164,24 @@ module Mmse =
             summarize rows, lambda
         else plain, 1.0
 
+    /// The interval for an estimate of one model that accounts, besides the Monte Carlo error
+    /// (±`halfWidth`, e.g. 1.96 s.e.), for the model error that the model's two forms reveal:
+    /// [min(e, d, o) − halfWidth, max(e, d, o) + halfWidth], with e the estimate and d, o the
+    /// model's difference and orthogonal estimates on the same rows.
+    ///
+    /// Why the two forms bracket the truth g (see `debiased`): an error of the conditional
+    /// prediction that is independent of the rows gives d ≈ g − E‖δ‖² and o ≈ g + E‖δ‖², so
+    /// g lies between them; a shrunk model gives d, o and b all low, and then e = b²/o (the
+    /// rescaled estimate) is the bracket's top. What both forms share (a log-SNR range that
+    /// misses part of the gap, an error of the *unconditional* prediction, a seed's luck) is
+    /// not in it.
+    let formsInterval (estimate: float) (halfWidth: float) (difference: float) (orthogonal: float) : float * float =
+        if Double.IsNaN halfWidth || halfWidth < 0.0 then
+            invalidArg "halfWidth" (sprintf "halfWidth must be a non-negative number, got %g." halfWidth)
+        let lo = List.min [ estimate; difference; orthogonal ]
+        let hi = List.max [ estimate; difference; orthogonal ]
+        lo - halfWidth, hi + halfWidth
+
     /// Trapezoid rule for values [m] on an increasing grid [m] (same length).
     let trapezoid (grid: Tensor) (values: Tensor) : float =
         Checks.requireRank "grid" 1 grid

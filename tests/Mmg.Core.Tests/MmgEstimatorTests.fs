@@ -139,9 +139,15 @@ let ``cross-fitted pointwise MI: one difference-form value per input row, from a
     Assert.True(r.Pointwise |> Array.exists (fun v -> v < 0.0), "no negative pointwise value: the orthogonal integrand is being reported")
     Assert.Equal("5", r.Settings.["folds"])
     let i = r.Interval.Value
-    Assert.Equal("cross-fit-5", i.Method)
+    Assert.Equal("forms+cross-fit-5", i.Method)
     Assert.True(i.Low <= r.Estimate && r.Estimate <= i.High && i.High - i.Low >= 2.0 * 1.96 * r.StdError - 1e-12,
                 sprintf "interval [%g, %g] around %g ± %g" i.Low i.High r.Estimate r.StdError)
+    // the interval brackets both forms of the headline's (adaptive) model, each with the margin
+    let orth = r.Variants |> Array.find (fun v -> v.Name = "mmg-orthogonal-adaptive")
+    let margin = 1.96 * r.StdError - 1e-12
+    for form in [ diff; orth ] do
+        Assert.True(i.Low <= form.Estimate - margin && form.Estimate + margin <= i.High,
+                    sprintf "interval [%g, %g] does not bracket %s = %g ± %g" i.Low i.High form.Name form.Estimate margin)
 
 [<Fact>]
 let ``cross-fitting scores each row with the model of its fold only`` () =

@@ -24,7 +24,7 @@ public class ApiTests
         Assert.Equal(800, r.Pointwise.Count); // every input row, cross-fitted over 5 folds
         Assert.Equal(r.Variants.Single(v => v.Name == "mmg-adaptive").Estimate, r.Pointwise.Average(), 9);
         Assert.NotNull(r.Interval);
-        Assert.Equal("cross-fit-5", r.Interval!.Method);
+        Assert.Equal("forms+cross-fit-5", r.Interval!.Method);
         Assert.True(r.Interval.Low <= r.Estimate && r.Estimate <= r.Interval.High);
         Assert.Equal("quick", r.Settings["profile"]);
         Assert.Contains(progress, p => p.Phase.Contains("adaptive") && p.Step == p.TotalSteps);

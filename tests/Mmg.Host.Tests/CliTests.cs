@@ -190,7 +190,7 @@ public class CliTests : IDisposable
         Assert.True(code == 0, err);
         var doc = JsonDocument.Parse(output).RootElement;
         var interval = doc.GetProperty("interval");
-        Assert.Equal("cross-fit-2", interval.GetProperty("method").GetString());
+        Assert.Equal("forms+cross-fit-2", interval.GetProperty("method").GetString());
         Assert.True(interval.GetProperty("low").GetDouble() <= doc.GetProperty("estimate").GetDouble());
         Assert.True(interval.GetProperty("high").GetDouble() >= doc.GetProperty("estimate").GetDouble());
         var p = doc.GetProperty("independence_p_value").GetDouble();

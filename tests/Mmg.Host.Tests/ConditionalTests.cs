@@ -56,6 +56,9 @@ public class ConditionalTests : IDisposable
         Assert.Contains("--folds 5", Mmg.Commands.Report.IntervalText("monte-carlo", conditional: false));
         Assert.DoesNotContain("--folds", Mmg.Commands.Report.IntervalText("monte-carlo", conditional: true));
         Assert.StartsWith("5-fold cross-fit", Mmg.Commands.Report.IntervalText("cross-fit-5", conditional: true));
+        Assert.StartsWith("the model error its two forms show, 5-fold cross-fit", Mmg.Commands.Report.IntervalText("forms+cross-fit-5", conditional: false));
+        Assert.Contains("--folds 5", Mmg.Commands.Report.IntervalText("forms+monte-carlo", conditional: false));
+        Assert.DoesNotContain("--folds", Mmg.Commands.Report.IntervalText("forms+monte-carlo", conditional: true));
         var csv = Path.Combine(_dir, "hint.csv");
         Assert.Equal(0, Run("sample", "--task", "cmi-collider-1-1-1-0.5", "--samples", "800", "--seed", "2", "--out", csv).Code);
         var (code, output, err) = Run("estimate", "--input", csv, "--estimator", "mmg-cmi", "--profile", "quick", "--steps", "60");

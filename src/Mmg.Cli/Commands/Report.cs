@@ -35,12 +35,18 @@ internal static class Report
     }
 
     /// <summary>What the interval accounts for; the --folds hint only where cross-fitting is offered (MI, not CMI).</summary>
-    internal static string IntervalText(string method, bool conditional) =>
-        method.StartsWith("cross-fit-", StringComparison.Ordinal)
-            ? $"{method.Substring("cross-fit-".Length)}-fold cross-fit: training, data and Monte Carlo variability"
+    internal static string IntervalText(string method, bool conditional)
+    {
+        const string forms = "forms+";
+        var bracket = method.StartsWith(forms, StringComparison.Ordinal);
+        var rest = bracket ? method.Substring(forms.Length) : method;
+        var prefix = bracket ? "the model error its two forms show, " : "";
+        return rest.StartsWith("cross-fit-", StringComparison.Ordinal)
+            ? $"{prefix}{rest.Substring("cross-fit-".Length)}-fold cross-fit: training, data and Monte Carlo variability"
             : conditional
-                ? "Monte Carlo error only; cross-fitted intervals are not offered for CMI yet"
-                : "Monte Carlo error only; use --folds 5 for training and data variability";
+                ? $"{prefix}Monte Carlo error; not training variability (cross-fitted intervals are not offered for CMI yet)"
+                : $"{prefix}Monte Carlo error; not training variability (use --folds 5 for that)";
+    }
 
     /// <summary>Writes via a temporary file in the same folder, so a failure leaves nothing half-written (<see cref="Outputs.WriteAtomically"/>).</summary>
     public static void WriteAtomically(string path, string text) =>

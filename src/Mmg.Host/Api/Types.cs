@@ -23,8 +23,10 @@ public sealed record MmseCurves(
 /// <param name="Low">Lower end.</param>
 /// <param name="High">Upper end.</param>
 /// <param name="Level">Nominal coverage, e.g. 0.95.</param>
-/// <param name="Method">What it accounts for: "cross-fit-K" (training, data and Monte Carlo
-/// variability over K folds) or "monte-carlo" (the evaluation's Monte Carlo error only).</param>
+/// <param name="Method">What it accounts for. MMG and MMG-CMI: "forms+monte-carlo" (the model
+/// error its difference and orthogonal forms reveal, plus the evaluation's Monte Carlo error) or
+/// "forms+cross-fit-K" (the same forms bracket, plus training, data and Monte Carlo variability
+/// over K folds); other estimators name their own (e.g. "monte-carlo").</param>
 public sealed record EstimateInterval(double Low, double High, double Level, string Method);
 
 /// <summary>The result of an estimate, in nats.</summary>
@@ -82,12 +84,15 @@ public sealed record EstimateResult
 
     /// <summary>A saved or trained MMG / MMG-CMI model's evaluation (every row a test row):
     /// <paramref name="names"/> are the five variants in Core.MmgEvaluation's order, the headline is
-    /// <paramref name="variant"/>, the interval the Monte Carlo one.</summary>
+    /// <paramref name="variant"/>, the interval its model's forms bracket plus the Monte Carlo error.</summary>
     internal static EstimateResult FromEvaluation(Core.MmgEvaluation e, IReadOnlyList<string> names, string variant, IReadOnlyDictionary<string, string> settings, double seconds)
     {
         var parts = new[] { e.Mmg, e.MmgAdaptive, e.MmgOrthogonal, e.MmgOrthogonalAdaptive, e.MmgDebiased };
         var variants = parts.Select((p, i) => new VariantEstimate(names[i], p.Mean, p.StdError)).ToArray();
-        var head = variants.Single(v => v.Name == variant);
+        var headIndex = Array.FindIndex(variants, v => v.Name == variant);
+        var head = variants[headIndex];
+        var interval = Core.ModelEvaluation.interval(
+            variants.Select(v => new Core.NamedEstimate(v.Name, v.Estimate, v.StdError)).ToArray(), headIndex, 1.96 * head.StdError, "monte-carlo");
         return new EstimateResult
         {
             Estimator = variant,
@@ -97,7 +102,7 @@ public sealed record EstimateResult
             Variants = variants,
             Curves = FromCurves(e.Curves),
             Pointwise = e.Pointwise,
-            Interval = new EstimateInterval(head.Estimate - 1.96 * head.StdError, head.Estimate + 1.96 * head.StdError, 0.95, "monte-carlo"),
+            Interval = new EstimateInterval(interval.Low, interval.High, interval.Level, interval.Method),
             Settings = new Dictionary<string, string>(settings)
             {
                 ["debiased_scale"] = e.DebiasedScale.ToString("0.###", System.Globalization.CultureInfo.InvariantCulture),
