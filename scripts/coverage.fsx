@@ -1,7 +1,7 @@
 // Coverage of MMG's intervals: for each task and seed, one cross-fitted run (option folds=K)
-// of the default estimator, its 95% interval over the folds (training, data and Monte Carlo
-// variability) and, from the same run, the Monte Carlo interval ±1.96 s.e. of the pooled
-// estimate. Appends one CSV row per run; rows already there are skipped (resumable).
+// of the default estimator, its reported 95% interval (the forms bracket widened by the
+// cross-fit half-width: training, data and Monte Carlo variability; ModelEvaluation.interval) and,
+// from the same run, the Monte Carlo interval ±1.96 s.e. of the pooled estimate. Appends one CSV row per run; rows already there are skipped (resumable).
 // Build first: dotnet build src/Mmg.Cli -c Release
 //   dotnet fsi scripts/coverage.fsx -- OUT.csv TASK[,TASK...] SEED[,SEED...] SAMPLES STEPS [FOLDS]
 // (quick profile with STEPS fixed-phase steps; the adaptive phase gets half as many).
