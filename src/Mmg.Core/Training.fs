@@ -105,6 +105,63 @@ type PhaseOutcome =
       /// The score of the kept weights (+∞ when none was kept; NaN without early stopping).
       ValidationLoss: float }
 
+/// Adam with β₁ = 0.9, β₂ = 0.999, ε = 1e-8 and no weight decay: the update of TorchSharp 0.107's
+/// `torch.optim.Adam(parameters, lr)` with its defaults, made here operation for operation so that seeded runs are bit for bit what they were (TrainingTests holds
+/// that), but with every scalar created and disposed explicitly. TorchSharp's step converts doubles
+/// to native Scalars implicitly and leaves them to the finalizer, which can free one while the
+/// native call still reads it (seen once in ≈ 60 trainings: libtorch's "Expected false to be true"
+/// in Scalar::toFloat inside the step).
+type AdamOptimizer(parameters: Modules.Parameter[], learningRate: float) =
+    let beta1, beta2, eps = 0.9, 0.999, 1e-8
+    do Checks.requirePositive "learningRate" learningRate
+    let moment1 = parameters |> Array.map (fun p -> torch.zeros_like(p).DetachFromDisposeScope())
+    let moment2 = parameters |> Array.map (fun p -> torch.zeros_like(p).DetachFromDisposeScope())
+    let mutable steps = 0L
+    let mutable rate = learningRate
+
+    /// The learning rate of the next step (> 0).
+    member _.LearningRate
+        with get () = rate
+        and set (v: float) =
+            Checks.requirePositive "LearningRate" v
+            rate <- v
+
+    /// Steps taken.
+    member _.Steps = steps
+
+    /// Zeroes the parameters' gradients (those that have one).
+    member _.ZeroGrad() =
+        for p in parameters do
+            use g = p.grad
+            if not (isNull g) then g.zero_ () |> ignore
+
+    /// One update from the parameters' current gradients (a parameter without one is left alone).
+    member _.Step() =
+        steps <- steps + 1L
+        let correction1 = 1.0 - Math.Pow(beta1, float steps)
+        let correction2 = 1.0 - Math.Pow(beta2, float steps)
+        use _ = torch.no_grad ()
+        use scope = torch.NewDisposeScope()
+        use b1 = beta1.ToScalar()
+        use a1 = (1.0 - beta1).ToScalar()
+        use b2 = beta2.ToScalar()
+        use a2 = (1.0 - beta2).ToScalar()
+        use root = (Math.Sqrt correction2).ToScalar()
+        use e = eps.ToScalar()
+        use size = (-(rate / correction1)).ToScalar()
+        for i in 0 .. parameters.Length - 1 do
+            use g = parameters.[i].grad
+            if not (isNull g) then
+                moment1.[i].mul_(b1).add_(g, alpha = a1) |> ignore
+                moment2.[i].mul_(b2).addcmul_(g, g, value = a2) |> ignore
+                use sq = moment2.[i].sqrt ()
+                use denom = sq.div(root).add_(e)
+                parameters.[i].addcdiv_(moment1.[i], denom, value = size) |> ignore
+
+    interface IDisposable with
+        member _.Dispose() =
+            for t in Array.append moment1 moment2 do t.Dispose()
+
 /// The one optimisation loop of Mmg, shared by MMG's and MMG-CMI's denoisers, MINDE, the critics
 /// and the consistency autoencoders: Adam on `parameters`; with `ema`, an EMA copy of them (then
 /// the copy that early stopping scores and keeps); a learning-rate schedule; a smoothed loss for
@@ -137,7 +194,7 @@ type TrainingLoop(parameters: seq<Modules.Parameter>, settings: LoopSettings, ?e
             for i in 0 .. parameters.Length - 1 do
                 Checks.requireSameShape (sprintf "parameter %d" i) parameters.[i] (sprintf "its EMA copy %d" i) copy.[i]
         | _ -> ()
-    let optimizer = torch.optim.Adam(parameters, lr = settings.LearningRate)
+    let optimizer = new AdamOptimizer(parameters, settings.LearningRate)
     /// The weights early stopping scores and keeps.
     let kept = defaultArg emaParameters parameters
     let mutable schedule = settings.Schedule
@@ -151,7 +208,7 @@ type TrainingLoop(parameters: seq<Modules.Parameter>, settings: LoopSettings, ?e
     let mutable applied = 0
     let setRate (rate: float) =
         lr <- rate
-        for g in optimizer.ParamGroups do g.LearningRate <- rate
+        optimizer.LearningRate <- rate
     do
         match emaParameters with
         | Some copy ->
@@ -180,9 +237,9 @@ type TrainingLoop(parameters: seq<Modules.Parameter>, settings: LoopSettings, ?e
     /// Backward pass and Adam step on a scalar loss (call inside the step's dispose scope), then
     /// the EMA update, the smoothed loss and the plateau bookkeeping. Returns the batch loss.
     member _.Apply(loss: Tensor) : float =
-        optimizer.zero_grad ()
+        optimizer.ZeroGrad()
         loss.backward ()
-        optimizer.step () |> ignore
+        optimizer.Step()
         step <- step + 1
         applied <- applied + 1
         match ema, emaParameters with
@@ -275,7 +332,7 @@ type TrainingLoop(parameters: seq<Modules.Parameter>, settings: LoopSettings, ?e
             for t in snapshot do t.Dispose()
 
     interface IDisposable with
-        member _.Dispose() = optimizer.Dispose()
+        member _.Dispose() = (optimizer :> IDisposable).Dispose()
 
 /// A noise predictor as the trainer and HeldOutLoss call it: `predict noisy a present conditions`
 /// is ε̂ for noisy rows x_a [n; dx], log-SNRs a [n], the mask present [n] (bool: whether y is

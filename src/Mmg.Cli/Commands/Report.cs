@@ -40,12 +40,13 @@ internal static class Report
         const string forms = "forms+";
         var bracket = method.StartsWith(forms, StringComparison.Ordinal);
         var rest = bracket ? method.Substring(forms.Length) : method;
-        var prefix = bracket ? "the model error its two forms show, " : "";
-        return rest.StartsWith("cross-fit-", StringComparison.Ordinal)
-            ? $"{prefix}{rest.Substring("cross-fit-".Length)}-fold cross-fit: training, data and Monte Carlo variability"
-            : conditional
-                ? $"{prefix}Monte Carlo error; not training variability (cross-fitted intervals are not offered for CMI yet)"
-                : $"{prefix}Monte Carlo error; not training variability (use --folds 5 for that)";
+        if (rest.StartsWith("cross-fit-", StringComparison.Ordinal))
+            return (bracket ? "the model error its two forms show, and " : "")
+                + $"{rest.Substring("cross-fit-".Length)}-fold cross-fit: training, data and Monte Carlo variability";
+        var covers = bracket ? "Monte Carlo error and the model error its two forms show" : "Monte Carlo error only";
+        return conditional
+            ? $"{covers}; not training variability: cross-fitted intervals are not offered for CMI yet"
+            : $"{covers}; not training variability: use --folds 5 for that";
     }
 
     /// <summary>Writes via a temporary file in the same folder, so a failure leaves nothing half-written (<see cref="Outputs.WriteAtomically"/>).</summary>
