@@ -7,7 +7,8 @@
 // (Bench.succeeded on the single run); writes the per-run table as CSV when OUT is given.
 // Build first: dotnet build src/Mmg.Cli -c Release
 //   dotnet fsi scripts/bench-coverage.fsx -- RESULTS.csv[,RESULTS.csv...] [HEADLINE] [OUT.csv]
-// (HEADLINE defaults to mmg-debiased; any of the five MMG variants.)
+// (HEADLINE defaults to mmg-debiased; any of the five MMG or the five MMG-CMI variants, e.g.
+// mmg-cmi-debiased for `mmg cmi-bench` results.)
 #load "references.fsx"
 #r "../src/Mmg.Cli/bin/Release/net10.0/Deedle.dll"
 #r "../src/Mmg.Cli/bin/Release/net10.0/Mmg.Experiments.dll"
@@ -22,9 +23,9 @@ if args.Length < 1 then failwith "usage: dotnet fsi scripts/bench-coverage.fsx -
 let files = args.[0].Split ','
 let headline = if args.Length > 1 then args.[1] else "mmg-debiased"
 let out = if args.Length > 2 then Some args.[2] else None
-let names = MmgEstimator.Variants
+let names = if headline.StartsWith "mmg-cmi" then CmiEstimator.Variants else MmgEstimator.Variants
 let head = Array.IndexOf(names, headline)
-if head < 0 then failwithf "HEADLINE must be one of %s, got '%s'." (String.Join(", ", names)) headline
+if head < 0 then failwithf "HEADLINE must be one of %s, got '%s'." (String.Join(", ", Array.append MmgEstimator.Variants CmiEstimator.Variants)) headline
 
 let rows = files |> Array.collect Bench.readRows |> Bench.latest |> Array.filter (fun r -> r.Status = "ok")
 let runs =
