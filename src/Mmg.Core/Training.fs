@@ -106,8 +106,9 @@ type PhaseOutcome =
       ValidationLoss: float }
 
 /// Adam with β₁ = 0.9, β₂ = 0.999, ε = 1e-8 and no weight decay: the update of TorchSharp 0.107's
-/// `torch.optim.Adam(parameters, lr)` with its defaults, made here operation for operation so that seeded runs are bit for bit what they were (TrainingTests holds
-/// that), but with every scalar created and disposed explicitly. TorchSharp's step converts doubles
+/// `torch.optim.Adam(parameters, lr)` with its defaults, made here operation for operation so
+/// that seeded runs are bit for bit what they were (TrainingTests holds that), but with every
+/// scalar created and disposed explicitly. TorchSharp's step converts doubles
 /// to native Scalars implicitly and leaves them to the finalizer, which can free one while the
 /// native call still reads it (seen once in ≈ 60 trainings: libtorch's "Expected false to be true"
 /// in Scalar::toFloat inside the step).
