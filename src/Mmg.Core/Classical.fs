@@ -814,16 +814,16 @@ module Classical =
                           "scaling", box ("per column: (value - median) / robust scale (" + String.Join(", ", data.Scaling) + ")")
                           "ties", box (String.Format(CultureInfo.InvariantCulture, "seeded jitter {0:0.##########e0} * max(1, mean|value|) * N(0,1) per column (seed {1}); epsilon = k-th smallest joint distance; marginal counts strictly < epsilon", JitterScale, options.Seed))
                           "seed", box options.Seed
-                          "zeroDistanceShare", box tieShare
-                          "duplicatesDropped", box data.DuplicatesDropped
-                          "distinctValues", box (String.Join(",", data.Distinct))
-                          "allowDiscrete", box allowDiscrete
-                          "dropDuplicates", box dropDuplicates
-                          "neighbourSearch", box "exact: k-d tree (joint), binary search on sorted values (1-D marginals) or k-d trees"
-                          "stdError", box "sd(per-row terms)/sqrt(n), approximate"
+                          "zero_distance_share", box tieShare
+                          "duplicates_dropped", box data.DuplicatesDropped
+                          "distinct_values", box (String.Join(",", data.Distinct))
+                          "allow_discrete", box allowDiscrete
+                          "drop_duplicates", box dropDuplicates
+                          "neighbour_search", box "exact: k-d tree (joint), binary search on sorted values (1-D marginals) or k-d trees"
+                          "std_error", box "sd(per-row terms)/sqrt(n), approximate"
                           "n", box n
-                          "dimX", box dx
-                          "dimY", box dy
+                          "dim_x", box dx
+                          "dim_y", box dy
                           "threads", box threads
                           if not warnings.IsEmpty then "warning", box (String.Join("; ", warnings)) ] }
 
@@ -941,11 +941,11 @@ module Classical =
                     Estimation.settings
                         [ "method", box "Gaussian plug-in: -1/2 sum log(1 - r_i^2) via log-determinants of the sample correlation matrix"
                           "covariance", box "sample, n - 1 denominator"
-                          "stdError", box "delta method under Gaussianity: sqrt(sum r_i^2 / n + dx*dy / (2 n^2))"
-                          "sumSquaredCanonicalCorrelations", box sumR2
+                          "std_error", box "delta method under Gaussianity: sqrt(sum r_i^2 / n + dx*dy / (2 n^2))"
+                          "sum_squared_canonical_correlations", box sumR2
                           "n", box n
-                          "dimX", box dx
-                          "dimY", box dy ] }
+                          "dim_x", box dx
+                          "dim_y", box dy ] }
 
     /// The Gaussian/CCA estimator (see CcaEstimator); it has no options of its own.
     let cca (options: EstimatorOptions) : IMiEstimator = CcaEstimator(options) :> IMiEstimator

@@ -157,9 +157,9 @@ module ConditionalKsg =
                         [ "method", box "Frenzel-Pompe: psi(k) - <psi(n_xz+1) + psi(n_yz+1) - psi(n_z+1)>, max-norm, standardised columns, exact k-d trees"
                           "k", box k
                           "n", box (Array2D.length1 x)
-                          "dimX", box (Array2D.length2 x)
-                          "dimY", box (Array2D.length2 y)
-                          "dimZ", box (Array2D.length2 z) ] }
+                          "dim_x", box (Array2D.length2 x)
+                          "dim_y", box (Array2D.length2 y)
+                          "dim_z", box (Array2D.length2 z) ] }
 
     /// The Gaussian plug-in ½ log(det R_xz det R_yz / (det R_z det R_xyz)) of the sample correlation
     /// matrix, and Σ r_i² (the squared partial canonical correlations) for its standard error.
@@ -219,9 +219,9 @@ module ConditionalKsg =
                   Settings =
                     Estimation.settings
                         [ "method", box "Gaussian plug-in: 1/2 log(det R_xz det R_yz / (det R_z det R_xyz)) of the sample correlation matrix"
-                          "stdError", box "delta method: sqrt(sum r_i^2 / m + dx*dy / (2 m^2)), m = n - dz, r_i the partial canonical correlations"
-                          "sumSquaredPartialCanonicalCorrelations", box sumR2
+                          "std_error", box "delta method: sqrt(sum r_i^2 / m + dx*dy / (2 m^2)), m = n - dz, r_i the partial canonical correlations"
+                          "sum_squared_partial_canonical_correlations", box sumR2
                           "n", box n
-                          "dimX", box dx
-                          "dimY", box dy
-                          "dimZ", box dz ] }
+                          "dim_x", box dx
+                          "dim_y", box dy
+                          "dim_z", box dz ] }

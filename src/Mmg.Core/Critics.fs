@@ -529,7 +529,7 @@ module Critics =
         | "smile" ->
             let tau = Estimation.extraFloat options "tau" DefaultTau
             Checks.requirePositive "tau" tau
-            Bound(critic (), (fun () -> smileObjective tau), [ "tau", box tau; "trainObjective", box "js" ])
+            Bound(critic (), (fun () -> smileObjective tau), [ "tau", box tau; "train_objective", box "js" ])
         | "doe-gaussian" | "doe-logistic" ->
             let family = if name = "doe-gaussian" then GaussianFamily else LogisticFamily
             match extraString options "scale" DefaultDoeScale with
@@ -608,27 +608,27 @@ module Critics =
               "device", box r.DeviceName
               "profile", box r.Profile
               "steps", box r.Steps
-              "stepsRun", box stats.Steps
-              "bestStep", box stats.KeptStep
-              "bestValidationScore", box (-stats.ValidationLoss)
-              "finalTrainingLoss", box stats.SmoothedLoss
-              "batchSize", box r.BatchSize
-              "learningRate", box r.LearningRate
+              "steps_run", box stats.Steps
+              "best_step", box stats.KeptStep
+              "best_validation_score", box (-stats.ValidationLoss)
+              "final_training_loss", box stats.SmoothedLoss
+              "batch_size", box r.BatchSize
+              "learning_rate", box r.LearningRate
               "optimizer", box "adam"
-              "testFraction", box r.TestFraction
-              "validationFraction", box r.ValidationFraction
-              "evalEvery", box r.EvalEvery
+              "test_fraction", box r.TestFraction
+              "validation_fraction", box r.ValidationFraction
+              "eval_every", box r.EvalEvery
               "patience", box r.Patience
               "hidden", box r.Hidden
               "layers", box r.Layers
               "activation", box "relu" ]
             @ modelSettings
-            @ [ "rowsFit", box fitIdx.Length
-                "rowsValidation", box valIdx.Length
-                "rowsTest", box testIdx.Length
-                "testBatches", box k
-                "testBatchSize", box (min r.BatchSize testIdx.Length)
-                "stdError", box "sd of per-test-batch estimates / sqrt(#batches)" ]
+            @ [ "rows_fit", box fitIdx.Length
+                "rows_validation", box valIdx.Length
+                "rows_test", box testIdx.Length
+                "test_batches", box k
+                "test_batch_size", box (min r.BatchSize testIdx.Length)
+                "std_error", box "sd of per-test-batch estimates / sqrt(#batches)" ]
         { Estimator = name
           Estimate = mean
           StdError = se

@@ -263,7 +263,7 @@ let ``CCA equals minus half the sum of log(1 - r^2) over canonical correlations 
     let y = Array2D.init n c.DimY (fun i j -> 0.4 * x.[i, j % c.DimX] - Math.Log(1.0 - rng.NextDouble()))
     let expected, r2 = ccaByEigenvalues x y
     let r = estimate cca x y
-    let sumR2 = float (Double.Parse(r.Settings.["sumSquaredCanonicalCorrelations"], Globalization.CultureInfo.InvariantCulture))
+    let sumR2 = float (Double.Parse(r.Settings.["sum_squared_canonical_correlations"], Globalization.CultureInfo.InvariantCulture))
     (abs (r.Estimate - expected) <= 1e-9 * max 1.0 expected |@ sprintf "cca %.15f vs eigenvalues %.15f" r.Estimate expected)
     .&. (abs (sumR2 - Array.sum r2) <= 1e-9 |@ sprintf "sum r^2 %.15f vs %.15f" sumR2 (Array.sum r2))
 
@@ -302,7 +302,7 @@ let ``KSG on data with every row duplicated drops the copies and gives the estim
     // The first copies, in input order, are exactly the original rows: same prepared data, same
     // jitter, so the same number (before: 0.748 against 0.413).
     Assert.Equal(once.Estimate, doubled.Estimate)
-    Assert.Equal("5000", doubled.Settings.["duplicatesDropped"])
+    Assert.Equal("5000", doubled.Settings.["duplicates_dropped"])
     Assert.Contains("5000 exact duplicate rows", warningOf doubled)
     // and that number is a good one: within 0.05 of the truth (sd over samples 0.014 at n = 5000)
     Assert.True(abs (doubled.Estimate - truthBivariate) <= 0.05, sprintf "%.4f vs %.4f" doubled.Estimate truthBivariate)
@@ -319,12 +319,12 @@ let ``KSG on values rounded to 0.1 stays near the truth and warns about zero dis
     let round (m: float[,]) = Array2D.map (fun (v: float) -> Math.Round(v, 1)) m
     let r = estimate (ksgWith []) (round x) (round y)
     Assert.True(abs (r.Estimate - truthBivariate) <= 0.05, sprintf "rounded: %.4f vs %.4f" r.Estimate truthBivariate)
-    let share = Double.Parse(r.Settings.["zeroDistanceShare"], Globalization.CultureInfo.InvariantCulture)
+    let share = Double.Parse(r.Settings.["zero_distance_share"], Globalization.CultureInfo.InvariantCulture)
     Assert.True(share > 0.5, sprintf "zero-distance share %.3f" share)
     Assert.Contains("k-th-neighbour distance of zero", warningOf r)
     // continuous data: no ties, no warning
     let clean = estimate (ksgWith []) x y
-    Assert.Equal("0", clean.Settings.["zeroDistanceShare"])
+    Assert.Equal("0", clean.Settings.["zero_distance_share"])
     Assert.False(clean.Settings.ContainsKey "warning")
 
 [<Fact>]
@@ -422,9 +422,9 @@ let ``results carry the estimator name, every setting and no MMG-only parts`` ()
     Assert.Equal("ksg", k.Estimator)
     Assert.Equal("cca", c.Estimator)
     Assert.Equal("7", k.Settings.["k"])
-    for key in [ "n"; "dimX"; "dimY"; "norm"; "scaling"; "ties"; "seed"; "zeroDistanceShare"; "stdError"; "threads" ] do
+    for key in [ "n"; "dim_x"; "dim_y"; "norm"; "scaling"; "ties"; "seed"; "zero_distance_share"; "std_error"; "threads" ] do
         Assert.True(k.Settings.ContainsKey key, key)
-    for key in [ "n"; "dimX"; "dimY"; "method"; "stdError"; "covariance" ] do
+    for key in [ "n"; "dim_x"; "dim_y"; "method"; "std_error"; "covariance" ] do
         Assert.True(c.Settings.ContainsKey key, key)
     Assert.Equal("300", c.Settings.["n"])
     for r in [ k; c ] do

@@ -150,8 +150,8 @@ let private checkAccuracy (name: string) (dimX: int) (cov: float[,]) (seed: int)
     let est = Critics.create name (options seed steps [])
     let r = oneThread (fun () -> est.Estimate(x, y, null))
     let tol = tolerance.[name]
-    let msg = sprintf "%s: estimate %.4f ± %.4f, truth %.4f, |diff| %.4f > %.2f (steps run %s, best %s, %.1fs)" name r.Estimate r.StdError truth (abs (r.Estimate - truth)) tol r.Settings.["stepsRun"] r.Settings.["bestStep"] r.Seconds
-    eprintfn "ACCURACY %s dx=%d: estimate %.4f se %.4f truth %.4f diff %+.4f steps %s best %s secs %.2f" name dimX r.Estimate r.StdError truth (r.Estimate - truth) r.Settings.["stepsRun"] r.Settings.["bestStep"] r.Seconds
+    let msg = sprintf "%s: estimate %.4f ± %.4f, truth %.4f, |diff| %.4f > %.2f (steps run %s, best %s, %.1fs)" name r.Estimate r.StdError truth (abs (r.Estimate - truth)) tol r.Settings.["steps_run"] r.Settings.["best_step"] r.Seconds
+    eprintfn "ACCURACY %s dx=%d: estimate %.4f se %.4f truth %.4f diff %+.4f steps %s best %s secs %.2f" name dimX r.Estimate r.StdError truth (r.Estimate - truth) r.Settings.["steps_run"] r.Settings.["best_step"] r.Seconds
     Assert.True(Double.IsFinite r.Estimate && (Double.IsFinite r.StdError), msg)
     Assert.True(abs (r.Estimate - truth) <= tol, msg)
     Assert.Equal(name, r.Estimator)
@@ -192,7 +192,7 @@ let ``seeded runs repeat exactly and another seed differs`` () =
 let ``results carry settings, timing and no MMG extras`` () =
     let x, y = small.Force()
     let r = oneThread (fun () -> (Critics.create "smile" (options 1 30 [ "tau", "2.5" ])).Estimate(x, y, null))
-    for key in [ "seed"; "device"; "steps"; "stepsRun"; "batchSize"; "learningRate"; "critic"; "hidden"; "layers"; "embed"; "tau"; "testFraction"; "testBatches" ] do
+    for key in [ "seed"; "device"; "steps"; "steps_run"; "batch_size"; "learning_rate"; "critic"; "hidden"; "layers"; "embed"; "tau"; "test_fraction"; "test_batches" ] do
         Assert.True(r.Settings.ContainsKey key, sprintf "setting '%s' missing" key)
     Assert.Equal("2.5", r.Settings.["tau"])
     Assert.Equal("30", r.Settings.["steps"])
