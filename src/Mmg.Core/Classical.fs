@@ -586,10 +586,10 @@ module Classical =
 
     /// Prepares (x, y) for KSG, in this order:
     /// 1. Discrete data are refused (ArgumentException) when every column of x and every column
-    ///    of y is discrete (DiscreteMaxValues) unless allowDiscrete: KSG assumes densities.
+    ///    of y is discrete (DiscreteMaxValues) unless allow-discrete: KSG assumes densities.
     /// 2. Whole-row duplicates: when some joint rows repeat exactly and every repeated x value and
     ///    y value occurs only inside copies of one joint row (distinct joint rows = distinct x rows
-    ///    = distinct y rows), the copies are dropped (dropDuplicates): they say nothing about the
+    ///    = distinct y rows), the copies are dropped (drop-duplicates): they say nothing about the
     ///    density, and each copy would sit at distance 0 from its twin and inflate the estimate
     ///    (0.748 instead of 0.413 with every row doubled). Repeats that arise from rounding or a
     ///    discrete column (x values shared between different joint rows) are kept.
@@ -614,7 +614,7 @@ module Classical =
         let discrete = Array.zip names distinct |> Array.filter (snd >> isDiscrete) |> Array.map fst
         if not allowDiscrete && discrete.Length = dx + dy then
             let listing = String.Join(", ", Array.map2 (fun nm d -> sprintf "%s: %d" nm d) names distinct)
-            invalidArg "x" (sprintf "the data look discrete: every column of x and of y has at most %d distinct values, each repeated %d or more times on average (%s). KSG assumes continuous data; on discrete data it reports nonsense (e.g. 9.57 nats for independent columns). Use a plug-in (contingency-table) estimate, or pass option allowDiscrete=true to run KSG on the tie-broken data anyway." DiscreteMaxValues DiscreteMinRepeats listing)
+            invalidArg "x" (sprintf "the data look discrete: every column of x and of y has at most %d distinct values, each repeated %d or more times on average (%s). KSG assumes continuous data; on discrete data it reports nonsense (e.g. 9.57 nats for independent columns). Use a plug-in (contingency-table) estimate, or pass option allow-discrete=true (--set allow-discrete=true) to run KSG on the tie-broken data anyway." DiscreteMaxValues DiscreteMinRepeats listing)
         // A column with n distinct values rules out duplicate rows: skip the row sort then.
         let keep, kept =
             if Array.max distinct = n0 then Array.init n0 id, 0
@@ -716,7 +716,7 @@ module Classical =
     /// per-row terms over √N — approximate, since the terms share neighbours and are not
     /// independent. No randomness: the same input always gives the same result.
     type KsgEstimator(options: EstimatorOptions) =
-        do Estimation.requireKnownOptions "ksg" [ "k"; "ks"; "threads"; "allowDiscrete"; "dropDuplicates" ] options
+        do Estimation.requireKnownOptions "ksg" [ "k"; "ks"; "threads"; "allow-discrete"; "drop-duplicates" ] options
         let extra = if isNull (box options.Extra) then null else options.Extra
         let ksOption =
             match extra with
@@ -726,23 +726,12 @@ module Classical =
                 | true, t when not (String.IsNullOrWhiteSpace t) -> Some(parseKs t)
                 | _ -> None
         let k = Estimation.extraInt options "k" DefaultK
-        let flag (key: string) (fallback: bool) =
-            match extra with
-            | null -> fallback
-            | e ->
-                match e.TryGetValue key with
-                | true, t ->
-                    match t.Trim().ToLowerInvariant() with
-                    | "true" | "1" | "yes" -> true
-                    | "false" | "0" | "no" -> false
-                    | _ -> invalidArg key (sprintf "option '%s' must be true or false, got '%s'." key t)
-                | _ -> fallback
         // One thread by default: on the shared 2-core machine two threads cost twice the CPU
         // time (0.094 s vs 0.049 s per 10 000-row estimate) and were slower in wall time under
         // load (docs/estimators-classical.md); "threads" > 1 splits the rows.
         let threads = Estimation.extraInt options "threads" 1
-        let allowDiscrete = flag "allowDiscrete" false
-        let dropDuplicates = flag "dropDuplicates" true
+        let allowDiscrete = Estimation.extraBool options "allow-discrete" false
+        let dropDuplicates = Estimation.extraBool options "drop-duplicates" true
         do
             if k < 1 then invalidArg "k" (sprintf "option 'k' must be at least 1, got %d." k)
             match ksOption with
@@ -778,7 +767,7 @@ module Classical =
                             sprintf "%.0f%% of rows have a k-th-neighbour distance of zero (repeated values): there KSG rests on the seeded tie-breaking jitter and acts like a plug-in estimate on the discretised values, which can be biased; prefer data with more resolution or another estimator" (100.0 * tieShare)
                       if data.DuplicatesKept > 0 then
                         yield
-                            sprintf "%d rows repeat another row exactly and were kept (%s); a copy among the k neighbours inflates the estimate" data.DuplicatesKept (if dropDuplicates then "the repeated values also occur in other rows, as rounding or a discrete column produces" else "dropDuplicates=false")
+                            sprintf "%d rows repeat another row exactly and were kept (%s); a copy among the k neighbours inflates the estimate" data.DuplicatesKept (if dropDuplicates then "the repeated values also occur in other rows, as rounding or a discrete column produces" else "drop-duplicates=false")
                       if data.DuplicatesDropped > 0 then
                         yield
                             sprintf "%d exact duplicate rows (whole-row copies) were dropped; %d distinct rows remain" data.DuplicatesDropped n

@@ -227,7 +227,7 @@ type CmiModel(shape: NetworkShape, dimZ: int, fixedNet: CmiDenoiserNet, adaptive
     /// z's dimension and standardisation besides MMG's fields.
     member _.Save(dir: string) =
         ModelFiles.saveConditional dir (ModelFiles.info shape stdX stdY fixedQ adaptiveQ settings)
-            { DimZ = dimZ; MeanZ = stdZ.Mean; StdZ = stdZ.Std } (ModelFiles.writeNetworks fixedNet adaptiveNet)
+            { DimZ = dimZ; MeanZ = stdZ.Mean; StdZ = stdZ.Std; MarginalsZ = stdZ.Marginals } (ModelFiles.writeNetworks fixedNet adaptiveNet)
 
     /// Loads a model saved by Save; refuses (one line) a folder whose model.json is missing, not
     /// JSON, of another format version, of an MI model (naming it), or whose weights do not match
@@ -238,7 +238,7 @@ type CmiModel(shape: NetworkShape, dimZ: int, fixedNet: CmiDenoiserNet, adaptive
         let fixedQ, adaptiveQ = ModelFiles.densities info
         let stdX, stdY = ModelFiles.standardizers info
         let fixedNet, adaptiveNet = ModelFiles.loadNetworks dir device (fun () -> new CmiDenoiserNet(shape, z.DimZ))
-        new CmiModel(shape, z.DimZ, fixedNet, adaptiveNet, fixedQ, adaptiveQ, stdX, stdY, { Mean = z.MeanZ; Std = z.StdZ }, device, info.Settings)
+        new CmiModel(shape, z.DimZ, fixedNet, adaptiveNet, fixedQ, adaptiveQ, stdX, stdY, ModelFiles.conditioningStandardizer z, device, info.Settings)
 
     interface IDisposable with
         member _.Dispose() =

@@ -365,13 +365,13 @@ module Critics =
         let steps = Estimation.orDefault options.Steps steps0
         let tf = Estimation.orDefaultF options.TestFraction DefaultTestFraction
         if tf >= 1.0 then invalidArg "TestFraction" (sprintf "TestFraction must lie strictly between 0 and 1, got %g." tf)
-        let vf = Estimation.extraFloat options "validationFraction" DefaultValidationFraction
-        if not (vf > 0.0 && vf < 1.0) then invalidArg "validationFraction" (sprintf "validationFraction must lie strictly between 0 and 1, got %g." vf)
-        let evalEvery = Estimation.extraInt options "evalEvery" (max 10 (steps / 50))
+        let vf = Estimation.extraFloat options "validation-fraction" DefaultValidationFraction
+        if not (vf > 0.0 && vf < 1.0) then invalidArg "validation-fraction" (sprintf "option 'validation-fraction' must lie strictly between 0 and 1, got %g." vf)
+        let evalEvery = Estimation.extraInt options "eval-every" (max 10 (steps / 50))
         let patience = Estimation.extraInt options "patience" DefaultPatience
         let hidden = Estimation.extraInt options "hidden" defaultHidden
         let layers = Estimation.extraInt options "layers" DefaultLayers
-        Checks.requirePositiveInt "evalEvery" evalEvery
+        Checks.requirePositiveInt "eval-every" evalEvery
         Checks.requirePositiveInt "patience" patience
         Checks.requirePositiveInt "hidden" hidden
         if layers < 0 then invalidArg "layers" (sprintf "layers must be >= 0, got %d." layers)
@@ -647,10 +647,10 @@ module Critics =
 
     /// The estimator called `name` (one of `names`) with these options. Unknown names and bad
     /// estimator-specific options (Extra: critic, hidden, layers, embed, tau, ema, patience,
-    /// evalEvery, validationFraction) raise ArgumentException here, not at Estimate.
+    /// eval-every, validation-fraction) raise ArgumentException here, not at Estimate.
     let create (name: string) (options: EstimatorOptions) : IMiEstimator =
         let key = if isNull name then "" else name.Trim().ToLowerInvariant()
-        Estimation.requireKnownOptions key [ "critic"; "hidden"; "layers"; "embed"; "tau"; "ema"; "scale"; "patience"; "evalEvery"; "validationFraction" ] options
+        Estimation.requireKnownOptions key [ "critic"; "hidden"; "layers"; "embed"; "tau"; "ema"; "scale"; "patience"; "eval-every"; "validation-fraction" ] options
         kindOf key options |> ignore
         resolve DefaultHidden options |> ignore
         NeuralEstimator(key, options) :> IMiEstimator

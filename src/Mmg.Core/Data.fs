@@ -116,26 +116,113 @@ module Data =
         use idx = torch.tensor(index |> Array.map int64)
         t.index_select (0L, idx)
 
-    /// Per-column mean and standard deviation, fit on the rows given (the training split).
+    /// A strictly increasing, continuous map of one column to normal scores, fit on the training
+    /// rows: piecewise linear through `Knots` (training values, increasing) → `Scores` (Φ⁻¹ of
+    /// their mid-ranks), and beyond the end knots z_end ± log(1 + m·|v − v_end|) with m the end
+    /// slope, so the map stays injective and far outliers stay moderate. An injective map of X
+    /// (or of Y) leaves I(X;Y) unchanged, so the estimator's target is the same while heavy
+    /// tails, bounded columns and monotone warps (Φ, cubes, asinh) reach the network as Gaussian
+    /// marginals. Empty knots: the identity.
+    type MarginalScores =
+        { Knots: float[]
+          Scores: float[] }
+
+    /// The normal-scores map of a column (at most `maxKnots` knots, evenly spaced in rank among
+    /// the distinct values, first and last always kept).
+    let fitMarginalScores (maxKnots: int) (column: float[]) : MarginalScores =
+        if maxKnots < 2 then invalidArg "maxKnots" (sprintf "a marginal map needs at least 2 knots, got %d." maxKnots)
+        let sorted = Array.sort column
+        let n = sorted.Length
+        // distinct values with the mean 0-based rank of their ties
+        let values, ranks = ResizeArray<float>(), ResizeArray<float>()
+        let mutable i = 0
+        while i < n do
+            let mutable j = i
+            while j + 1 < n && sorted.[j + 1] = sorted.[i] do j <- j + 1
+            values.Add sorted.[i]
+            ranks.Add(0.5 * float (i + j))
+            i <- j + 1
+        if values.Count < 2 then { Knots = [||]; Scores = [||] }
+        else
+            let m = values.Count
+            let k = min maxKnots m
+            let picks = Array.init k (fun t -> int (Math.Round(float t * float (m - 1) / float (k - 1)))) |> Array.distinct
+            let z r = MathNet.Numerics.Distributions.Normal.InvCDF(0.0, 1.0, (r + 0.5) / float n)
+            { Knots = picks |> Array.map (fun t -> values.[t]); Scores = picks |> Array.map (fun t -> z ranks.[t]) }
+
+    /// The map applied to one value (see MarginalScores).
+    let marginalScore (s: MarginalScores) (v: float) =
+        let k = s.Knots
+        let last = k.Length - 1
+        if last < 1 then v
+        else
+            // end slopes over (up to) the last 8 segments: smoother than one segment's
+            let span = min 8 last
+            let loSlope = (s.Scores.[span] - s.Scores.[0]) / (k.[span] - k.[0])
+            let hiSlope = (s.Scores.[last] - s.Scores.[last - span]) / (k.[last] - k.[last - span])
+            if v <= k.[0] then s.Scores.[0] - Math.Log(1.0 + loSlope * (k.[0] - v))
+            elif v >= k.[last] then s.Scores.[last] + Math.Log(1.0 + hiSlope * (v - k.[last]))
+            else
+                let mutable lo, hi = 0, last
+                while hi - lo > 1 do
+                    let mid = (lo + hi) / 2
+                    if k.[mid] <= v then lo <- mid else hi <- mid
+                let w = (v - k.[lo]) / (k.[hi] - k.[lo])
+                s.Scores.[lo] + w * (s.Scores.[hi] - s.Scores.[lo])
+
+    /// Per-column normal-scores maps (none: `[||]`) and then mean and standard deviation, fit on
+    /// the rows given (the training split).
     type Standardizer =
         { Mean: float[]
-          Std: float[] }
+          Std: float[]
+          /// One map per column, or empty for none (MarginalScores).
+          Marginals: MarginalScores[] }
 
-    /// Fits a standardiser; columns with zero spread keep a unit std so nothing divides by 0.
-    let fitStandardizer (t: Tensor) : Standardizer =
+    // a tensor's values as float64, row-major (no tensor the caller holds is disposed: `to` and
+    // `cpu` may return their receiver)
+    let private valuesOf (t: Tensor) : float[] =
+        let on = if t.device_type = DeviceType.CPU then t.alias () else t.cpu ()
+        use on = on
+        let as64 = if on.dtype = torch.ScalarType.Float64 then on.alias () else on.``to`` torch.ScalarType.Float64
+        use as64 = as64
+        as64.data<float>().ToArray()
+
+    /// The columns of a float tensor through per-column normal-scores maps (float64 on the CPU;
+    /// returns a new tensor of t's dtype on t's device).
+    let private applyMarginals (maps: MarginalScores[]) (t: Tensor) : Tensor =
+        let cols = maps.Length
+        let v = valuesOf t
+        let out = v |> Array.mapi (fun i x -> marginalScore maps.[i % cols] x)
+        use r = torch.tensor(out, dtype = t.dtype, device = t.device)
+        r.reshape(t.shape.[0], t.shape.[1])
+
+    /// Fits a standardiser (with normal-scores maps of at most `knots` knots per column when
+    /// knots > 0); columns with zero spread keep a unit std so nothing divides by 0.
+    let fitStandardizerWith (knots: int) (t: Tensor) : Standardizer =
         Checks.requireRank "t" 2 t
         use t64 = t.``to`` torch.ScalarType.Float64
-        use m = t64.mean([| 0L |])
-        use s = t64.std(0L)
+        let marginals =
+            if knots <= 0 then [||]
+            else
+                let v = valuesOf t64
+                let cols = int t.shape.[1]
+                Array.init cols (fun j -> fitMarginalScores knots (Array.init (int t.shape.[0]) (fun i -> v.[i * cols + j])))
+        use mapped = if marginals.Length = 0 then t64.alias () else applyMarginals marginals t64
+        use m = mapped.mean([| 0L |])
+        use s = mapped.std(0L)
         let sd = s.data<float>().ToArray() |> Array.map (fun v -> if v > 0.0 && not (Double.IsNaN v) then v else 1.0)
-        { Mean = m.data<float>().ToArray(); Std = sd }
+        { Mean = m.data<float>().ToArray(); Std = sd; Marginals = marginals }
 
-    /// (t − mean) / std, column by column, in t's dtype.
+    /// Fits a standardiser (mean and standard deviation only).
+    let fitStandardizer (t: Tensor) : Standardizer = fitStandardizerWith 0 t
+
+    /// (map(t) − mean) / std, column by column, in t's dtype.
     let standardize (s: Standardizer) (t: Tensor) : Tensor =
         Checks.requireRank "t" 2 t
         if int t.shape.[1] <> s.Mean.Length then
             invalidArg "t" (sprintf "the standardiser was fit on %d columns but t has shape %s." s.Mean.Length (Checks.shapeText t))
+        use mapped = if s.Marginals.Length = 0 then t.alias () else applyMarginals s.Marginals t
         use m = torch.tensor(s.Mean, dtype = t.dtype, device = t.device)
         use sd = torch.tensor(s.Std, dtype = t.dtype, device = t.device)
-        use c = t - m
+        use c = mapped - m
         c / sd

@@ -112,37 +112,77 @@ module Estimation =
         torch.set_num_threads n
         n
 
+    /// Former option names → the names read now. Every option name is kebab-case, as the CLI's
+    /// own options are; these four were camelCase until the names were unified. The former name
+    /// is still read (and refused together with the new one), and `renamedIn` lets a front end
+    /// say that it changed.
+    let renamedOptions : IReadOnlyDictionary<string, string> =
+        dict [ "allowDiscrete", "allow-discrete"; "dropDuplicates", "drop-duplicates"
+               "evalEvery", "eval-every"; "validationFraction", "validation-fraction" ]
+        |> fun d -> Dictionary<string, string>(d) :> IReadOnlyDictionary<string, string>
+
+    /// The value given for option `key` under its name or its former name (renamedOptions).
+    let private given (extra: IReadOnlyDictionary<string, string>) (key: string) =
+        match extra.TryGetValue key with
+        | true, text -> Some text
+        | _ ->
+            renamedOptions
+            |> Seq.tryPick (fun (KeyValue(former, now)) ->
+                if now = key then (match extra.TryGetValue former with | true, text -> Some text | _ -> None) else None)
+
+    /// The former option names in Extra, as "former → now" (empty when none).
+    let renamedIn (extra: IReadOnlyDictionary<string, string>) : string[] =
+        if isNull extra then [||]
+        else extra.Keys |> Seq.filter renamedOptions.ContainsKey |> Seq.map (fun k -> sprintf "%s → %s" k renamedOptions.[k]) |> Array.ofSeq
+
     /// An estimator-specific option from Extra, parsed with the invariant culture, or the default.
     let extraFloat (options: EstimatorOptions) (key: string) (fallback: float) =
         match options.Extra with
         | null -> fallback
         | extra ->
-            match extra.TryGetValue key with
-            | true, text ->
+            match given extra key with
+            | Some text ->
                 match Double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture) with
                 | true, v -> v
                 | _ -> invalidArg key (sprintf "option '%s' must be a number, got '%s'." key text)
-            | _ -> fallback
+            | None -> fallback
 
     /// Raises ArgumentException for an Extra key the estimator does not read (a misspelt option
-    /// would otherwise be silently ignored), naming the key and the options it does read.
+    /// would otherwise be silently ignored), naming the key and the options it does read. A
+    /// former name (renamedOptions) counts as its new one; both together are refused.
     let requireKnownOptions (estimator: string) (known: string list) (options: EstimatorOptions) =
         match options.Extra with
         | null -> ()
         | extra ->
             for KeyValue(key, _) in extra do
-                if not (List.contains key known) then
+                let now = match renamedOptions.TryGetValue key with | true, n -> n | _ -> key
+                if not (List.contains now known) then
                     let offer = if List.isEmpty known then "it takes no estimator-specific options" else sprintf "it reads %s" (String.Join(", ", known))
                     invalidArg key (sprintf "unknown option '%s' for %s; %s." key estimator offer)
+                if now <> key && extra.ContainsKey now then
+                    invalidArg key (sprintf "option '%s' is the former name of '%s'; give only '%s'." key now now)
 
     /// A text option from Extra (trimmed, lower case), or the default when absent or blank.
     let extraString (options: EstimatorOptions) (key: string) (fallback: string) =
         match options.Extra with
         | null -> fallback
         | extra ->
-            match extra.TryGetValue key with
-            | true, text when not (String.IsNullOrWhiteSpace text) -> text.Trim().ToLowerInvariant()
+            match given extra key with
+            | Some text when not (String.IsNullOrWhiteSpace text) -> text.Trim().ToLowerInvariant()
             | _ -> fallback
+
+    /// A true/false option from Extra (true/1/yes, false/0/no), or the default.
+    let extraBool (options: EstimatorOptions) (key: string) (fallback: bool) =
+        match options.Extra with
+        | null -> fallback
+        | extra ->
+            match given extra key with
+            | Some t ->
+                match t.Trim().ToLowerInvariant() with
+                | "true" | "1" | "yes" -> true
+                | "false" | "0" | "no" -> false
+                | _ -> invalidArg key (sprintf "option '%s' must be true or false, got '%s'." key t)
+            | None -> fallback
 
     /// An integer option from Extra, or the default.
     let extraInt (options: EstimatorOptions) (key: string) (fallback: int) =

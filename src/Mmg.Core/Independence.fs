@@ -69,16 +69,9 @@ module Independence =
     /// with the estimator's options: robust scaling, seeded jitter, duplicates) and recomputing
     /// only the neighbour counts for each permutation.
     let ksgStatistic (options: EstimatorOptions) (x: float[,]) (y: float[,]) : int * (int[] -> float) =
-        let flag key fallback =
-            match options.Extra with
-            | null -> fallback
-            | e ->
-                match e.TryGetValue key with
-                | true, t -> (match t.Trim().ToLowerInvariant() with "true" | "1" | "yes" -> true | "false" | "0" | "no" -> false | _ -> invalidArg key (sprintf "option '%s' must be true or false, got '%s'." key t))
-                | _ -> fallback
         let k = Estimation.extraInt options "k" Classical.DefaultK
         if k < 1 then invalidArg "k" (sprintf "option 'k' must be at least 1, got %d." k)
-        let data = Classical.prepareKsg options.Seed (flag "allowDiscrete" false) (flag "dropDuplicates" true) x y
+        let data = Classical.prepareKsg options.Seed (Estimation.extraBool options "allow-discrete" false) (Estimation.extraBool options "drop-duplicates" true) x y
         let stat (perm: int[]) =
             let ys = permuteRows data.Y data.Dy perm
             let counts = Classical.countsOfPrepared [| k |] { data with Y = ys }
@@ -112,7 +105,7 @@ module Independence =
         n, stat
 
     /// Tests H0: I(X;Y) = 0 with the named estimator's MI estimate as the statistic: "ksg"
-    /// (options k, allowDiscrete, dropDuplicates, Seed for the tie-breaking jitter) or "cca".
+    /// (options k, allow-discrete, drop-duplicates, Seed for the tie-breaking jitter) or "cca".
     /// The seed of the permutations is options.Seed.
     let test (estimator: string) (options: EstimatorOptions) (permutations: int) (x: float[,]) (y: float[,]) : IndependenceResult =
         let name = if isNull estimator then "" else estimator.Trim().ToLowerInvariant()

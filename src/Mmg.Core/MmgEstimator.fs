@@ -199,7 +199,7 @@ module MmgFit =
         // x first, then the conditions, standardised on the training rows
         let raw = Array.append [| x |] conditions |> Array.map Data.toTensor
         use _ = disposing raw
-        let standardizers = raw |> Array.map Data.fitStandardizer
+        let standardizers = raw |> Array.map (Data.fitStandardizerWith (Estimation.extraInt options "normal-scores" 0))
         let all =
             Array.map2 (fun s t ->
                 use st = Data.standardize s t
@@ -462,7 +462,7 @@ type MmgEstimator(variant: string, options: EstimatorOptions) =
 
     /// The estimator-specific options (EstimatorOptions.Extra) MMG reads; others are refused.
     static member OptionKeys =
-        [ "adapt-steps"; "width"; "repeats"; "drop-probability"; "linear-base"; "zero-init"; "cosine"; "validation"; "patience"; "defensive-share"; "train-weighted"; "folds"; "permutations" ]
+        [ "adapt-steps"; "normal-scores"; "width"; "repeats"; "drop-probability"; "linear-base"; "zero-init"; "cosine"; "validation"; "patience"; "defensive-share"; "train-weighted"; "folds"; "permutations" ]
 
     /// The variant names, default last.
     /// `mmg-debiased` is ½(difference + orthogonal) of the adaptive model: on held-out rows a

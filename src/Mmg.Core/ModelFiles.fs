@@ -26,6 +26,10 @@ type MmgModelInfo =
       StdX: float[]
       MeanY: float[]
       StdY: float[]
+      /// Normal-scores maps of x's and y's columns applied before the standardisation
+      /// (Data.MarginalScores); empty or absent (null, format ≤ 2) for none.
+      MarginalsX: Data.MarginalScores[]
+      MarginalsY: Data.MarginalScores[]
       FixedQ: float[]
       AdaptiveQ: float[]
       Settings: Dictionary<string, string>
@@ -37,7 +41,9 @@ type MmgModelInfo =
 type ConditioningInfo =
     { DimZ: int
       MeanZ: float[]
-      StdZ: float[] }
+      StdZ: float[]
+      /// Normal-scores maps of z's columns (empty or absent for none).
+      MarginalsZ: Data.MarginalScores[] }
 
 /// A saved MMG or MMG-CMI model is one folder (model.json, fixed.bin, adaptive.bin) that is
 /// written as a unit: everything goes into a temporary sibling folder, which is then renamed into
@@ -49,9 +55,11 @@ type ConditioningInfo =
 /// writeNetworks and loadNetworks (the weights) do.
 module ModelFiles =
     /// The format written by this version. 2 added "Kind"; a version-1 folder (no kind) holds an
-    /// MI model, the only kind version 1 could save, and still loads as one.
+    /// MI model, the only kind version 1 could save, and still loads as one. 3 added the
+    /// normal-scores maps (MarginalsX/Y/Z): an older Mmg would ignore them and misread the
+    /// model, so it must refuse the folder; version 1 and 2 folders load with no maps.
     [<Literal>]
-    let FormatVersion = 2
+    let FormatVersion = 3
 
     /// model.json's "Kind" of an MI model (MmgModel: I(X;Y)).
     [<Literal>]
@@ -163,6 +171,7 @@ module ModelFiles =
           DimX = shape.DimX; DimY = shape.DimY; Width = shape.Width; Blocks = shape.Blocks; Frequencies = shape.Frequencies
           LinearBase = shape.LinearBase
           MeanX = stdX.Mean; StdX = stdX.Std; MeanY = stdY.Mean; StdY = stdY.Std
+          MarginalsX = stdX.Marginals; MarginalsY = stdY.Marginals
           FixedQ = LogSnr.toArray fixedQ; AdaptiveQ = LogSnr.toArray adaptiveQ
           Settings = Dictionary<string, string>(settings)
           Checksums = null }
@@ -171,9 +180,15 @@ module ModelFiles =
     let shapeOf (info: MmgModelInfo) : NetworkShape =
         { DimX = info.DimX; DimY = info.DimY; Width = info.Width; Blocks = info.Blocks; Frequencies = info.Frequencies; LinearBase = info.LinearBase }
 
+    let private orNone (m: Data.MarginalScores[]) = if isNull m then [||] else m
+
     /// The standardisers of x and y model.json records.
     let standardizers (info: MmgModelInfo) : Data.Standardizer * Data.Standardizer =
-        { Mean = info.MeanX; Std = info.StdX }, { Mean = info.MeanY; Std = info.StdY }
+        { Mean = info.MeanX; Std = info.StdX; Marginals = orNone info.MarginalsX }, { Mean = info.MeanY; Std = info.StdY; Marginals = orNone info.MarginalsY }
+
+    /// The standardiser of z a conditional model's model.json records.
+    let conditioningStandardizer (z: ConditioningInfo) : Data.Standardizer =
+        { Mean = z.MeanZ; Std = z.StdZ; Marginals = orNone z.MarginalsZ }
 
     /// The fixed and the adaptive log-SNR density model.json records (verified by read).
     let densities (info: MmgModelInfo) : LogSnrDensity * LogSnrDensity =
@@ -215,6 +230,18 @@ module ModelFiles =
 
     let private requirePositive (dir: string) (field: string) (a: float[]) =
         if a |> Array.exists (fun v -> v <= 0.0) then fail dir (sprintf "model.json is damaged: %s holds a value that is not positive." field)
+
+    // absent/empty, or one strictly increasing finite map per column (Data.MarginalScores; a
+    // column with no spread has empty knots)
+    let private requireMarginals (dir: string) (field: string) (columns: int) (a: Data.MarginalScores[]) =
+        if not (isNull a) && a.Length > 0 then
+            if a.Length <> columns then fail dir (sprintf "model.json is damaged: %s has %d maps for %d columns." field a.Length columns)
+            a |> Array.iteri (fun j m ->
+                let increasing (v: float[]) = not (isNull v) && Array.forall Double.IsFinite v && Array.forall (fun (p, q) -> q > p) (Array.pairwise v)
+                let ok =
+                    not (box m |> isNull) && increasing m.Knots && increasing m.Scores
+                    && m.Knots.Length = m.Scores.Length && m.Knots.Length <> 1
+                if not ok then fail dir (sprintf "model.json is damaged: %s[%d] is not an increasing map (knots and scores of equal length)." field j))
 
     // any density LogSnr.toArray writes (logistic, uniform, defensive mixture), checked by LogSnr.ofArray
     let private requireDensity (dir: string) (field: string) (a: float[]) =
@@ -287,6 +314,8 @@ module ModelFiles =
         requireLength dir "StdY" info.DimY info.StdY
         requirePositive dir "StdX" info.StdX
         requirePositive dir "StdY" info.StdY
+        requireMarginals dir "MarginalsX" info.DimX info.MarginalsX
+        requireMarginals dir "MarginalsY" info.DimY info.MarginalsY
         requireDensity dir "FixedQ" info.FixedQ
         requireDensity dir "AdaptiveQ" info.AdaptiveQ
         if isNull info.Checksums then fail dir "model.json has no checksums of the weight files; train and save the model again."
@@ -318,6 +347,7 @@ module ModelFiles =
         requireLength dir "MeanZ" z.DimZ z.MeanZ
         requireLength dir "StdZ" z.DimZ z.StdZ
         requirePositive dir "StdZ" z.StdZ
+        requireMarginals dir "MarginalsZ" z.DimZ z.MarginalsZ
         verify dir info, z
 
     /// The kind ("mi" or "cmi") of the model saved in `dir`, or null when the folder holds no

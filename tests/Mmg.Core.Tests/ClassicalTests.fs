@@ -126,7 +126,7 @@ let ``KSG k-d tree counts equal a brute-force O(N^2) scan, ties included`` (c: S
 [<Property(Arbitrary = [| typeof<ClassicalArbs> |], MaxTest = 100, Replay = "(2026113003,1)")>]
 let ``KSG estimate equals the formula on brute-force counts of the prepared data to 1e-12`` (c: SmallCase) =
     // Same prepared coordinates (robust scaling, seeded jitter; gridded cases are discrete in
-    // every column now and then, hence allowDiscrete), same counts and the same ψ summed in the
+    // every column now and then, hence allow-discrete), same counts and the same ψ summed in the
     // same order; 1e-12 leaves room only for round-off.
     let d = Classical.prepareKsg 0 true false c.X c.Y
     let _, cx, cy = bruteForceFlat c.K d.N d.X d.Dx d.Y d.Dy
@@ -136,7 +136,7 @@ let ``KSG estimate equals the formula on brute-force counts of the prepared data
             Classical.digamma (float c.K) + Classical.digamma (float n)
             - Classical.digamma (float (cx.[i] + 1)) - Classical.digamma (float (cy.[i] + 1)))
     let brute = Array.average terms
-    let r = estimate (ksgWith [ "k", string c.K; "allowDiscrete", "true"; "dropDuplicates", "false" ]) c.X c.Y
+    let r = estimate (ksgWith [ "k", string c.K; "allow-discrete", "true"; "drop-duplicates", "false" ]) c.X c.Y
     abs (r.Estimate - brute) <= 1e-12 |@ sprintf "ksg %.17g vs brute force %.17g" r.Estimate brute
 
 [<Fact>]
@@ -277,14 +277,14 @@ let warningOf (r: EstimatorResult) =
     | _ -> ""
 
 [<Fact>]
-let ``KSG refuses discrete data with a message that says why, and with allowDiscrete gives about 0 on independent columns`` () =
+let ``KSG refuses discrete data with a message that says why, and with allow-discrete gives about 0 on independent columns`` () =
     // x, y independent, 3 and 4 values, n = 5000: truth 0 (KSG without tie-breaking said 9.57).
     let rng = Random 101
     let n = 5000
     let x = Array2D.init n 1 (fun _ _ -> float (rng.Next 3))
     let y = Array2D.init n 1 (fun _ _ -> float (rng.Next 4))
-    throwsNaming (fun () -> box (estimate (ksgWith []) x y)) [ "discrete"; "X0: 3"; "Y0: 4"; "allowDiscrete" ]
-    let r = estimate (ksgWith [ "allowDiscrete", "true" ]) x y
+    throwsNaming (fun () -> box (estimate (ksgWith []) x y)) [ "discrete"; "X0: 3"; "Y0: 4"; "allow-discrete" ]
+    let r = estimate (ksgWith [ "allow-discrete", "true" ]) x y
     // With the seeded jitter KSG behaves like a plug-in estimate on the 12 cells; for a plug-in,
     // 2n·Î ~ χ²(6) under independence (mean 0.0006, sd 0.00035 nats here). 0.03 leaves room
     // for the bias of KSG's jitter geometry on top of that.
@@ -306,8 +306,8 @@ let ``KSG on data with every row duplicated drops the copies and gives the estim
     Assert.Contains("5000 exact duplicate rows", warningOf doubled)
     // and that number is a good one: within 0.05 of the truth (sd over samples 0.014 at n = 5000)
     Assert.True(abs (doubled.Estimate - truthBivariate) <= 0.05, sprintf "%.4f vs %.4f" doubled.Estimate truthBivariate)
-    // with dropDuplicates=false the copies stay and inflate the estimate, as documented
-    let kept = estimate (ksgWith [ "dropDuplicates", "false" ]) (twice x) (twice y)
+    // with drop-duplicates=false the copies stay and inflate the estimate, as documented
+    let kept = estimate (ksgWith [ "drop-duplicates", "false" ]) (twice x) (twice y)
     Assert.True(kept.Estimate > truthBivariate + 0.2, sprintf "kept duplicates: %.4f" kept.Estimate)
 
 [<Fact>]

@@ -238,7 +238,7 @@ let ``an estimator-specific option the estimator does not read is refused, namin
         Assert.Contains(sprintf "'%s'" key, e.Message)
         for m in mentions do Assert.Contains(m, e.Message)
     refused (fun () -> box (MmgEstimator("mmg-debiased", withExtra [ "widht", "16" ]))) "widht" [ "width"; "validation"; "folds" ]
-    refused (fun () -> box (Registry.create "ksg" (withExtra [ "k", "3"; "width", "16" ]))) "width" [ "ksg"; "allowDiscrete" ]
+    refused (fun () -> box (Registry.create "ksg" (withExtra [ "k", "3"; "width", "16" ]))) "width" [ "ksg"; "allow-discrete" ]
     refused (fun () -> box (Registry.create "cca" (withExtra [ "k", "3" ]))) "k" [ "no estimator-specific options" ]
     refused (fun () -> box (Registry.create "minde-c" (withExtra [ "folds", "5" ]))) "folds" [ "adapt-steps" ]
     refused (fun () -> box (Registry.create "infonce" (withExtra [ "hiden", "8" ]))) "hiden" [ "hidden" ]
@@ -246,7 +246,22 @@ let ``an estimator-specific option the estimator does not read is refused, namin
     refused (fun () -> box (CmiRegistry.create "ksg-cmi" (withExtra [ "ks", "3,5" ]))) "ks" [ "k" ]
     // the keys each reads are accepted
     MmgEstimator("mmg-debiased", withExtra [ for k in MmgEstimator.OptionKeys -> k, "1" ]) |> ignore
-    Registry.create "ksg" (withExtra [ "k", "3"; "allowDiscrete", "true" ]) |> ignore
+    Registry.create "ksg" (withExtra [ "k", "3"; "allow-discrete", "true" ]) |> ignore
+    // a former (camelCase) name is read as its new one; both together are refused
+    refused (fun () -> box (Registry.create "ksg" (withExtra [ "allowDiscrete", "true"; "allow-discrete", "true" ]))) "allowDiscrete" [ "former name of 'allow-discrete'" ]
+    Assert.Equal<string[]>([| "evalEvery → eval-every" |], Estimation.renamedIn (readOnlyDict [ "evalEvery", "5"; "hidden", "8" ]))
+
+[<Fact>]
+let ``a former option name gives the result of its new name`` () =
+    // Discrete independent columns (3 × 4 values): refused by KSG unless allow-discrete is set,
+    // under either name, and the two names give the same estimate.
+    let rng = Random 5
+    let x = Array2D.init 600 1 (fun _ _ -> float (rng.Next 3))
+    let y = Array2D.init 600 1 (fun _ _ -> float (rng.Next 4))
+    let run key = (Registry.create "ksg" { EstimatorOptions.Default with Extra = readOnlyDict [ key, "true" ] }).Estimate(x, y, null).Estimate
+    let now, former = run "allow-discrete", run "allowDiscrete"
+    Assert.Equal(now, former)
+    Assert.Throws<ArgumentException>(fun () -> (Registry.create "ksg" EstimatorOptions.Default).Estimate(x, y, null) |> ignore) |> ignore
 
 [<Fact>]
 let ``bad input to the MMG estimator raises ArgumentException naming the problem`` () =

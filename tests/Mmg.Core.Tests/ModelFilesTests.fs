@@ -13,6 +13,10 @@ open Mmg.Core
 
 let private quick seed steps = { EstimatorOptions.Default with Seed = seed; Profile = "quick"; Steps = steps }
 
+/// The quick profile with normal-scores maps on every column (x, y and z), so that the round
+/// trips below carry them.
+let private quickScores seed steps = { quick seed steps with Extra = readOnlyDict [ "normal-scores", "32" ] }
+
 /// The collider's samples: training rows (seed 1) and other rows to evaluate on (seed 2).
 let private collider n seed = (CmiTasks.find "cmi-collider-1-1-1-0.5").Sample n seed
 
@@ -21,13 +25,13 @@ let private collider n seed = (CmiTasks.find "cmi-collider-1-1-1-0.5").Sample n 
 type SavedModels() =
     let root = Directory.CreateTempSubdirectory("mmg-modelfiles-").FullName
     let x, y, z = collider 400 1
-    let _, cmi = CmiEstimator("mmg-cmi-orthogonal-adaptive", quick 3 200).EstimateWithModel(x, y, z, null, false)
+    let _, cmi = CmiEstimator("mmg-cmi-orthogonal-adaptive", quickScores 3 200).EstimateWithModel(x, y, z, null, false)
     let cmiDir = Path.Combine(root, "cmi")
     do cmi.Save cmiDir
     let miDir = Path.Combine(root, "mi")
     do
         let shape = Network.shape 1 1 16
-        let s: Data.Standardizer = { Mean = [| 0.5 |]; Std = [| 2.0 |] }
+        let s: Data.Standardizer = { Mean = [| 0.5 |]; Std = [| 2.0 |]; Marginals = [||] }
         let q = LogSnr.defensive (LogSnr.logistic 1.0 2.0 4.0) 0.2
         use mi = new MmgModel(shape, new DenoiserNet(shape), new DenoiserNet(shape), LogSnr.paperDefault, q, s, s, torch.CPU, Dictionary<string, string>())
         mi.Save miDir
@@ -93,6 +97,9 @@ type ModelFilesTests(models: SavedModels) =
         Assert.Equal(ModelFiles.CmiKind, j.["Kind"].GetValue<string>())
         Assert.Equal(ModelFiles.FormatVersion, j.["FormatVersion"].GetValue<int>())
         Assert.Equal(1, j.["DimZ"].GetValue<int>())
+        // the maps are saved (32 knots per column) and read back as they were
+        for field in [ "MarginalsX"; "MarginalsY"; "MarginalsZ" ] do
+            Assert.Equal(32, j.[field].[0].["Knots"].AsArray().Count)
         // the folder is the unit: only the model's three files, no debris beside it
         Assert.Equal<string[]>([| "adaptive.bin"; "fixed.bin"; "model.json" |], Directory.GetFiles models.CmiDir |> Array.map Path.GetFileName |> Array.sort)
         // and the loaded model re-saves to the same weights
@@ -116,8 +123,8 @@ type ModelFilesTests(models: SavedModels) =
             net.SetLinearBase(xt, yt, zt) |> ignore
             net
         let q = LogSnr.defensive (LogSnr.uniform -3.0 9.0) 0.25
-        let std: Data.Standardizer = { Mean = [| 0.0 |]; Std = [| 1.0 |] }
-        let stdZ: Data.Standardizer = { Mean = [| 0.1 |]; Std = [| 1.5 |] }
+        let std: Data.Standardizer = { Mean = [| 0.0 |]; Std = [| 1.0 |]; Marginals = [||] }
+        let stdZ: Data.Standardizer = { Mean = [| 0.1 |]; Std = [| 1.5 |]; Marginals = [||] }
         use m = new CmiModel(shape, 1, make (), make (), LogSnr.paperDefault, q, std, std, stdZ, torch.CPU, Dictionary<string, string>())
         let dir = Path.Combine(scratch, "defensive")
         m.Save dir
@@ -182,6 +189,16 @@ type ModelFilesTests(models: SavedModels) =
         j.["StdZ"] <- JsonArray(JsonValue.Create -1.0)
         writeJson std j
         refusedAsCmi std [ "StdZ holds a value that is not positive" ]
+        let maps = copy models.CmiDir "maps"
+        let j = json maps
+        j.["MarginalsZ"].[0].["Scores"].[5] <- JsonValue.Create 99.0
+        writeJson maps j
+        refusedAsCmi maps [ "MarginalsZ[0] is not an increasing map" ]
+        let mapsX = copy models.CmiDir "mapsx"
+        let j = json mapsX
+        j.["MarginalsX"].AsArray().Add(j.["MarginalsX"].[0].DeepClone())
+        writeJson mapsX j
+        refusedAsCmi mapsX [ "MarginalsX has 2 maps for 1 columns" ]
         let density = copy models.CmiDir "density"
         let j = json density
         j.["AdaptiveQ"] <- JsonArray(JsonValue.Create 2.0, JsonValue.Create 1.5, JsonValue.Create 1.0, JsonValue.Create 0.0, JsonValue.Create 1.0)

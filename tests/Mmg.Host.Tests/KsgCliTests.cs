@@ -48,6 +48,23 @@ public class KsgCliTests : IDisposable
         var lines = err.Trim().Split('\n');
         Assert.Single(lines);
         Assert.Contains("discrete", lines[0]);
-        Assert.Contains("allowDiscrete", lines[0]);
+        Assert.Contains("allow-discrete", lines[0]);
+    }
+
+    [Fact]
+    public void TheFormerOptionNameStillRunsWithANoteAndTheNewNameRunsWithout()
+    {
+        var rng = new Random(3);
+        var path = Csv("discrete2.csv", _ => (rng.Next(3), rng.Next(2)), 500);
+        var (code, output, err) = Run("estimate", "--input", path, "--estimator", "ksg", "--set", "allowDiscrete=true");
+        Assert.True(code == 0, err);
+        Assert.Contains("note:", output);
+        Assert.Contains("allowDiscrete → allow-discrete", output);
+        var (code2, output2, err2) = Run("estimate", "--input", path, "--estimator", "ksg", "--set", "allow-discrete=true");
+        Assert.True(code2 == 0, err2);
+        Assert.DoesNotContain("note:", output2);
+        // the same estimate under either name
+        string EstimateLine(string text) => text.Split('\n').First(l => l.Contains("nats"));
+        Assert.Equal(EstimateLine(output2), EstimateLine(output));
     }
 }

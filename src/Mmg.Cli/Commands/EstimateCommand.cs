@@ -43,6 +43,7 @@ internal static class EstimateCommand
 
         if (!Classical.Contains(name)) o.Training.ApplyThreads();
         var settings = o.Training.Settings(seed, o.Set);
+        WarnRenamed(console, o.Set);
         var pointwise = o.Pointwise is not null;
         EstimateResult result;
         MmgEstimator? trained = null;
@@ -150,6 +151,7 @@ internal static class EstimateCommand
         string source;
         string[] zNames;
         var settings = o.Training.Settings(seed, o.Set);
+        WarnRenamed(console, o.Set);
         if (o.Task is { } id)
         {
             if (!Core.CmiTasks.isCmi(id)) throw new ArgumentException($"'{id}' is an MI task (no Z); conditional estimators need a CMI task (see `mmg tasks`, kind cmi).");
@@ -331,5 +333,13 @@ internal static class EstimateCommand
         var lines = new List<string> { $"row,{column}" };
         lines.AddRange(values.Select((v, i) => string.Create(CultureInfo.InvariantCulture, $"{i},{v:R}")));
         Report.WriteAtomically(path, string.Join("\n", lines) + "\n");
+    }
+
+    /// <summary>One line per --set key given under its former (camelCase) name: it is still read.</summary>
+    private static void WarnRenamed(IAnsiConsole console, IReadOnlyDictionary<string, string>? set)
+    {
+        if (set is null) return;
+        foreach (var renamed in Core.Estimation.renamedIn(set))
+            console.MarkupLine($"[yellow]note:[/] option {Markup.Escape(renamed)} (the former name is still read; use the new one)");
     }
 }

@@ -42,7 +42,7 @@ public static class IndependenceTest
     /// <summary>
     /// Tests H0: x and y are independent. x is [n, dim_x], y is [n, dim_y], rows are samples.
     /// <paramref name="settings"/> supplies the seed (permutations and KSG's jitter) and KSG's
-    /// options in Extra ("k", "allowDiscrete", "dropDuplicates").
+    /// options in Extra ("k", "allow-discrete", "drop-duplicates").
     /// </summary>
     /// <exception cref="ArgumentException">Bad input (as for the estimate), an estimator other
     /// than "ksg" or "cca", or fewer than 1 permutation.</exception>

@@ -1,0 +1,124 @@
+/// The data preparation of the core (Data): the normal-scores maps that can precede the
+/// standardisation (option `normal-scores`), checked as maps and through the estimator.
+module Mmg.Core.Tests.DataTests
+
+open System
+open FsCheck
+open FsCheck.FSharp
+open FsCheck.Xunit
+open TorchSharp
+open global.Xunit
+open Mmg.Core
+
+/// A column with heavy tails (a Cauchy-like ratio), ties (some values rounded) and a spread set
+/// by `scale`, `n` rows, seeded.
+let private column (seed: int) (n: int) (scale: float) =
+    let rng = Random seed
+    Array.init n (fun i ->
+        let v = scale * tan (Math.PI * (rng.NextDouble() - 0.5))
+        if i % 7 = 0 then Math.Round(v, 1) else v)
+
+type ColumnCase = { Seed: int; Rows: int; Knots: int; Scale: float }
+
+type ColumnArbs =
+    static member Case() =
+        gen {
+            let! seed = Gen.choose (1, 100000)
+            let! rows = Gen.choose (2, 400)
+            let! knots = Gen.choose (2, 300)
+            let! e = Gen.choose (-6, 6)
+            return { Seed = seed; Rows = rows; Knots = knots; Scale = 10.0 ** float e }
+        }
+        |> Arb.fromGen
+
+[<Property(Arbitrary = [| typeof<ColumnArbs> |], MaxTest = 60, Replay = "(2026113001,1)")>]
+let ``a normal-scores map is finite and strictly increasing on training values, between them and far beyond them`` (c: ColumnCase) =
+    let v = column c.Seed c.Rows c.Scale
+    let m = Data.fitMarginalScores c.Knots v
+    let distinct = v |> Array.distinct |> Array.sort
+    // probes: the training values, midpoints between neighbours, and points far outside
+    let probes =
+        Array.concat
+            [ distinct
+              distinct |> Array.pairwise |> Array.map (fun (a, b) -> 0.5 * (a + b))
+              [| distinct.[0] - 1e6 * c.Scale; distinct.[0] - c.Scale; distinct.[distinct.Length - 1] + c.Scale; distinct.[distinct.Length - 1] + 1e6 * c.Scale |] ]
+        |> Array.distinct
+        |> Array.sort
+    let z = probes |> Array.map (Data.marginalScore m)
+    if distinct.Length < 2 then
+        // one distinct value: no map (the identity)
+        Assert.Empty(m.Knots)
+        Assert.Equal<float[]>(probes, z)
+    else
+        Assert.True(Array.forall Double.IsFinite z, "a score is not finite")
+        for (p, a), (q, b) in Array.pairwise (Array.zip probes z) do
+            Assert.True(b > a, sprintf "not increasing: %g → %g, %g → %g" p a q b)
+        // far outliers stay moderate: at most the end score + log(1 + slope · distance)
+        Assert.True(abs z.[0] < 60.0 && abs z.[z.Length - 1] < 60.0, sprintf "far outliers map to %g and %g" z.[0] z.[z.Length - 1])
+
+[<Fact>]
+let ``with a knot at every distinct value the training scores do not depend on any increasing warp of the column`` () =
+    // The scores are Φ⁻¹ of mid-ranks, and an increasing map keeps the ranks: so exp, a cube and
+    // an affine map of the column give bit-for-bit the same training scores.
+    let v = column 3 500 1.0
+    let scores (w: float -> float) =
+        let c = v |> Array.map w
+        let m = Data.fitMarginalScores 1000 c
+        c |> Array.map (Data.marginalScore m)
+    let plain = scores id
+    Assert.Equal<float[]>(plain, scores (fun t -> Math.Exp(t / 20.0)))
+    Assert.Equal<float[]>(plain, scores (fun t -> t * t * t + t))
+    Assert.Equal<float[]>(plain, scores (fun t -> 3.0 * t - 7.0))
+    // and they are standard normal scores: mean 0 (ties aside) and sd near 1, where the raw
+    // Cauchy column's sd is dominated by its largest values
+    let mean = Array.average plain
+    let sd = sqrt (Array.averageBy (fun s -> (s - mean) ** 2.0) plain)
+    Assert.True(abs mean < 0.01, sprintf "mean of the scores %g" mean)
+    Assert.True(sd > 0.97 && sd < 1.01, sprintf "sd of the scores %g" sd)
+
+[<Fact>]
+let ``the standardiser applies the maps before the mean and std, on new rows too`` () =
+    let x = Array2D.init 2000 2 (fun i j -> let c = column (11 + j) 2000 (if j = 0 then 1.0 else 1e4) in c.[i])
+    use t = Data.toTensor x
+    let s = Data.fitStandardizerWith 64 t
+    Assert.Equal(2, s.Marginals.Length)
+    use st = Data.standardize s t
+    let a = Data.toArray2D st
+    for j in 0 .. 1 do
+        let col = Array.init 2000 (fun i -> a.[i, j])
+        let mean = Array.average col
+        let sd = sqrt (Array.averageBy (fun v -> (v - mean) ** 2.0) col)
+        // the standardisation is fit on these rows: mean 0 and sd 1 to float32 precision
+        Assert.True(abs mean < 1e-5 && abs (sd - 1.0) < 1e-3, sprintf "column %d: mean %g sd %g" j mean sd)
+        // the bulk is spread out (a raw standardised Cauchy column has most values near 0)
+        let inner = col |> Array.filter (fun v -> abs v < 0.5) |> Array.length
+        Assert.True(inner < 900, sprintf "column %d: %d of 2000 values within ±0.5" j inner)
+    // a row the standardiser never saw goes through the same maps
+    use fresh = Data.toTensor (array2D [ [ 1e9; -1e9 ] ])
+    use fs = Data.standardize s fresh
+    let f = Data.toArray2D fs
+    Assert.True(Double.IsFinite f.[0, 0] && Double.IsFinite f.[0, 1] && f.[0, 0] > 3.0 && f.[0, 1] < -3.0, sprintf "fresh row → %g, %g" f.[0, 0] f.[0, 1])
+    Assert.Throws<ArgumentException>(fun () -> Data.fitMarginalScores 1 [| 1.0; 2.0 |] |> ignore) |> ignore
+
+[<Fact>]
+let ``through the estimator: warping X and Y by increasing maps leaves the normal-scores estimate where the Gaussian's is`` () =
+    // A 0.413-nat Gaussian pair, and the same rows with X → X³ + X and Y → exp(2Y): the MI is the
+    // same. With normal-scores maps (a knot per distinct value) the training rows reach the network
+    // identically, and the held-out rows through maps of the same ranks, so the two estimates
+    // must agree closely — 0.03 nats allows the held-out rows' interpolation between neighbouring
+    // knots (measured: 0.4216 and 0.4216) — and lie within 0.08 of the truth 0.4133 (quick
+    // profile, 300 + 150 steps on 1 600 training rows). Without the maps the same budget reads
+    // 0.6385 on the warped pair (0.4228 on the Gaussian one): asserted off by more than 0.1, so
+    // the data do need the maps.
+    let x, y, truth = MmgEstimatorTests.gaussianSamples 4 2000 MmgEstimatorTests.bivariate 1
+    let wx = Array2D.map (fun v -> v * v * v + v) x
+    let wy = Array2D.map (fun v -> Math.Exp(2.0 * v)) y
+    let run (extra: (string * string) list) a b =
+        let o = { MmgEstimatorTests.options 7 300 with Extra = readOnlyDict (("validation", "0") :: extra) }
+        (MmgEstimator("mmg-debiased", o) :> IMiEstimator).Estimate(a, b, null).Estimate
+    let ns = [ "normal-scores", "4000" ]
+    let plain, warped = run ns x y, run ns wx wy
+    Assert.True(abs (plain - warped) < 0.03, sprintf "normal scores: %.4f on the Gaussian pair, %.4f warped" plain warped)
+    Assert.True(abs (warped - truth) < 0.08, sprintf "normal scores on the warped pair: %.4f, truth %.4f" warped truth)
+    let raw = run [] wx wy
+    Assert.True(abs (raw - truth) > 0.1, sprintf "without the maps the warped pair reads %.4f (truth %.4f)" raw truth)
