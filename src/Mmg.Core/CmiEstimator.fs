@@ -260,6 +260,7 @@ type CmiEstimator(variant: string, options: EstimatorOptions) =
             invalidArg "variant" (sprintf "unknown MMG-CMI variant '%s'; use %s." variant (String.Join(", ", CmiEstimator.Variants)))
         // MMG's options less cross-fitting (MI-only), plus the z-neighbourhood of the local-permutation test
         Estimation.requireKnownOptions variant ((MmgEstimator.OptionKeys |> List.filter (fun k -> k <> "folds")) @ [ "k-perm" ]) options
+        MmgFitOptions.read options |> ignore
 
     /// The variant names, in MmgEstimator.Variants' order (the default is CmiRegistry.defaultName).
     /// `mmg-cmi-debiased` is ½(difference + orthogonal) of the adaptive model, rescaled where the
@@ -288,7 +289,7 @@ type CmiEstimator(variant: string, options: EstimatorOptions) =
         let dimZ = Array2D.length2 z
         let p = CmiEstimator.Profile(options, Array2D.length2 x, Array2D.length2 y, dimZ)
         CmiData.validate p.BatchSize x y z
-        let f = MmgFit.run (CmiFit.network dimZ) options p x [| y; z |] [ "dim_z", box dimZ ] progress
+        let f = MmgFit.run (CmiFit.network dimZ) (MmgFitOptions.read options) p x [| y; z |] [ "dim_z", box dimZ ] progress
         let sx, sy, sz = f.Standardizers.[0], f.Standardizers.[1], f.Standardizers.[2]
         new CmiModel(f.Shape, dimZ, f.FixedNet, f.AdaptiveNet, f.FixedQ, f.AdaptiveQ, sx, sy, sz, f.Device, f.Settings)
 

@@ -107,6 +107,45 @@ module MmgProfiles =
                 d
             TestFraction = Estimation.orDefaultF options.TestFraction p.TestFraction }
 
+/// The options of an MMG (or MMG-CMI) fit beyond the profile, typed and checked once
+/// (MmgFitOptions.read) before anything trains; MmgFit.run reads these, not EstimatorOptions.Extra.
+type MmgFitOptions =
+    { Seed: int
+      Device: string
+      /// Option `linear-base`: Some on/off, or None for the default by size (Network.linearBaseFor).
+      LinearBase: bool option
+      /// Option `zero-init` ≠ 0: the trunk's output layer starts at zero (with the linear base).
+      ZeroInit: bool
+      /// Option `cosine` ≠ 0: warm-up + cosine instead of plateau halving.
+      Schedule: LearningRateSchedule
+      /// Option `train-weighted` (TrainingWeights).
+      TrainWeighted: TrainingWeights.Mode
+      /// Option `validation`: share of the training rows held out for early stopping (0 = off).
+      Validation: float
+      /// Option `patience`: held-out scores without improvement before a phase ends.
+      Patience: int
+      /// Option `defensive-share` (DefensiveShareOption).
+      DefensiveShare: float
+      /// Option `normal-scores`: knots of the per-column normal-scores maps (0 = none; Data.MarginalScores).
+      NormalScores: int }
+
+module MmgFitOptions =
+    /// Reads and checks the fit's options (ArgumentException naming the option when out of range).
+    let read (options: EstimatorOptions) : MmgFitOptions =
+        let knots = Estimation.extraInt options "normal-scores" 0
+        if knots < 0 || knots = 1 then
+            invalidArg "normal-scores" (sprintf "option 'normal-scores' must be 0 (off) or at least 2 knots, got %d." knots)
+        { Seed = options.Seed
+          Device = options.Device
+          LinearBase = Network.linearBaseChoice options
+          ZeroInit = Estimation.extraInt options "zero-init" 0 <> 0
+          Schedule = (if Estimation.extraInt options "cosine" 0 <> 0 then Cosine else Plateau)
+          TrainWeighted = TrainingWeights.read options
+          Validation = EarlyStoppingOptions.validation options
+          Patience = EarlyStoppingOptions.patience options
+          DefensiveShare = DefensiveShareOption.read options
+          NormalScores = knots }
+
 /// The network-specific parts of an MMG fit (MmgFit.run): MMG's DenoiserNet on the conditions
 /// [| y |] (MmgFit.denoiser), MMG-CMI's CmiDenoiserNet on [| y; z |].
 type MmgNetwork<'Net when 'Net :> torch.nn.Module> =
@@ -188,18 +227,18 @@ module MmgFit =
     /// Trains `network` on x and its conditions (raw units, validated for profile `p`, which was
     /// resolved for all the conditions' columns together) as options say, and returns the parts
     /// of the model. `extraSettings` follow "parameters" in the settings.
-    let run (network: MmgNetwork<'Net>) (options: EstimatorOptions) (p: MmgProfile) (x: float[,]) (conditions: float[,][])
+    let run (network: MmgNetwork<'Net>) (o: MmgFitOptions) (p: MmgProfile) (x: float[,]) (conditions: float[,][])
             (extraSettings: (string * obj) list) (progress: Action<TrainingProgress>) : MmgFitted<'Net> =
         let dimX, dimY = Array2D.length2 x, Array2D.length2 conditions.[0]
         let dimC = conditions |> Array.sumBy Array2D.length2
-        let device = Estimation.device options.Device
-        torch.random.manual_seed (int64 options.Seed) |> ignore
+        let device = Estimation.device o.Device
+        torch.random.manual_seed (int64 o.Seed) |> ignore
         let width = if p.Width > 0 then p.Width else Network.defaultWidth dimX dimC
-        let shape = { Network.shape dimX dimY width with LinearBase = Network.useLinearBase options (dimX + dimC) }
+        let shape = { Network.shape dimX dimY width with LinearBase = Network.linearBaseFor o.LinearBase (dimX + dimC) }
         // x first, then the conditions, standardised on the training rows
         let raw = Array.append [| x |] conditions |> Array.map Data.toTensor
         use _ = disposing raw
-        let standardizers = raw |> Array.map (Data.fitStandardizerWith (Estimation.extraInt options "normal-scores" 0))
+        let standardizers = raw |> Array.map (Data.fitStandardizerWith o.NormalScores)
         let all =
             Array.map2 (fun s t ->
                 use st = Data.standardize s t
@@ -209,9 +248,8 @@ module MmgFit =
         // best-scoring weights and ends when the held-out loss has stopped improving, so a small
         // data set stops before the network memorises the training pairs (which reads dependence
         // into independent data).
-        let validation = EarlyStoppingOptions.validation options
-        let patience = EarlyStoppingOptions.patience options
-        let fitRows, valRows = EarlyStoppingOptions.split options (Array2D.length1 x) p.BatchSize
+        let validation, patience = o.Validation, o.Patience
+        let fitRows, valRows = EarlyStoppingOptions.split o.Seed validation (Array2D.length1 x) p.BatchSize
         let fit = all |> Array.map (fun t -> if valRows.Length = 0 then t.alias () else Data.rows fitRows t)
         use _ = disposing fit
         let held = all |> Array.map (Data.rows valRows)
@@ -221,14 +259,14 @@ module MmgFit =
         let net = network.Create shape device
         let ema = network.Create shape device
         let shrinkage = if shape.LinearBase then network.SetLinearBase net xs cs else nan
-        if shape.LinearBase && Estimation.extraInt options "zero-init" 0 <> 0 then network.ZeroTrunkOutput net
+        if shape.LinearBase && o.ZeroInit then network.ZeroTrunkOutput net
         network.CopyLinearBase ema net
         let cfg =
             { BatchSize = p.BatchSize; LearningRate = p.LearningRate; EmaDecay = p.EmaDecay
               DropProbability = p.DropProbability; PlateauPatience = p.PlateauPatience; MinLearningRate = 1e-5 }
-        use trainer = new DenoiserTrainer(net, ema, network.Predict net, cfg, options.Seed)
-        trainer.Schedule <- (if Estimation.extraInt options "cosine" 0 <> 0 then Cosine else Plateau)
-        let weighting = TrainingWeights.read options
+        use trainer = new DenoiserTrainer(net, ema, network.Predict net, cfg, o.Seed)
+        trainer.Schedule <- o.Schedule
+        let weighting = o.TrainWeighted
         // one phase of at most `steps` steps with q, early-stopped on the held-out rows when there are any
         let phase (q: LogSnrDensity) (kind: PhaseDensity) (steps: int) (name: string) (seed: int) =
             trainer.Weighted <- TrainingWeights.weighted weighting kind
@@ -257,7 +295,7 @@ module MmgFit =
         let snapshot () =
             use _ = torch.no_grad ()
             for dst, src in Seq.zip (fixedNet.parameters ()) (ema.parameters ()) do dst.copy_ src |> ignore
-        let plan = TrainingPlan.run phase gap snapshot p.FixedQ p.Steps p.AdaptSteps (DefensiveShareOption.read options) options.Seed
+        let plan = TrainingPlan.run phase gap snapshot p.FixedQ p.Steps p.AdaptSteps o.DefensiveShare o.Seed
         let adaptiveQ, rounds, first, last = plan.AdaptiveQ, plan.Rounds, plan.Fixed, plan.Adaptive
         net.Dispose()
         let q2 = LogSnr.describe
@@ -267,10 +305,10 @@ module MmgFit =
                 ([ "profile", box p.Name; "steps", box p.Steps; "adapt_steps", box p.AdaptSteps; "batch_size", box p.BatchSize
                    "learning_rate", box p.LearningRate; "final_learning_rate", box trainer.LearningRate; "width", box width
                    "blocks", box shape.Blocks; "ema_decay", box p.EmaDecay; "drop_probability", box p.DropProbability
-                   "repeats", box p.Repeats; "test_fraction", box p.TestFraction; "seed", box options.Seed
+                   "repeats", box p.Repeats; "test_fraction", box p.TestFraction; "seed", box o.Seed
                    "device", box (string device); "fixed_q", box (q2 p.FixedQ); "adaptive_q", box (q2 adaptiveQ)
                    "range_widening_rounds", box rounds; "held_out_gap", box (String.Join("; ", gates)); "schedule", box (sprintf "%A" trainer.Schedule |> fun t -> t.ToLowerInvariant())
-                   "linear_base", box shape.LinearBase; "regression_shrinkage", box shrinkage; "parameters", box parameters ]
+                   "linear_base", box shape.LinearBase; "regression_shrinkage", box shrinkage; "normal_scores", box o.NormalScores; "parameters", box parameters ]
                  @ extraSettings
                  @ [ "validation", box validation; "patience", box patience; "fixed_steps_run", box first.Steps; "fixed_step_kept", box first.KeptStep
                      "adapt_steps_run", box last.Steps; "adapt_step_kept", box last.KeptStep ])
@@ -456,6 +494,8 @@ type MmgEstimator(variant: string, options: EstimatorOptions) =
         if not (Array.contains variant MmgEstimator.Variants) then
             invalidArg "variant" (sprintf "unknown MMG variant '%s'; use one of %s." variant (String.Join(", ", MmgEstimator.Variants)))
         Estimation.requireKnownOptions variant MmgEstimator.OptionKeys options
+        // every option's range, before anything trains
+        MmgFitOptions.read options |> ignore
 
     /// Below this MMSE-gap area (nats) of the preliminary model the log-SNR density is not adapted.
     static member AdaptThreshold = AdaptiveDensity.threshold
@@ -492,7 +532,7 @@ type MmgEstimator(variant: string, options: EstimatorOptions) =
     member _.Fit(x: float[,], y: float[,], progress: Action<TrainingProgress>) : MmgModel =
         let p = MmgProfiles.resolve options (Array2D.length2 x) (Array2D.length2 y)
         Data.validate p.BatchSize x y
-        let f = MmgFit.run MmgFit.denoiser options p x [| y |] [] progress
+        let f = MmgFit.run MmgFit.denoiser (MmgFitOptions.read options) p x [| y |] [] progress
         new MmgModel(f.Shape, f.FixedNet, f.AdaptiveNet, f.FixedQ, f.AdaptiveQ, f.Standardizers.[0], f.Standardizers.[1], f.Device, f.Settings)
 
     /// Split, train on the training rows, evaluate all variants on the test rows. With the option

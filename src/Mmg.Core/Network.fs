@@ -234,21 +234,20 @@ module Network =
     /// where the trunk, normalised inside, does not.
     let linearBaseMinColumns = 20
 
-    /// Whether to use the base: option "linear-base" = 1 (on) / 0 (off) / "auto" (the default:
-    /// on from linearBaseMinColumns columns).
-    let useLinearBase (options: EstimatorOptions) (columns: int) =
-        let auto = columns >= linearBaseMinColumns
-        match options.Extra with
-        | null -> auto
-        | extra ->
-            match extra.TryGetValue "linear-base" with
-            | true, v when v.Trim().Equals("auto", StringComparison.OrdinalIgnoreCase) -> auto
-            | true, v ->
-                match v.Trim() with
-                | "1" -> true
-                | "0" -> false
-                | _ -> invalidArg "linear-base" (sprintf "option 'linear-base' must be 1, 0 or auto, got '%s'." v)
-            | _ -> auto
+    /// Option "linear-base": 1 (on) / 0 (off) / "auto" (the default: None, on from
+    /// linearBaseMinColumns columns).
+    let linearBaseChoice (options: EstimatorOptions) : bool option =
+        match Estimation.extraString options "linear-base" "auto" with
+        | "auto" -> None
+        | "1" -> Some true
+        | "0" -> Some false
+        | v -> invalidArg "linear-base" (sprintf "option 'linear-base' must be 1, 0 or auto, got '%s'." v)
+
+    /// The base for data of `columns` columns in all: the choice, or the default by size.
+    let linearBaseFor (choice: bool option) (columns: int) = defaultArg choice (columns >= linearBaseMinColumns)
+
+    /// Option `linear-base` (1, 0 or auto, the default) for data of `columns` columns.
+    let useLinearBase (options: EstimatorOptions) (columns: int) = linearBaseFor (linearBaseChoice options) columns
 
     let shape (dimX: int) (dimY: int) (width: int) =
         Checks.requirePositiveInt "dimX" dimX

@@ -663,13 +663,12 @@ module EarlyStoppingOptions =
         if p < 1 then invalidArg "patience" (sprintf "patience must be at least 1 score, got %d." p)
         p
 
-    /// The fitting and the held-out rows of n training rows (seeded by Seed + 3); all rows fit
+    /// The fitting and the held-out rows of n training rows (seeded by seed + 3); all rows fit
     /// when `validation` is 0. Refuses a split that leaves fewer fitting rows than a batch.
-    let split (options: EstimatorOptions) (n: int) (batchSize: int) : int[] * int[] =
-        let validation = validation options
+    let split (seed: int) (validation: float) (n: int) (batchSize: int) : int[] * int[] =
         let fitRows, valRows =
             if validation = 0.0 then Array.init n id, [||]
-            else Data.split (options.Seed + 3) validation n
+            else Data.split (seed + 3) validation n
         if fitRows.Length < batchSize then
             invalidArg "x" (sprintf "%d training rows leave %d after holding out %.0f%% for early stopping, fewer than the batch size %d; give more rows, a smaller batch size or validation=0." n fitRows.Length (100.0 * validation) batchSize)
         fitRows, valRows
