@@ -12,7 +12,7 @@ public class ApiTests
     public void MmgEstimatorReportsAllVariantsAndItsModelReloads()
     {
         var (x, y) = Bivariate(800, 1);
-        using var est = new MmgEstimator(new MmgOptions { Variant = "mmg-orthogonal-adaptive", Profile = "quick", Steps = 150, Seed = 1, Pointwise = true });
+        using var est = new MmgEstimator(new MmgOptions { Variant = "mmg-orthogonal-adaptive", Profile = "quick", Steps = 150, Seed = 1, Pointwise = true, NormalScores = 32 });
         var progress = new List<TrainingStatus>();
         EstimateResult r = est.Estimate(x, y, new Recorder(progress));
         Assert.Equal("mmg-orthogonal-adaptive", r.Estimator);
@@ -27,6 +27,7 @@ public class ApiTests
         Assert.Equal("forms+cross-fit-5", r.Interval!.Method);
         Assert.True(r.Interval.Low <= r.Estimate && r.Estimate <= r.Interval.High);
         Assert.Equal("quick", r.Settings["profile"]);
+        Assert.Equal("32", r.Settings["normal_scores"]); // and the saved model below carries the maps
         Assert.Contains(progress, p => p.Phase.Contains("adaptive") && p.Step == p.TotalSteps);
 
         var dir = Directory.CreateTempSubdirectory("mmg-api-").FullName;
