@@ -260,6 +260,7 @@ type CmiEstimator(variant: string, options: EstimatorOptions) =
             invalidArg "variant" (sprintf "unknown MMG-CMI variant '%s'; use %s." variant (String.Join(", ", CmiEstimator.Variants)))
         // MMG's options less cross-fitting (MI-only), plus the z-neighbourhood of the local-permutation test
         Estimation.requireKnownOptions variant ((MmgEstimator.OptionKeys |> List.filter (fun k -> k <> "folds")) @ [ "k-perm" ]) options
+        MmgProfiles.resolve options 1 1 |> ignore
         MmgFitOptions.read options |> ignore
 
     /// The variant names, in MmgEstimator.Variants' order (the default is CmiRegistry.defaultName).

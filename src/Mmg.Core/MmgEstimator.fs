@@ -94,13 +94,19 @@ module MmgProfiles =
         let adapt =
             if options.Steps > 0 then int (Math.Round(float p.AdaptSteps * float options.Steps / float p.Steps))
             else p.AdaptSteps
+        let atLeast (key: string) (least: int) (meaning: string) (v: int) =
+            if v < least then invalidArg key (sprintf "option '%s' must be at least %d%s, got %d." key least meaning v)
+            v
         { p with
             Steps = steps
-            AdaptSteps = Estimation.extraInt options "adapt-steps" adapt
+            AdaptSteps =
+                // a short --steps can round the derived budget to 0 (the plan then runs 1 step); a given one must be ≥ 1
+                let v = Estimation.extraInt options "adapt-steps" adapt
+                if v <> adapt then atLeast "adapt-steps" 1 "" v else v
             BatchSize = Estimation.orDefault options.BatchSize p.BatchSize
             LearningRate = Estimation.orDefaultF options.LearningRate p.LearningRate
-            Width = Estimation.extraInt options "width" p.Width
-            Repeats = Estimation.extraInt options "repeats" p.Repeats
+            Width = Estimation.extraInt options "width" p.Width |> atLeast "width" 0 " (0 = by the data's dimension)"
+            Repeats = Estimation.extraInt options "repeats" p.Repeats |> atLeast "repeats" 1 ""
             DropProbability =
                 let d = Estimation.extraFloat options "drop-probability" p.DropProbability
                 if not (d >= 0.0 && d < 1.0) then invalidArg "drop-probability" (sprintf "option 'drop-probability' must lie in [0, 1), got %g." d)
@@ -495,6 +501,7 @@ type MmgEstimator(variant: string, options: EstimatorOptions) =
             invalidArg "variant" (sprintf "unknown MMG variant '%s'; use one of %s." variant (String.Join(", ", MmgEstimator.Variants)))
         Estimation.requireKnownOptions variant MmgEstimator.OptionKeys options
         // every option's range, before anything trains
+        MmgProfiles.resolve options 1 1 |> ignore
         MmgFitOptions.read options |> ignore
 
     /// Below this MMSE-gap area (nats) of the preliminary model the log-SNR density is not adapted.
