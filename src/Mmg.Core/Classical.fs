@@ -786,16 +786,7 @@ module Classical =
                             let m, s = meanAndSe t
                             { Name = "k=" + string ks.[a]; Estimate = m; StdError = s })
                 watch.Stop()
-                { Estimator = "ksg"
-                  Estimate = estimate
-                  StdError = se
-                  Seconds = watch.Elapsed.TotalSeconds
-                  Variants = variants
-                  Curves = None
-                  Pointwise = [||]
-                  Interval = None
-                  IndependencePValue = nan
-                  Settings =
+                Estimation.result "ksg" estimate se watch.Elapsed.TotalSeconds variants <|
                     Estimation.settings
                         [ (if ksOption.IsSome then "ks", box (ksText ks) else "k", box k)
                           "variant", box "KSG-1"
@@ -814,7 +805,7 @@ module Classical =
                           "dim_x", box dx
                           "dim_y", box dy
                           "threads", box threads
-                          if not warnings.IsEmpty then "warning", box (String.Join("; ", warnings)) ] }
+                          if not warnings.IsEmpty then "warning", box (String.Join("; ", warnings)) ]
 
     /// The KSG-1 estimator with the given options (see KsgEstimator).
     let ksg (options: EstimatorOptions) : IMiEstimator = KsgEstimator(options) :> IMiEstimator
@@ -917,16 +908,7 @@ module Classical =
                 let nf = float n
                 let se = Math.Sqrt(sumR2 / nf + float (dx * dy) / (2.0 * nf * nf))
                 watch.Stop()
-                { Estimator = "cca"
-                  Estimate = mi
-                  StdError = se
-                  Seconds = watch.Elapsed.TotalSeconds
-                  Variants = [||]
-                  Curves = None
-                  Pointwise = [||]
-                  Interval = None
-                  IndependencePValue = nan
-                  Settings =
+                Estimation.result "cca" mi se watch.Elapsed.TotalSeconds [||] <|
                     Estimation.settings
                         [ "method", box "Gaussian plug-in: -1/2 sum log(1 - r_i^2) via log-determinants of the sample correlation matrix"
                           "covariance", box "sample, n - 1 denominator"
@@ -934,7 +916,7 @@ module Classical =
                           "sum_squared_canonical_correlations", box sumR2
                           "n", box n
                           "dim_x", box dx
-                          "dim_y", box dy ] }
+                          "dim_y", box dy ]
 
     /// The Gaussian/CCA estimator (see CcaEstimator); it has no options of its own.
     let cca (options: EstimatorOptions) : IMiEstimator = CcaEstimator(options) :> IMiEstimator

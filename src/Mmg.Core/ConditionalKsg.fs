@@ -143,23 +143,14 @@ module ConditionalKsg =
                 let watch = Stopwatch.StartNew()
                 let c = neighbourCounts k x y z
                 let m, se = Data.meanAndStdError (terms c)
-                { Estimator = "ksg-cmi"
-                  Estimate = m
-                  StdError = se
-                  Seconds = watch.Elapsed.TotalSeconds
-                  Variants = [||]
-                  Curves = None
-                  Pointwise = [||]
-                  Interval = None
-                  IndependencePValue = nan
-                  Settings =
+                Estimation.result "ksg-cmi" m se watch.Elapsed.TotalSeconds [||] <|
                     Estimation.settings
                         [ "method", box "Frenzel-Pompe: psi(k) - <psi(n_xz+1) + psi(n_yz+1) - psi(n_z+1)>, max-norm, standardised columns, exact k-d trees"
                           "k", box k
                           "n", box (Array2D.length1 x)
                           "dim_x", box (Array2D.length2 x)
                           "dim_y", box (Array2D.length2 y)
-                          "dim_z", box (Array2D.length2 z) ] }
+                          "dim_z", box (Array2D.length2 z) ]
 
     /// The Gaussian plug-in ½ log(det R_xz det R_yz / (det R_z det R_xyz)) of the sample correlation
     /// matrix, and Σ r_i² (the squared partial canonical correlations) for its standard error.
@@ -207,16 +198,7 @@ module ConditionalKsg =
                     invalidArg "x" (sprintf "only %d rows for %d + %d + %d columns; the Gaussian CMI needs at least %d rows." n dx dy dz (dx + dy + dz + 2))
                 let cmi, sumR2 = gaussianCmi x y z
                 let m = float (n - dz)
-                { Estimator = "gaussian-cmi"
-                  Estimate = cmi
-                  StdError = Math.Sqrt(sumR2 / m + float (dx * dy) / (2.0 * m * m))
-                  Seconds = watch.Elapsed.TotalSeconds
-                  Variants = [||]
-                  Curves = None
-                  Pointwise = [||]
-                  Interval = None
-                  IndependencePValue = nan
-                  Settings =
+                Estimation.result "gaussian-cmi" cmi (Math.Sqrt(sumR2 / m + float (dx * dy) / (2.0 * m * m))) watch.Elapsed.TotalSeconds [||] <|
                     Estimation.settings
                         [ "method", box "Gaussian plug-in: 1/2 log(det R_xz det R_yz / (det R_z det R_xyz)) of the sample correlation matrix"
                           "std_error", box "delta method: sqrt(sum r_i^2 / m + dx*dy / (2 m^2)), m = n - dz, r_i the partial canonical correlations"
@@ -224,4 +206,4 @@ module ConditionalKsg =
                           "n", box n
                           "dim_x", box dx
                           "dim_y", box dy
-                          "dim_z", box dz ] }
+                          "dim_z", box dz ]

@@ -629,16 +629,7 @@ module Critics =
                 "test_batches", box k
                 "test_batch_size", box (min r.BatchSize testIdx.Length)
                 "std_error", box "sd of per-test-batch estimates / sqrt(#batches)" ]
-        { Estimator = name
-          Estimate = mean
-          StdError = se
-          Seconds = watch.Elapsed.TotalSeconds
-          Variants = [||]
-          Curves = None
-          Pointwise = [||]
-          Interval = None
-          IndependencePValue = nan
-          Settings = Estimation.settings settings }
+        Estimation.result name mean se watch.Elapsed.TotalSeconds [||] (Estimation.settings settings)
 
     type private NeuralEstimator(name: string, options: EstimatorOptions) =
         interface IMiEstimator with

@@ -210,6 +210,20 @@ module Estimation =
         for k, v in pairs do d.[k] <- text v
         d :> IReadOnlyDictionary<string, string>
 
+    /// The result of an estimator that reports a number, its standard error, its variants (may
+    /// be empty) and settings, and no curves, pointwise values, interval or test.
+    let result (name: string) (estimate: float) (stdError: float) (seconds: float) (variants: NamedEstimate[]) (settings: IReadOnlyDictionary<string, string>) : EstimatorResult =
+        { Estimator = name
+          Estimate = estimate
+          StdError = stdError
+          Seconds = seconds
+          Variants = variants
+          Curves = None
+          Pointwise = [||]
+          Interval = None
+          IndependencePValue = nan
+          Settings = settings }
+
     /// Reports progress every `every` steps and at the last one; tolerates a null callback.
     type ProgressReporter(phase: string, total: int, callback: Action<TrainingProgress>, ?every: int) =
         let every = defaultArg every (max 1 (total / 200))

@@ -262,16 +262,7 @@ module Minde =
 
     let internal result (name: string) (seconds: float) (est: GapEstimate) (settings: IReadOnlyDictionary<string, string>) =
         let named n (e: McEstimate) = { Name = n; Estimate = e.Mean; StdError = e.StdError }
-        { Estimator = name
-          Estimate = est.Orthogonal.Mean
-          StdError = est.Orthogonal.StdError
-          Seconds = seconds
-          Variants = [| named name est.Orthogonal; named (name + "-difference") est.Difference |]
-          Curves = None
-          Pointwise = [||]
-          Interval = None
-          IndependencePValue = nan
-          Settings = settings }
+        Estimation.result name est.Orthogonal.Mean est.Orthogonal.StdError seconds [| named name est.Orthogonal; named (name + "-difference") est.Difference |] settings
 
 /// MINDE-c: the conditional MINDE estimator. In Mmg's framework it is MMG's orthogonal estimator
 /// with a uniform log-SNR density and no adaptive phase: one conditional DenoiserNet (y randomly
