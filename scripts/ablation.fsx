@@ -5,7 +5,8 @@
 // CONFIG is name:key=value;key=value (EstimatorOptions.Extra, plus steps=N, profile=NAME,
 // batch=N, lr=X),
 // e.g. "base:linear-base=1" or "plain:linear-base=0". Tasks may be `indep-D-N`-style ids:
-// indep-gauss-D (D×D independent Gaussians) and indep-unif-exp (uniform × exponential).
+// indep-gauss-D (D×D independent Gaussians) and indep-unif-exp (uniform × exponential); and
+// highmi-TRANSFORM-MI for the high-MI benchmark's task (e.g. highmi-half_cube-15).
 #load "references.fsx"
 open System
 open System.IO
@@ -57,7 +58,12 @@ for t in tasks do
                     let x, y = independent t n seed
                     x, y, 0.0, n
                 else
-                    let task = Tasks.find t
+                    // highmi-TRANSFORM-MI: the high-MI benchmark's sparse 3×3 task (Tasks.highMi) at MI nats
+                    let task =
+                        if t.StartsWith "highmi-" then
+                            let parts = t.Split '-'
+                            Tasks.highMi parts.[1] (Tasks.strengthForMi (float parts.[2]))
+                        else Tasks.find t
                     let n = defaultArg samplesOverride 10000
                     let x, y = task.Sample n seed
                     x, y, task.TrueMI, n
