@@ -51,3 +51,15 @@ for t in tasks do
     let before = seeds |> Array.map (fun s -> match before0.TryGetValue((t, s)) with | true, v -> v | _ -> nan)
     printfn "| `%s` | %s | %s | %s | %s | %s | %s |" t (text truth) (String.Join(",", seeds)) (String.Join(" / ", before |> Array.map text)) (verdict truth before)
         (String.Join(" / ", after |> Array.map text)) (verdict truth after)
+
+// over every run present in both: the mean absolute error and the runs within max(0.05, 0.1·truth)
+let pairs =
+    [| for r in ablation do
+         match before0.TryGetValue((r "task", int (r "seed"))) with
+         | true, b -> yield num (r "truth"), b, num (r "mmg_debiased")
+         | _ -> () |]
+let mae (pick: float * float * float -> float) = pairs |> Array.averageBy (fun ((t, _, _) as p) -> abs (pick p - t))
+let within (pick: float * float * float -> float) = pairs |> Array.filter (fun ((t, _, _) as p) -> abs (pick p - t) <= max 0.05 (0.1 * t)) |> Array.length
+printfn ""
+printfn "Over the %d runs: mean |estimate − truth| %s before, %s with the option; runs within max(0.05, 0.1·truth) %d before, %d with it."
+    pairs.Length (text (mae (fun (_, b, _) -> b))) (text (mae (fun (_, _, a) -> a))) (within (fun (_, b, _) -> b)) (within (fun (_, _, a) -> a))
