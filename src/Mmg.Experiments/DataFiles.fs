@@ -200,12 +200,13 @@ module DataFiles =
     let readCsvConditional (path: string) (xColumns: string) (yColumns: string) (zColumns: string) : LabelledSamples * float[,] * string[] =
         readColumns path xColumns yColumns (ZSpec zColumns)
 
-    /// Writes samples as bmi-style CSV (X0.., Y0..), via a uniquely named temporary file in the
-    /// same folder that is renamed into place (and removed on failure), so a failure never leaves a
-    /// half-written file or debris.
-    let writeCsv (path: string) (x: float[,]) (y: float[,]) =
-        if Array2D.length1 x <> Array2D.length1 y then
-            invalidArg "y" (sprintf "x has %d rows but y has %d." (Array2D.length1 x) (Array2D.length1 y))
+    // Writes column blocks (prefix, matrix) as CSV with columns <prefix>0.., via a uniquely named
+    // temporary file in the same folder that is renamed into place (and removed on failure), so a
+    // failure never leaves a half-written file or debris.
+    let private writeBlocks (path: string) (blocks: (string * float[,]) list) =
+        let n = Array2D.length1 (snd blocks.Head)
+        if blocks |> List.exists (fun (_, m) -> Array2D.length1 m <> n) then
+            invalidArg "y" (sprintf "the columns have different row counts: %s." (String.Join(", ", blocks |> List.map (fun (p, m) -> sprintf "%s %d" (p.ToLowerInvariant()) (Array2D.length1 m)))))
         let full = Path.GetFullPath path
         if Directory.Exists full then invalidArg "path" (sprintf "'%s' is a directory; give a file name." path)
         let dir = Path.GetDirectoryName full
@@ -213,32 +214,17 @@ module DataFiles =
         let tmp = Path.Combine(dir, sprintf ".%s.%s.tmp" (Path.GetFileName full) (Guid.NewGuid().ToString("N").Substring(0, 12)))
         try
             (use w = new StreamWriter(tmp)
-             let dx, dy = Array2D.length2 x, Array2D.length2 y
-             w.WriteLine(String.Join(",", Array.append (Array.init dx (sprintf "X%d")) (Array.init dy (sprintf "Y%d"))))
-             for i in 0 .. Array2D.length1 x - 1 do
-                 let cells = Array.append (Array.init dx (fun j -> x.[i, j].ToString("R", CultureInfo.InvariantCulture))) (Array.init dy (fun j -> y.[i, j].ToString("R", CultureInfo.InvariantCulture)))
-                 w.WriteLine(String.Join(",", cells)))
+             w.WriteLine(String.Join(",", blocks |> Seq.collect (fun (p, m) -> Array.init (Array2D.length2 m) (fun j -> sprintf "%s%d" p j))))
+             let cell (v: float) = v.ToString("R", CultureInfo.InvariantCulture)
+             for i in 0 .. n - 1 do
+                 w.WriteLine(String.Join(",", blocks |> Seq.collect (fun (_, m) -> Array.init (Array2D.length2 m) (fun j -> cell m.[i, j])))))
             File.Move(tmp, full, true)
         finally
             if File.Exists tmp then File.Delete tmp
 
+    /// Writes samples as bmi-style CSV (X0.., Y0..), atomically (a temporary file renamed into
+    /// place; a failure leaves no half-written file or debris).
+    let writeCsv (path: string) (x: float[,]) (y: float[,]) = writeBlocks path [ "X", x; "Y", y ]
+
     /// Writes (x, y, z) samples as CSV with columns X0.., Y0.., Z0.. (atomically, as writeCsv).
-    let writeCsvConditional (path: string) (x: float[,]) (y: float[,]) (z: float[,]) =
-        let n = Array2D.length1 x
-        if Array2D.length1 y <> n || Array2D.length1 z <> n then
-            invalidArg "y" (sprintf "x has %d rows, y %d and z %d." n (Array2D.length1 y) (Array2D.length1 z))
-        let full = Path.GetFullPath path
-        if Directory.Exists full then invalidArg "path" (sprintf "'%s' is a directory; give a file name." path)
-        let dir = Path.GetDirectoryName full
-        Directory.CreateDirectory dir |> ignore
-        let tmp = Path.Combine(dir, sprintf ".%s.%s.tmp" (Path.GetFileName full) (Guid.NewGuid().ToString("N").Substring(0, 12)))
-        try
-            (use w = new StreamWriter(tmp)
-             let dx, dy, dz = Array2D.length2 x, Array2D.length2 y, Array2D.length2 z
-             w.WriteLine(String.Join(",", Array.concat [ Array.init dx (sprintf "X%d"); Array.init dy (sprintf "Y%d"); Array.init dz (sprintf "Z%d") ]))
-             let cell (v: float) = v.ToString("R", CultureInfo.InvariantCulture)
-             for i in 0 .. n - 1 do
-                 w.WriteLine(String.Join(",", Array.concat [ Array.init dx (fun j -> cell x.[i, j]); Array.init dy (fun j -> cell y.[i, j]); Array.init dz (fun j -> cell z.[i, j]) ])))
-            File.Move(tmp, full, true)
-        finally
-            if File.Exists tmp then File.Delete tmp
+    let writeCsvConditional (path: string) (x: float[,]) (y: float[,]) (z: float[,]) = writeBlocks path [ "X", x; "Y", y; "Z", z ]
