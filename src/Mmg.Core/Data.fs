@@ -150,25 +150,29 @@ module Data =
             let z r = MathNet.Numerics.Distributions.Normal.InvCDF(0.0, 1.0, (r + 0.5) / float n)
             { Knots = picks |> Array.map (fun t -> values.[t]); Scores = picks |> Array.map (fun t -> z ranks.[t]) }
 
-    /// The map applied to one value (see MarginalScores).
-    let marginalScore (s: MarginalScores) (v: float) =
+    /// The map as a function (see MarginalScores); its end slopes are computed once.
+    let marginalScorer (s: MarginalScores) : float -> float =
         let k = s.Knots
         let last = k.Length - 1
-        if last < 1 then v
+        if last < 1 then id
         else
             // end slopes over (up to) the last 8 segments: smoother than one segment's
             let span = min 8 last
             let loSlope = (s.Scores.[span] - s.Scores.[0]) / (k.[span] - k.[0])
             let hiSlope = (s.Scores.[last] - s.Scores.[last - span]) / (k.[last] - k.[last - span])
-            if v <= k.[0] then s.Scores.[0] - Math.Log(1.0 + loSlope * (k.[0] - v))
-            elif v >= k.[last] then s.Scores.[last] + Math.Log(1.0 + hiSlope * (v - k.[last]))
-            else
-                let mutable lo, hi = 0, last
-                while hi - lo > 1 do
-                    let mid = (lo + hi) / 2
-                    if k.[mid] <= v then lo <- mid else hi <- mid
-                let w = (v - k.[lo]) / (k.[hi] - k.[lo])
-                s.Scores.[lo] + w * (s.Scores.[hi] - s.Scores.[lo])
+            fun v ->
+                if v <= k.[0] then s.Scores.[0] - Math.Log(1.0 + loSlope * (k.[0] - v))
+                elif v >= k.[last] then s.Scores.[last] + Math.Log(1.0 + hiSlope * (v - k.[last]))
+                else
+                    let mutable lo, hi = 0, last
+                    while hi - lo > 1 do
+                        let mid = (lo + hi) / 2
+                        if k.[mid] <= v then lo <- mid else hi <- mid
+                    let w = (v - k.[lo]) / (k.[hi] - k.[lo])
+                    s.Scores.[lo] + w * (s.Scores.[hi] - s.Scores.[lo])
+
+    /// The map applied to one value (see MarginalScores).
+    let marginalScore (s: MarginalScores) (v: float) = marginalScorer s v
 
     /// Per-column normal-scores maps (none: `[||]`) and then mean and standard deviation, fit on
     /// the rows given (the training split).
@@ -189,25 +193,29 @@ module Data =
 
     /// The columns of a float tensor through per-column normal-scores maps (float64 on the CPU;
     /// returns a new tensor of t's dtype on t's device).
-    let private applyMarginals (maps: MarginalScores[]) (t: Tensor) : Tensor =
+    let private applyMarginalsTo (maps: MarginalScores[]) (v: float[]) (t: Tensor) : Tensor =
         let cols = maps.Length
-        let v = valuesOf t
-        let out = v |> Array.mapi (fun i x -> marginalScore maps.[i % cols] x)
+        let scorers = maps |> Array.map marginalScorer
+        let out = v |> Array.mapi (fun i x -> scorers.[i % cols] x)
         use r = torch.tensor(out, dtype = t.dtype, device = t.device)
         r.reshape(t.shape.[0], t.shape.[1])
+
+    let private applyMarginals (maps: MarginalScores[]) (t: Tensor) : Tensor = applyMarginalsTo maps (valuesOf t) t
 
     /// Fits a standardiser (with normal-scores maps of at most `knots` knots per column when
     /// knots > 0); columns with zero spread keep a unit std so nothing divides by 0.
     let fitStandardizerWith (knots: int) (t: Tensor) : Standardizer =
         Checks.requireRank "t" 2 t
         use t64 = t.``to`` torch.ScalarType.Float64
-        let marginals =
-            if knots <= 0 then [||]
+        // the values are read once: to fit the maps and to apply them
+        let marginals, mapped =
+            if knots <= 0 then [||], t64.alias ()
             else
                 let v = valuesOf t64
                 let cols = int t.shape.[1]
-                Array.init cols (fun j -> fitMarginalScores knots (Array.init (int t.shape.[0]) (fun i -> v.[i * cols + j])))
-        use mapped = if marginals.Length = 0 then t64.alias () else applyMarginals marginals t64
+                let maps = Array.init cols (fun j -> fitMarginalScores knots (Array.init (int t.shape.[0]) (fun i -> v.[i * cols + j])))
+                maps, applyMarginalsTo maps v t64
+        use mapped = mapped
         use m = mapped.mean([| 0L |])
         use s = mapped.std(0L)
         let sd = s.data<float>().ToArray() |> Array.map (fun v -> if v > 0.0 && not (Double.IsNaN v) then v else 1.0)
