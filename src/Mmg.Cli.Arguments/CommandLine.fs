@@ -420,6 +420,9 @@ module CommandLine =
           AllowPartial = r.Contains MergeArgs.Allow_Partial
           AllowVersionChange = r.Contains MergeArgs.Allow_Version_Change }
 
+    // bench, highMi and consistency read their shared options (training, seeds, samples, job) the
+    // same way on purpose: each command is its own Argu union, so one shared reader would need the
+    // reflection over union cases that these typed reads replaced.
     let private bench (r: ParseResults<BenchArgs>) : BenchOptions =
         let training =
             training (r.TryGetResult BenchArgs.Profile) (r.TryGetResult BenchArgs.Steps)

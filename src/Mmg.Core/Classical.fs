@@ -121,6 +121,9 @@ module internal KdSearch =
 
     /// The number of points (the query's own row included, if it is in the tree) at max-norm
     /// distance strictly less than radius. stack holds at least Depth + 2 values (scratch).
+    /// Its traversal repeats nearest's on purpose: both are the KSG inner loops, inline and
+    /// closure-free over Span scratch; a shared traversal taking the per-node work as a function
+    /// would add an indirect call per visited node.
     let inline countWithin (t: KdLayout) (q: float[]) (qo: int) (radius: float) (stack: Span<int>) : int =
         let dim = t.Dim
         let lo = t.Lo

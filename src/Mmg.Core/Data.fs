@@ -202,24 +202,86 @@ module Data =
 
     let private applyMarginals (maps: MarginalScores[]) (t: Tensor) : Tensor = applyMarginalsTo maps (valuesOf t) t
 
-    /// Fits a standardiser (with normal-scores maps of at most `knots` knots per column when
-    /// knots > 0); columns with zero spread keep a unit std so nothing divides by 0.
-    let fitStandardizerWith (knots: int) (t: Tensor) : Standardizer =
+    /// The shape statistics of a column that decide whether it gets normal scores under the
+    /// `auto` choice (needsNormalScores), both 1 for a Gaussian column:
+    /// `Tail` = (q₉₉ − q₀₁) / (q₇₅ − q₂₅) relative to the Gaussian's 3.449 (a uniform column
+    /// 0.58, a two-component mixture ≈ 0.6, Student-t with 2 degrees of freedom ≈ 2.4, Cauchy ≈ 9;
+    /// quantiles, so a few extreme rows do not move it), and `Squeeze` = standard deviation /
+    /// (IQR / 1.349), how much a few extreme rows inflate the standardisation's scale over the
+    /// bulk's (Student-t 2 d.f. 2–9 on 8 000 rows, Cauchy 20–160); `Skew` = (q₉₀ + q₁₀ − 2 q₅₀) /
+    /// (q₉₀ − q₁₀), Kelly's quantile skewness (0 for a symmetric column, 0.47 for an exponential,
+    /// 0.57 for a log-normal with σ = 1). NaN when the IQR is 0.
+    type ColumnShape = { Tail: float; Squeeze: float; Skew: float }
+
+    let private quantileOfSorted (s: float[]) (p: float) =
+        let h = p * float (s.Length - 1)
+        let i = int h
+        if i + 1 < s.Length then s.[i] + (h - float i) * (s.[i + 1] - s.[i]) else s.[i]
+
+    /// The shape statistics of a column (ColumnShape).
+    let columnShape (column: float[]) : ColumnShape =
+        if column.Length < 2 then { Tail = nan; Squeeze = nan; Skew = nan }
+        else
+            let s = Array.sort column
+            let q = quantileOfSorted s
+            let iqr = q 0.75 - q 0.25
+            let zq p = MathNet.Numerics.Distributions.Normal.InvCDF(0.0, 1.0, p)
+            let gaussIqr = zq 0.75 - zq 0.25
+            if not (iqr > 0.0) then { Tail = nan; Squeeze = nan; Skew = nan }
+            else
+                let mean = Array.average column
+                let sd = sqrt (column |> Array.averageBy (fun v -> (v - mean) * (v - mean)))
+                { Tail = (q 0.99 - q 0.01) / iqr / ((zq 0.99 - zq 0.01) / gaussIqr)
+                  Squeeze = sd / (iqr / gaussIqr)
+                  Skew = (q 0.9 + q 0.1 - 2.0 * q 0.5) / (q 0.9 - q 0.1) }
+
+    /// Tail below this (ColumnShape): a light-tailed, bounded or multimodal column: mapped by `auto`.
+    let LightTail = 0.9
+    /// Squeeze above this (ColumnShape): a column whose standard deviation is set by a few extreme
+    /// rows (the bulk would sit within ±0.05 after standardising): mapped by `auto`.
+    let ExtremeSqueeze = 15.0
+    /// |Skew| above this (ColumnShape): a skewed column, e.g. a monotone warp of a symmetric one
+    /// (exp, a power): mapped by `auto`.
+    let Skewed = 0.2
+
+    /// The `auto` choice of normal scores for a column: map it when the plain standardisation
+    /// misrepresents its bulk — light or bounded tails (Tail < LightTail), a scale set by a few
+    /// extreme rows (Squeeze > ExtremeSqueeze) or a skewed bulk (|Skew| > Skewed) — and leave
+    /// Gaussian-like and moderately heavy, symmetric tails (Student-t with 2+ d.f., the
+    /// half-cube) as they are, where the maps cost accuracy (docs/accuracy.md, ninth round). A
+    /// column with IQR 0 is left as it is.
+    let needsNormalScores (column: float[]) : bool =
+        let s = columnShape column
+        s.Tail < LightTail || s.Squeeze > ExtremeSqueeze || abs s.Skew > Skewed
+
+    /// Fits a standardiser with normal-scores maps of at most `knots` knots (knots > 0) on the
+    /// columns `pick` selects (the others keep the identity; none picked: no maps at all);
+    /// columns with zero spread keep a unit std so nothing divides by 0.
+    let fitStandardizerPicking (knots: int) (pick: float[] -> bool) (t: Tensor) : Standardizer =
         Checks.requireRank "t" 2 t
         use t64 = t.``to`` torch.ScalarType.Float64
-        // the values are read once: to fit the maps and to apply them
+        // the values are read once: to choose and fit the maps and to apply them
         let marginals, mapped =
             if knots <= 0 then [||], t64.alias ()
             else
                 let v = valuesOf t64
                 let cols = int t.shape.[1]
-                let maps = Array.init cols (fun j -> fitMarginalScores knots (Array.init (int t.shape.[0]) (fun i -> v.[i * cols + j])))
-                maps, applyMarginalsTo maps v t64
+                let column j = Array.init (int t.shape.[0]) (fun i -> v.[i * cols + j])
+                let maps =
+                    Array.init cols (fun j ->
+                        let c = column j
+                        if pick c then fitMarginalScores knots c else { Knots = [||]; Scores = [||] })
+                if maps |> Array.forall (fun m -> m.Knots.Length = 0) then [||], t64.alias ()
+                else maps, applyMarginalsTo maps v t64
         use mapped = mapped
         use m = mapped.mean([| 0L |])
         use s = mapped.std(0L)
         let sd = s.data<float>().ToArray() |> Array.map (fun v -> if v > 0.0 && not (Double.IsNaN v) then v else 1.0)
         { Mean = m.data<float>().ToArray(); Std = sd; Marginals = marginals }
+
+    /// Fits a standardiser with normal-scores maps of at most `knots` knots on every column
+    /// (knots > 0) or none (knots ≤ 0).
+    let fitStandardizerWith (knots: int) (t: Tensor) : Standardizer = fitStandardizerPicking knots (fun _ -> true) t
 
     /// Fits a standardiser (mean and standard deviation only).
     let fitStandardizer (t: Tensor) : Standardizer = fitStandardizerWith 0 t

@@ -264,6 +264,18 @@ module Minde =
         let named n (e: McEstimate) = { Name = n; Estimate = e.Mean; StdError = e.StdError }
         Estimation.result name est.Orthogonal.Mean est.Orthogonal.StdError seconds [| named name est.Orthogonal; named (name + "-difference") est.Difference |] settings
 
+    /// One MINDE run (MINDE-c and MINDE-j differ only in the network, trainer and integrand):
+    /// prepare the rows, seed torch, `fit` trains on the training rows with q = density and
+    /// returns the test rows' estimate, the final learning rate and the parameter count.
+    let internal run (name: string) (options: EstimatorOptions) (x: float[,]) (y: float[,]) (extra: MmgProfile -> (string * obj) list)
+            (fit: Prepared -> NetworkShape -> GapEstimate * float * int64) : EstimatorResult =
+        let watch = Diagnostics.Stopwatch.StartNew()
+        use prep = new Prepared(options, x, y)
+        torch.random.manual_seed (int64 options.Seed) |> ignore
+        let shape = Network.shape prep.DimX prep.DimY prep.Width
+        let est, finalLr, parameters = fit prep shape
+        result name watch.Elapsed.TotalSeconds est (commonSettings options prep shape finalLr parameters (extra prep.Profile))
+
 /// MINDE-c: the conditional MINDE estimator. In Mmg's framework it is MMG's orthogonal estimator
 /// with a uniform log-SNR density and no adaptive phase: one conditional DenoiserNet (y randomly
 /// absent) trained for Steps + AdaptSteps steps with q = Minde.density, then ½ E‖ε̂_y − ε̂‖²/q on
@@ -275,20 +287,14 @@ type MindeConditional(options: EstimatorOptions) =
     interface IMiEstimator with
         member _.Name = "minde-c"
         member _.Estimate(x, y, progress) =
-            let watch = Diagnostics.Stopwatch.StartNew()
-            use prep = new Minde.Prepared(options, x, y)
-            let p = prep.Profile
-            torch.random.manual_seed (int64 options.Seed) |> ignore
-            let shape = Network.shape prep.DimX prep.DimY prep.Width
-            use net = (new DenoiserNet(shape)).``to`` prep.Device
-            use ema = (new DenoiserNet(shape)).``to`` prep.Device
-            use trainer = new DenoiserTrainer(net, ema, prep.Config, options.Seed)
-            trainer.Train(prep.TrainX, prep.TrainY, Minde.density, prep.Steps, "denoiser (uniform q)", progress) |> ignore
-            ema.eval ()
-            use g = new torch.Generator(uint64 (options.Seed + 11))
-            let est = Mmse.estimate (Network.asDenoiser ema) Minde.density g p.Repeats 4096 prep.TestX prep.TestY
-            let settings = Minde.commonSettings options prep shape trainer.LearningRate ema.ParameterCount [ "drop_probability", box p.DropProbability ]
-            Minde.result "minde-c" watch.Elapsed.TotalSeconds est settings
+            Minde.run "minde-c" options x y (fun p -> [ "drop_probability", box p.DropProbability ]) (fun prep shape ->
+                use net = (new DenoiserNet(shape)).``to`` prep.Device
+                use ema = (new DenoiserNet(shape)).``to`` prep.Device
+                use trainer = new DenoiserTrainer(net, ema, prep.Config, options.Seed)
+                trainer.Train(prep.TrainX, prep.TrainY, Minde.density, prep.Steps, "denoiser (uniform q)", progress) |> ignore
+                ema.eval ()
+                use g = new torch.Generator(uint64 (options.Seed + 11))
+                Mmse.estimate (Network.asDenoiser ema) Minde.density g prep.Profile.Repeats 4096 prep.TestX prep.TestY, trainer.LearningRate, ema.ParameterCount)
 
 /// MINDE-j: the joint MINDE estimator. One JointDenoiserNet over (x, y) trained in three modes
 /// (joint, x only, y only; 1/3 each) for Steps + AdaptSteps steps with q = Minde.density; then
@@ -301,17 +307,11 @@ type MindeJoint(options: EstimatorOptions) =
     interface IMiEstimator with
         member _.Name = "minde-j"
         member _.Estimate(x, y, progress) =
-            let watch = Diagnostics.Stopwatch.StartNew()
-            use prep = new Minde.Prepared(options, x, y)
-            let p = prep.Profile
-            torch.random.manual_seed (int64 options.Seed) |> ignore
-            let shape = Network.shape prep.DimX prep.DimY prep.Width
-            use net = (new JointDenoiserNet(shape)).``to`` prep.Device
-            use ema = (new JointDenoiserNet(shape)).``to`` prep.Device
-            use trainer = new JointTrainer(net, ema, prep.Config, options.Seed)
-            trainer.Train(prep.TrainX, prep.TrainY, Minde.density, prep.Steps, "joint denoiser (uniform q)", progress) |> ignore
-            ema.eval ()
-            use g = new torch.Generator(uint64 (options.Seed + 11))
-            let est = Minde.jointEstimate (Minde.asJointDenoiser ema) Minde.density g p.Repeats 4096 prep.TestX prep.TestY
-            let settings = Minde.commonSettings options prep shape trainer.LearningRate ema.ParameterCount [ "modes", box "joint, x-only, y-only (1/3 each)" ]
-            Minde.result "minde-j" watch.Elapsed.TotalSeconds est settings
+            Minde.run "minde-j" options x y (fun _ -> [ "modes", box "joint, x-only, y-only (1/3 each)" ]) (fun prep shape ->
+                use net = (new JointDenoiserNet(shape)).``to`` prep.Device
+                use ema = (new JointDenoiserNet(shape)).``to`` prep.Device
+                use trainer = new JointTrainer(net, ema, prep.Config, options.Seed)
+                trainer.Train(prep.TrainX, prep.TrainY, Minde.density, prep.Steps, "joint denoiser (uniform q)", progress) |> ignore
+                ema.eval ()
+                use g = new torch.Generator(uint64 (options.Seed + 11))
+                Minde.jointEstimate (Minde.asJointDenoiser ema) Minde.density g prep.Profile.Repeats 4096 prep.TestX prep.TestY, trainer.LearningRate, ema.ParameterCount)

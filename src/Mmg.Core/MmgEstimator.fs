@@ -132,15 +132,56 @@ type MmgFitOptions =
       Patience: int
       /// Option `defensive-share` (DefensiveShareOption).
       DefensiveShare: float
-      /// Option `normal-scores`: knots of the per-column normal-scores maps (0 = none; Data.MarginalScores).
-      NormalScores: int }
+      /// Option `normal-scores` (NormalScoresChoice).
+      NormalScores: NormalScoresChoice }
+
+/// Which columns go through normal-scores maps before the standardisation (Data.MarginalScores).
+and NormalScoresChoice =
+    /// `normal-scores=off` (or 0): none.
+    | NoNormalScores
+    /// `normal-scores=auto`: the columns Data.needsNormalScores picks, with this many knots.
+    | AutoNormalScores of knots: int
+    /// `normal-scores=K`: every column, with K ≥ 2 knots.
+    | EveryColumn of knots: int
+
+module NormalScoresChoice =
+    /// Knots of the `auto` choice's maps.
+    let AutoKnots = 128
+
+    /// The choice as the option's text (auto, off or the knot count).
+    let text =
+        function
+        | NoNormalScores -> "off"
+        | AutoNormalScores _ -> "auto"
+        | EveryColumn k -> string k
+
+    /// Option `normal-scores`: auto, off/0, or K ≥ 2 knots on every column; `fallback` when absent.
+    let read (options: EstimatorOptions) (fallback: NormalScoresChoice) =
+        match Estimation.extraString options "normal-scores" "" with
+        | "" -> fallback
+        | "auto" -> AutoNormalScores AutoKnots
+        | "off" | "none" -> NoNormalScores
+        | text ->
+            let bad () =
+                invalidArg "normal-scores" (sprintf "option 'normal-scores' must be auto, off (0) or at least 2 knots for every column, got '%s'." text)
+            match Int32.TryParse(text, Globalization.NumberStyles.Integer, Globalization.CultureInfo.InvariantCulture) with
+            | true, 0 -> NoNormalScores
+            | true, k when k >= 2 -> EveryColumn k
+            | _ -> bad ()
+
+    /// The standardiser of one block of training columns under this choice.
+    let fit (choice: NormalScoresChoice) (t: TorchSharp.torch.Tensor) : Data.Standardizer =
+        match choice with
+        | NoNormalScores -> Data.fitStandardizer t
+        | AutoNormalScores k -> Data.fitStandardizerPicking k Data.needsNormalScores t
+        | EveryColumn k -> Data.fitStandardizerWith k t
 
 module MmgFitOptions =
+    /// The default `normal-scores` choice of MMG and MMG-CMI.
+    let DefaultNormalScores = NoNormalScores
+
     /// Reads and checks the fit's options (ArgumentException naming the option when out of range).
     let read (options: EstimatorOptions) : MmgFitOptions =
-        let knots = Estimation.extraInt options "normal-scores" 0
-        if knots < 0 || knots = 1 then
-            invalidArg "normal-scores" (sprintf "option 'normal-scores' must be 0 (off) or at least 2 knots, got %d." knots)
         { Seed = options.Seed
           Device = options.Device
           LinearBase = Network.linearBaseChoice options
@@ -150,7 +191,7 @@ module MmgFitOptions =
           Validation = EarlyStoppingOptions.validation options
           Patience = EarlyStoppingOptions.patience options
           DefensiveShare = DefensiveShareOption.read options
-          NormalScores = knots }
+          NormalScores = NormalScoresChoice.read options DefaultNormalScores }
 
 /// The network-specific parts of an MMG fit (MmgFit.run): MMG's DenoiserNet on the conditions
 /// [| y |] (MmgFit.denoiser), MMG-CMI's CmiDenoiserNet on [| y; z |].
@@ -189,6 +230,16 @@ module MmgFit =
     let private disposing (tensors: Tensor[]) =
         { new IDisposable with
             member _.Dispose() = for t in tensors do t.Dispose() }
+
+    /// Which columns went through normal-scores maps, per block (x, then the conditions:
+    /// y, and z for CMI), 1-based, e.g. "x: 1,2; y: none".
+    let normalScoredColumns (standardizers: Data.Standardizer[]) =
+        let names = [| "x"; "y"; "z" |]
+        standardizers
+        |> Array.mapi (fun b s ->
+            let mapped = s.Marginals |> Array.indexed |> Array.filter (fun (_, m) -> m.Knots.Length > 0) |> Array.map (fun (j, _) -> string (j + 1))
+            sprintf "%s: %s" (if b < names.Length then names.[b] else string b) (if mapped.Length = 0 then "none" else String.Join(",", mapped)))
+        |> fun parts -> String.Join("; ", parts)
 
     /// MMG's network: DenoiserNet on the conditions [| y |].
     let denoiser : MmgNetwork<DenoiserNet> =
@@ -244,7 +295,7 @@ module MmgFit =
         // x first, then the conditions, standardised on the training rows
         let raw = Array.append [| x |] conditions |> Array.map Data.toTensor
         use _ = disposing raw
-        let standardizers = raw |> Array.map (Data.fitStandardizerWith o.NormalScores)
+        let standardizers = raw |> Array.map (NormalScoresChoice.fit o.NormalScores)
         let all =
             Array.map2 (fun s t ->
                 use st = Data.standardize s t
@@ -314,7 +365,7 @@ module MmgFit =
                    "repeats", box p.Repeats; "test_fraction", box p.TestFraction; "seed", box o.Seed
                    "device", box (string device); "fixed_q", box (q2 p.FixedQ); "adaptive_q", box (q2 adaptiveQ)
                    "range_widening_rounds", box rounds; "held_out_gap", box (String.Join("; ", gates)); "schedule", box (sprintf "%A" trainer.Schedule |> fun t -> t.ToLowerInvariant())
-                   "linear_base", box shape.LinearBase; "regression_shrinkage", box shrinkage; "normal_scores", box o.NormalScores; "parameters", box parameters ]
+                   "linear_base", box shape.LinearBase; "regression_shrinkage", box shrinkage; "normal_scores", box (NormalScoresChoice.text o.NormalScores); "normal_scores_columns", box (normalScoredColumns standardizers); "parameters", box parameters ]
                  @ extraSettings
                  @ [ "validation", box validation; "patience", box patience; "fixed_steps_run", box first.Steps; "fixed_step_kept", box first.KeptStep
                      "adapt_steps_run", box last.Steps; "adapt_step_kept", box last.KeptStep ])

@@ -3,6 +3,7 @@
 module Mmg.Core.Tests.DataTests
 
 open System
+open System.IO
 open FsCheck
 open FsCheck.FSharp
 open FsCheck.Xunit
@@ -120,5 +121,74 @@ let ``through the estimator: warping X and Y by increasing maps leaves the norma
     let plain, warped = run ns x y, run ns wx wy
     Assert.True(abs (plain - warped) < 0.03, sprintf "normal scores: %.4f on the Gaussian pair, %.4f warped" plain warped)
     Assert.True(abs (warped - truth) < 0.08, sprintf "normal scores on the warped pair: %.4f, truth %.4f" warped truth)
-    let raw = run [] wx wy
+    let raw = run [ "normal-scores", "off" ] wx wy
     Assert.True(abs (raw - truth) > 0.1, sprintf "without the maps the warped pair reads %.4f (truth %.4f)" raw truth)
+
+/// 8 000 seeded draws from one of the marginals `auto` must tell apart.
+let private marginal (kind: string) (seed: int) =
+    let rng = Random seed
+    let normal () = MathNet.Numerics.Distributions.Normal.Sample(rng, 0.0, 1.0)
+    Array.init 8000 (fun _ ->
+        match kind with
+        | "gaussian" -> 3.0 * normal () + 1.0
+        | "uniform" -> rng.NextDouble()
+        | "bimodal" -> normal () + (if rng.NextDouble() < 0.5 then -3.0 else 3.0)
+        | "student2" -> MathNet.Numerics.Distributions.StudentT.Sample(rng, 0.0, 1.0, 2.0)
+        | "student3" -> MathNet.Numerics.Distributions.StudentT.Sample(rng, 0.0, 1.0, 3.0)
+        | "half-cube" -> let v = normal () in v * sqrt (abs v)
+        | "cauchy" -> tan (Math.PI * (rng.NextDouble() - 0.5))
+        | "exponential" -> -log (1.0 - rng.NextDouble())
+        | "lognormal" -> exp (normal ())
+        | k -> failwithf "unknown marginal %s" k)
+
+[<Fact>]
+let ``auto picks light, bounded, skewed and Cauchy-like columns and leaves Gaussian and moderately heavy symmetric ones`` () =
+    // Five seeds of 8 000 rows each (the default profile's training rows at 10 000): every seed
+    // must decide the same way. The thresholds sit between the families with room: Tail < 0.9
+    // (uniform 0.58, a two-component mixture ≈ 0.7, Gaussian 1 ± 0.04), Squeeze > 15 (Cauchy ≥ 20,
+    // Student-t 2 d.f. ≤ 10 on these sizes), |Skew| > 0.2 (exponential 0.47, log-normal 0.57,
+    // symmetric columns ≈ 0 ± 0.02).
+    for kind, expected in [ "gaussian", false; "student2", false; "student3", false; "half-cube", false
+                            "uniform", true; "bimodal", true; "cauchy", true; "exponential", true; "lognormal", true ] do
+        for seed in 1 .. 5 do
+            let c = marginal kind seed
+            let s = Data.columnShape c
+            Assert.True((Data.needsNormalScores c = expected), sprintf "%s seed %d: Tail %.3f Squeeze %.2f Skew %.3f, expected mapped = %b" kind seed s.Tail s.Squeeze s.Skew expected)
+    // the shapes are scale- and location-free
+    let g, g2 = marginal "uniform" 1, marginal "uniform" 1 |> Array.map (fun v -> 1000.0 * v - 7.0)
+    let a, b = Data.columnShape g, Data.columnShape g2
+    Assert.True(abs (a.Tail - b.Tail) < 1e-9 && abs (a.Squeeze - b.Squeeze) < 1e-9 && abs (a.Skew - b.Skew) < 1e-9, sprintf "%A vs %A" a b)
+    Assert.True(abs (a.Tail - 0.58) < 0.03, sprintf "uniform Tail %.3f (theory 0.98 / 0.5 / 3.449 = 0.568)" a.Tail)
+    // a constant column (IQR 0) is left alone
+    Assert.False(Data.needsNormalScores (Array.create 100 2.5))
+
+[<Fact>]
+let ``through the estimator: auto leaves Gaussian columns bit for bit as they were and maps only the columns it picks`` () =
+    let x, y, truth = MmgEstimatorTests.gaussianSamples 4 2000 MmgEstimatorTests.bivariate 1
+    let run (choice: string) a b =
+        let o = { MmgEstimatorTests.options 7 300 with Extra = readOnlyDict [ "validation", "0"; "normal-scores", choice ] }
+        (MmgEstimator("mmg-debiased", o) :> IMiEstimator).Estimate(a, b, null)
+    // Gaussian columns: no map is fit, so the run is the unmapped one exactly
+    let auto, off = run "auto" x y, run "off" x y
+    Assert.Equal(off.Estimate, auto.Estimate)
+    Assert.Equal("x: none; y: none", auto.Settings.["normal_scores_columns"])
+    // X through the normal CDF (uniform marginal): x is mapped, y is not; the MI is unchanged,
+    // so the estimate stays within 0.08 of the truth (the quick budget's accuracy on this pair)
+    let ux = Array2D.map Special.normalCdf x
+    let o = { MmgEstimatorTests.options 7 300 with Extra = readOnlyDict [ "validation", "0"; "normal-scores", "auto" ] }
+    let r, model = MmgEstimator("mmg-debiased", o).EstimateWithModel(ux, y, null, false)
+    use model = model
+    Assert.Equal("x: 1; y: none", r.Settings.["normal_scores_columns"])
+    Assert.Equal("auto", r.Settings.["normal_scores"])
+    Assert.True(abs (r.Estimate - truth) < 0.08, sprintf "auto on Φ(X), Y: %.4f, truth %.4f" r.Estimate truth)
+    // a model with a map on x only (empty knots on y) saves and loads to the same evaluation
+    let dir = Directory.CreateTempSubdirectory("mmg-auto-").FullName
+    try
+        model.Save(Path.Combine(dir, "m"))
+        use loaded = MmgModel.Load(Path.Combine(dir, "m"), torch.CPU)
+        let fx, fy, _ = MmgEstimatorTests.gaussianSamples 2 300 MmgEstimatorTests.bivariate 1
+        let fux = Array2D.map Special.normalCdf fx
+        let a, b = model.Evaluate(fux, fy, 2, 3, "", 8), loaded.Evaluate(fux, fy, 2, 3, "", 8)
+        Assert.Equal(a.MmgDebiased.Mean, b.MmgDebiased.Mean)
+        Assert.Equal(a.MmgOrthogonalAdaptive.Mean, b.MmgOrthogonalAdaptive.Mean)
+    finally Directory.Delete(dir, true)

@@ -12,7 +12,7 @@ public class ApiTests
     public void MmgEstimatorReportsAllVariantsAndItsModelReloads()
     {
         var (x, y) = Bivariate(800, 1);
-        using var est = new MmgEstimator(new MmgOptions { Variant = "mmg-orthogonal-adaptive", Profile = "quick", Steps = 150, Seed = 1, Pointwise = true, NormalScores = 32 });
+        using var est = new MmgEstimator(new MmgOptions { Variant = "mmg-orthogonal-adaptive", Profile = "quick", Steps = 150, Seed = 1, Pointwise = true, NormalScores = NormalScoresColumns.All, NormalScoresKnots = 32 });
         var progress = new List<TrainingStatus>();
         EstimateResult r = est.Estimate(x, y, new Recorder(progress));
         Assert.Equal("mmg-orthogonal-adaptive", r.Estimator);
@@ -45,6 +45,27 @@ public class ApiTests
         {
             Directory.Delete(dir, true);
         }
+    }
+
+    [Fact]
+    public void NormalScoresChoicesReachTheCoreAndMisplacedKnotsAreRefused()
+    {
+        // Φ(X) has a uniform marginal, Y a Gaussian one: Auto maps x only, None nothing, All both
+        var (x, y) = Bivariate(600, 1);
+        var ux = new double[600, 1];
+        for (var i = 0; i < 600; i++) ux[i, 0] = 0.5 * (1 + System.Math.Tanh(0.8 * x[i, 0]));
+        string Columns(NormalScoresColumns c)
+        {
+            using var est = new MmgEstimator(new MmgOptions { Profile = "quick", Steps = 40, Seed = 1, NormalScores = c });
+            return est.Estimate(ux, y).Settings["normal_scores_columns"];
+        }
+        Assert.Equal("x: 1; y: none", Columns(NormalScoresColumns.Auto));
+        Assert.Equal("x: none; y: none", Columns(NormalScoresColumns.None));
+        Assert.Equal("x: 1; y: 1", Columns(NormalScoresColumns.All));
+        var e = Assert.Throws<ArgumentException>(() => new MmgEstimator(new MmgOptions { NormalScores = NormalScoresColumns.Auto, NormalScoresKnots = 64 }));
+        Assert.Contains("NormalScores = All only", e.Message);
+        Assert.Throws<ArgumentException>(() => new MmgCmiEstimator(new MmgCmiOptions { NormalScoresKnots = 64 }));
+        Assert.Throws<ArgumentException>(() => new MmgEstimator(new MmgOptions { NormalScores = NormalScoresColumns.All, NormalScoresKnots = 1 }));
     }
 
     [Fact]

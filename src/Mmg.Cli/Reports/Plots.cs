@@ -74,66 +74,62 @@ public static class Plots
     }
 
     /// <summary>Estimate ± std against true MI with the identity line, one figure per panel, stacked.</summary>
-    public static void EstimateVersusTruth(IReadOnlyList<(string Panel, string Series, double Truth, double Mean, double Std)> points, string path, string title)
+    public static void EstimateVersusTruth(IReadOnlyList<(string Panel, string Series, double Truth, double Mean, double Std)> points, string path, string title) =>
+        StackedPanels(points, p => p.Panel, path, (plot, panel, pts) =>
+        {
+            var max = pts.Max(p => Math.Max(p.Truth, p.Mean + p.Std)) * 1.05;
+            var id = plot.Add.Line(0, 0, max, max);
+            id.LineStyle.Pattern = LinePattern.Dashed;
+            id.LegendText = "true MI";
+            SeriesWithErrorBars(plot, pts, p => p.Series, p => p.Truth, p => p.Mean, p => p.Std);
+            plot.Title($"{title}: {panel}");
+            plot.XLabel("true MI (nats)");
+            plot.YLabel("estimate (nats)");
+            plot.ShowLegend(Alignment.UpperLeft);
+        });
+
+    /// <summary>Ratios against a parameter with a dashed ideal line, one panel per test (Figure-4 style).</summary>
+    public static void Ratios(IReadOnlyList<(string Panel, string Series, double X, double Mean, double Std, double Ideal)> points, string path) =>
+        StackedPanels(points, p => p.Panel, path, (plot, panel, pts) =>
+        {
+            foreach (var v in pts.Select(p => p.Ideal).Where(v => !double.IsNaN(v)).Distinct())
+            {
+                var h = plot.Add.HorizontalLine(v);
+                h.LineStyle.Pattern = LinePattern.Dashed;
+            }
+            SeriesWithErrorBars(plot, pts, p => p.Series, p => p.X, p => p.Mean, p => p.Std);
+            plot.Title(panel);
+            plot.XLabel("rows r");
+            plot.YLabel("ratio");
+            plot.ShowLegend(Alignment.LowerRight);
+        });
+
+    /// <summary>One plot per distinct panel (in order of first appearance), drawn by
+    /// <paramref name="draw"/> from that panel's points, stacked in one image.</summary>
+    private static void StackedPanels<T>(IReadOnlyList<T> points, Func<T, string> panelOf, string path, Action<Plot, string, T[]> draw)
     {
-        var panels = points.Select(p => p.Panel).Distinct().ToArray();
+        var panels = points.Select(panelOf).Distinct().ToArray();
         var multi = new Multiplot();
         multi.RemovePlot(multi.GetPlot(0));
         foreach (var panel in panels)
         {
             var plot = new Plot();
-            var pts = points.Where(p => p.Panel == panel).ToArray();
-            var max = pts.Max(p => Math.Max(p.Truth, p.Mean + p.Std)) * 1.05;
-            var id = plot.Add.Line(0, 0, max, max);
-            id.LineStyle.Pattern = LinePattern.Dashed;
-            id.LegendText = "true MI";
-            foreach (var series in pts.Select(p => p.Series).Distinct())
-            {
-                var s = pts.Where(p => p.Series == series).OrderBy(p => p.Truth).ToArray();
-                var sc = plot.Add.Scatter(s.Select(p => p.Truth).ToArray(), s.Select(p => p.Mean).ToArray());
-                sc.LegendText = series;
-                var eb = plot.Add.ErrorBar(s.Select(p => p.Truth).ToArray(), s.Select(p => p.Mean).ToArray(), s.Select(p => p.Std).ToArray());
-                eb.Color = sc.Color;
-            }
-            plot.Title($"{title}: {panel}");
-            plot.XLabel("true MI (nats)");
-            plot.YLabel("estimate (nats)");
-            plot.ShowLegend(Alignment.UpperLeft);
+            draw(plot, panel, points.Where(p => panelOf(p) == panel).ToArray());
             multi.AddPlot(plot);
         }
         SaveColumns(multi, panels.Length, path);
     }
 
-    /// <summary>Ratios against a parameter with a dashed ideal line, one panel per test (Figure-4 style).</summary>
-    public static void Ratios(IReadOnlyList<(string Panel, string Series, double X, double Mean, double Std, double Ideal)> points, string path)
+    /// <summary>A scatter with ± error bars per series, points ordered by x.</summary>
+    private static void SeriesWithErrorBars<T>(Plot plot, T[] pts, Func<T, string> seriesOf, Func<T, double> x, Func<T, double> mean, Func<T, double> std)
     {
-        var panels = points.Select(p => p.Panel).Distinct().ToArray();
-        var multi = new Multiplot();
-        multi.RemovePlot(multi.GetPlot(0));
-        foreach (var panel in panels)
+        foreach (var series in pts.Select(seriesOf).Distinct())
         {
-            var plot = new Plot();
-            var pts = points.Where(p => p.Panel == panel).ToArray();
-            var ideal = pts.Select(p => p.Ideal).Where(v => !double.IsNaN(v)).Distinct().ToArray();
-            foreach (var v in ideal)
-            {
-                var h = plot.Add.HorizontalLine(v);
-                h.LineStyle.Pattern = LinePattern.Dashed;
-            }
-            foreach (var series in pts.Select(p => p.Series).Distinct())
-            {
-                var s = pts.Where(p => p.Series == series).OrderBy(p => p.X).ToArray();
-                var sc = plot.Add.Scatter(s.Select(p => p.X).ToArray(), s.Select(p => p.Mean).ToArray());
-                sc.LegendText = series;
-                var eb = plot.Add.ErrorBar(s.Select(p => p.X).ToArray(), s.Select(p => p.Mean).ToArray(), s.Select(p => p.Std).ToArray());
-                eb.Color = sc.Color;
-            }
-            plot.Title(panel);
-            plot.XLabel("rows r");
-            plot.YLabel("ratio");
-            plot.ShowLegend(Alignment.LowerRight);
-            multi.AddPlot(plot);
+            var s = pts.Where(p => seriesOf(p) == series).OrderBy(x).ToArray();
+            var sc = plot.Add.Scatter(s.Select(x).ToArray(), s.Select(mean).ToArray());
+            sc.LegendText = series;
+            var eb = plot.Add.ErrorBar(s.Select(x).ToArray(), s.Select(mean).ToArray(), s.Select(std).ToArray());
+            eb.Color = sc.Color;
         }
-        SaveColumns(multi, panels.Length, path);
     }
 }

@@ -23,14 +23,15 @@ public sealed class MmgOptions : EstimatorSettings
     /// <summary>Permutations for the test of independence on held-out rows (0 = no test).</summary>
     public int? Permutations { get; init; }
 
-    /// <summary>Knots of per-column normal-scores maps fit on the training rows (null or 0 = none,
-    /// the default; e.g. 128): each column goes through a monotone map to Gaussian marginals
-    /// before the standardisation, so heavy tails and monotone warps reach the network tamed. A
-    /// one-to-one map of each column leaves the MI unchanged (docs/accuracy.md).</summary>
-    public int? NormalScores { get; init; }
+    /// <summary>Which columns go through normal-scores maps fit on the training rows before the
+    /// standardisation (<see cref="NormalScoresColumns"/>; default: the estimator's).</summary>
+    public NormalScoresColumns NormalScores { get; init; }
+
+    /// <summary>Knots of the maps when <see cref="NormalScores"/> is <see cref="NormalScoresColumns.All"/> (default 128).</summary>
+    public int? NormalScoresKnots { get; init; }
 
     internal Core.EstimatorOptions ToCoreWithExtras() =>
-        ToCore(("width", Width), ("repeats", Repeats), ("folds", Folds), ("permutations", Permutations), ("normal-scores", NormalScores));
+        ToCore([("normal-scores", NormalScoresText(NormalScores, NormalScoresKnots))], ("width", Width), ("repeats", Repeats), ("folds", Folds), ("permutations", Permutations));
 }
 
 /// <summary>

@@ -143,13 +143,44 @@ public class EstimatorSettings
 
     /// <summary>The core options, with typed settings written into Extra under their option names
     /// (those that are set).</summary>
-    internal Core.EstimatorOptions ToCore(params (string Key, int? Value)[] typed)
+    internal Core.EstimatorOptions ToCore(params (string Key, int? Value)[] typed) => ToCore([], typed);
+
+    /// <summary>The same, with settings given as text too (those that are set).</summary>
+    internal Core.EstimatorOptions ToCore((string Key, string? Value)[] texts, params (string Key, int? Value)[] typed)
     {
         var extra = new Dictionary<string, string>(Extra);
         foreach (var (key, value) in typed)
             if (value is { } v) extra[key] = v.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        foreach (var (key, value) in texts)
+            if (value is { } v) extra[key] = v;
         return new(Seed, Device, Profile, Steps ?? 0, BatchSize ?? 0, LearningRate ?? double.NaN, TestFraction ?? 0.0, extra);
     }
+
+    /// <summary>The option text of a normal-scores choice (null: the estimator's default).</summary>
+    internal static string? NormalScoresText(NormalScoresColumns columns, int? knots) => columns switch
+    {
+        NormalScoresColumns.Default => knots is null ? null : throw new ArgumentException("NormalScoresKnots applies to NormalScores = All; set NormalScores = NormalScoresColumns.All too.", nameof(knots)),
+        NormalScoresColumns.None => "off",
+        NormalScoresColumns.Auto => knots is null ? "auto" : throw new ArgumentException("NormalScoresKnots applies to NormalScores = All only (Auto uses 128 knots).", nameof(knots)),
+        NormalScoresColumns.All => (knots ?? 128).ToString(System.Globalization.CultureInfo.InvariantCulture),
+        _ => throw new ArgumentOutOfRangeException(nameof(columns), columns, "unknown NormalScoresColumns value."),
+    };
+}
+
+/// <summary>Which columns of x, y (and z) an MMG estimator sends through normal-scores maps fit on
+/// the training rows before the standardisation: a monotone map of each column to Gaussian
+/// marginals, which leaves the MI (and CMI) unchanged (docs/accuracy.md).</summary>
+public enum NormalScoresColumns
+{
+    /// <summary>The estimator's default (MMG: <see cref="Auto"/>; see docs/accuracy.md).</summary>
+    Default,
+    /// <summary>No maps: the columns are standardised as they are.</summary>
+    None,
+    /// <summary>Only columns whose plain standardisation misrepresents the bulk: light or bounded
+    /// tails, a scale set by a few extreme rows, or a skewed bulk (128 knots).</summary>
+    Auto,
+    /// <summary>Every column (<c>NormalScoresKnots</c> knots, default 128).</summary>
+    All,
 }
 
 /// <summary>An MI estimator: x is [n, dim_x], y is [n, dim_y], rows are samples.</summary>
