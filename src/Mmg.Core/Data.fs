@@ -236,23 +236,29 @@ module Data =
                   Skew = (q 0.9 + q 0.1 - 2.0 * q 0.5) / (q 0.9 - q 0.1) }
 
     /// Tail below this (ColumnShape): a light-tailed, bounded or multimodal column: mapped by `auto`.
+    /// On n rows the bound is lowered to 1 − 6/√n when that is lower: four standard deviations of a
+    /// Gaussian column's Tail (≈ 1.5/√n, measured), so that a Gaussian column of a few hundred rows
+    /// is not mapped by chance.
     let LightTail = 0.9
     /// Squeeze above this (ColumnShape): a column whose standard deviation is set by a few extreme
     /// rows (the bulk would sit within ±0.05 after standardising): mapped by `auto`.
     let ExtremeSqueeze = 15.0
     /// |Skew| above this (ColumnShape): a skewed column, e.g. a monotone warp of a symmetric one
-    /// (exp, a power): mapped by `auto`.
+    /// (exp, a power): mapped by `auto`. On n rows raised to 4.2/√n when that is higher (four
+    /// standard deviations of a Gaussian column's Skew, ≈ 1.05/√n).
     let Skewed = 0.2
 
     /// The `auto` choice of normal scores for a column: map it when the plain standardisation
     /// misrepresents its bulk — light or bounded tails (Tail < LightTail), a scale set by a few
     /// extreme rows (Squeeze > ExtremeSqueeze) or a skewed bulk (|Skew| > Skewed) — and leave
     /// Gaussian-like and moderately heavy, symmetric tails (Student-t with 2+ d.f., the
-    /// half-cube) as they are, where the maps cost accuracy (docs/accuracy.md, ninth round). A
-    /// column with IQR 0 is left as it is.
+    /// half-cube) as they are, where the maps cost accuracy (docs/accuracy.md, ninth round). The
+    /// bounds allow for the sampling error of a Gaussian column's shape on few rows (LightTail,
+    /// Skewed). A column with IQR 0 is left as it is.
     let needsNormalScores (column: float[]) : bool =
         let s = columnShape column
-        s.Tail < LightTail || s.Squeeze > ExtremeSqueeze || abs s.Skew > Skewed
+        let root = sqrt (float column.Length)
+        s.Tail < min LightTail (1.0 - 6.0 / root) || s.Squeeze > ExtremeSqueeze || abs s.Skew > max Skewed (4.2 / root)
 
     /// Fits a standardiser with normal-scores maps of at most `knots` knots (knots > 0) on the
     /// columns `pick` selects (the others keep the identity; none picked: no maps at all);
