@@ -266,9 +266,10 @@ module Data =
     let fitStandardizerPicking (knots: int) (pick: float[] -> bool) (t: Tensor) : Standardizer =
         Checks.requireRank "t" 2 t
         use t64 = t.``to`` torch.ScalarType.Float64
-        // the values are read once: to choose and fit the maps and to apply them
+        // the values are read once: to choose and fit the maps and to apply them (a block with
+        // no columns, e.g. an empty z, has nothing to map)
         let marginals, mapped =
-            if knots <= 0 then [||], t64.alias ()
+            if knots <= 0 || t.shape.[1] = 0L || t.shape.[0] = 0L then [||], t64.alias ()
             else
                 let v = valuesOf t64
                 let cols = int t.shape.[1]

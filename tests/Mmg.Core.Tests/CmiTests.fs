@@ -164,7 +164,7 @@ let ``with no Z, MMG-CMI repeats MMG's numbers exactly`` () =
         Assert.Equal(va.StdError, vb.StdError)
     Assert.Equal<float[]>(a.Curves.Value.OrthogonalGap, b.Curves.Value.OrthogonalGap)
 
-[<Fact>]
+[<Fact; Trait("Category", "Long")>]
 let ``a short MMG-CMI run sees the collider's CMI, which a denoiser blind to z could not`` () =
     // Collider: I(X;Y) = 0 but I(X;Y|Z) = 0.511, so a pipeline that dropped z would report ≈ 0.
     // Budget 600 + 300 steps, batch 128, 1500 rows (≈ 17 s on a loaded 2-core machine).
@@ -180,7 +180,7 @@ let ``a short MMG-CMI run sees the collider's CMI, which a denoiser blind to z c
     Assert.Equal(5, r.Variants.Length)
     Assert.True(r.Variants |> Array.forall (fun v -> Double.IsFinite v.Estimate), "a variant is not finite")
 
-[<Fact>]
+[<Fact; Trait("Category", "Long")>]
 let ``MMG-CMI's local-permutation test: small p on the collider, not small on the confounder, no retraining`` () =
     // Seeds fixed; 1 000 rows, 600 quick steps, B = 49 (smallest p 1/50 = 0.02). Collider
     // (CMI 0.51): the held-out difference statistic is far outside the local-permutation null.

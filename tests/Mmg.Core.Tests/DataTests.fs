@@ -101,7 +101,7 @@ let ``the standardiser applies the maps before the mean and std, on new rows too
     Assert.True(Double.IsFinite f.[0, 0] && Double.IsFinite f.[0, 1] && f.[0, 0] > 3.0 && f.[0, 1] < -3.0, sprintf "fresh row → %g, %g" f.[0, 0] f.[0, 1])
     Assert.Throws<ArgumentException>(fun () -> Data.fitMarginalScores 1 [| 1.0; 2.0 |] |> ignore) |> ignore
 
-[<Fact>]
+[<Fact; Trait("Category", "Long")>]
 let ``through the estimator: warping X and Y by increasing maps leaves the normal-scores estimate where the Gaussian's is`` () =
     // A 0.413-nat Gaussian pair, and the same rows with X → X³ + X and Y → exp(2Y): the MI is the
     // same. With normal-scores maps (a knot per distinct value) the training rows reach the network
@@ -175,7 +175,7 @@ let ``auto picks light, bounded, skewed and Cauchy-like columns and leaves Gauss
     // a constant column (IQR 0) is left alone
     Assert.False(Data.needsNormalScores (Array.create 100 2.5))
 
-[<Fact>]
+[<Fact; Trait("Category", "Long")>]
 let ``through the estimator: auto leaves Gaussian columns bit for bit as they were and maps only the columns it picks`` () =
     let x, y, truth = MmgEstimatorTests.gaussianSamples 4 2000 MmgEstimatorTests.bivariate 1
     let run (choice: string) a b =

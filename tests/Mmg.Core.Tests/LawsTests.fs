@@ -166,7 +166,7 @@ let ``data processing through the estimator: I(X; AY + noise) is at most I(X; Y)
         .&. lossOk choice before .&. lossOk choice after)
     |> List.reduce (.&.)
 
-[<Property(Arbitrary = [| typeof<Arbs> |], MaxTest = 5, Replay = "(2026120103,1)")>]
+[<Property(Arbitrary = [| typeof<Arbs> |], MaxTest = 5, Replay = "(2026120103,1)"); Trait("Category", "Long")>]
 let ``additivity through the estimator: independent pairs add their estimates`` (c1: GaussianCase) (c2: GaussianCase) =
     use a = covTensor c1
     use b = covTensor c2

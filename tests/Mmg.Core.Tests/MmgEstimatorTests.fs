@@ -67,7 +67,7 @@ let ``early stopping ends the phase once the held-out loss stops improving and k
     Assert.Equal<float32[]>(seen.[3], live)
     Assert.NotEqual<float32[]>(seen.[6], kept)
 
-[<Fact>]
+[<Fact; Trait("Category", "Long")>]
 let ``on small independent data early stopping ends training before the network memorises the rows`` () =
     // 600 independent rows (2×2 Gaussian), a budget of 6000 + 3000 steps at batch 128: ≈ 1 800
     // passes over the 432 fitting rows. Memorisation shows as the two forms moving apart (model
@@ -112,7 +112,7 @@ let ``common random numbers: a denoiser that ignores y gives a zero difference i
     Assert.Equal(0.0, d.abs().max().item<float> ())
     Assert.Equal(0.0, o.abs().max().item<float> ())
 
-[<Fact>]
+[<Fact; Trait("Category", "Long")>]
 let ``seeded MMG runs repeat exactly and all five variants are reported`` () =
     let x, y, _ = gaussianSamples 1 800 bivariate 1
     let run () = (MmgEstimator("mmg-orthogonal-adaptive", options 5 150) :> IMiEstimator).Estimate(x, y, null)
@@ -125,7 +125,7 @@ let ``seeded MMG runs repeat exactly and all five variants are reported`` () =
     Assert.Equal("mmg-orthogonal-adaptive", a.Estimator)
     Assert.True(a.Curves.IsSome)
 
-[<Fact>]
+[<Fact; Trait("Category", "Long")>]
 let ``cross-fitted pointwise MI: one difference-form value per input row, from a model that did not train on it`` () =
     let x, y, _ = gaussianSamples 2 600 bivariate 1
     let est = MmgEstimator("mmg-orthogonal-adaptive", options 2 150)
@@ -163,7 +163,7 @@ let ``cross-fitting scores each row with the model of its fold only`` () =
     let ev = lastModel.Evaluate(pick test x, pick test y, MmgProfiles.quick.Repeats, 4 + 1 + 11, "mmg", 8)
     Assert.Equal<float[]>(ev.Pointwise, test |> Array.map (fun row -> r.Pointwise.[row]))
 
-[<Fact>]
+[<Fact; Trait("Category", "Long")>]
 let ``the permutation test of independence: exact p-values, small under dependence, not small under independence`` () =
     // 99 permutations: the smallest possible p-value is 1/100. Strong dependence (ρ = 0.9)
     // must reach it; on independent data the statistic is not extreme among its permutations.
@@ -201,7 +201,7 @@ let ``a saved model loads and gives the same estimates without retraining`` () =
     Assert.Equal(model.AdaptiveQ, loaded.AdaptiveQ)
     Directory.Delete(dir, true)
 
-[<Fact>]
+[<Fact; Trait("Category", "Long")>]
 let ``a short MMG run on the bivariate normal is close to the truth`` () =
     // Budget: 2500 + 1250 steps, batch 128, 4000 rows (≈ 15 s on one thread). Measured at this
     // budget over seeds 1–4: the orthogonal-adaptive estimate was 0.336–0.369 (standard error

@@ -9,6 +9,7 @@ public class ApiTests
     private static (double[,] X, double[,] Y) Bivariate(int n, int seed) => BenchmarkTasks.Find("1v1-normal-0.75").Sample(n, seed);
 
     [Fact]
+    [Trait("Category", "Long")]
     public void MmgEstimatorReportsAllVariantsAndItsModelReloads()
     {
         var (x, y) = Bivariate(800, 1);

@@ -312,6 +312,7 @@ public class BenchTests : IDisposable
     }
 
     [Fact]
+    [Trait("Category", "Long")]
     public void SigtermStopsCleanlyWithExitCode75AndTheRunResumes()
     {
         var outDir = Path.Combine(_dir, "sigterm");
@@ -376,6 +377,7 @@ public class BenchTests : IDisposable
     }
 
     [Fact]
+    [Trait("Category", "Long")]
     public void AKilledRunResumesWithoutLosingOrDuplicatingRows()
     {
         var outDir = Path.Combine(_dir, "resume");
@@ -407,7 +409,9 @@ public class BenchTests : IDisposable
         Assert.Equal(4, after.Select(r => string.Join(",", r.Split(',').Take(3))).Distinct().Count());
         Assert.Equal(before, after.Take(before.Length));
     }
+
     [Fact]
+    [Trait("Category", "Long")]
     public void ConsistencyJobsResumeRefuseOtherSettingsAndMergeByFigureOnly()
     {
         var outDir = Path.Combine(_dir, "consistency");

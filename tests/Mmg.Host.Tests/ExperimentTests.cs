@@ -36,6 +36,7 @@ public class ExperimentTests : IDisposable
     }
 
     [Fact]
+    [Trait("Category", "Long")]
     public void QuickConsistencyRunsOnSyntheticImages()
     {
         var outDir = Path.Combine(_dir, "consistency");

@@ -15,6 +15,7 @@ namespace Mmg.Tests;
 /// .NET tool into a --tool-path and runs. The pack builds Release into its own artifacts folder
 /// under a temporary directory, so the repository's bin/obj are left alone. ≈ 1–2 min in all.
 /// </summary>
+[Trait("Category", "Long")]
 public class PackageTests(PackageTests.Packed packed) : IClassFixture<PackageTests.Packed>
 {
     /// <summary>The solution packed once for both tests: <see cref="Feed"/> holds Mmg.Core, Mmg and Mmg.Cli.</summary>
