@@ -3,31 +3,14 @@
 // benchmark's rules: ✓ = the mean over the seeds present is within max(0.05, 0.1·truth); * = a
 // seed further than max(0.08, 0.15·truth).
 //   dotnet fsi scripts/ablation-table.fsx -- ABLATION.csv[,ABLATION2.csv…] BENCH.csv[,BENCH2.csv…]
+#load "csv-rows.fsx"
 open System
 open System.IO
 open System.Globalization
+open CsvRows
 
 let args = fsi.CommandLineArgs |> Array.skip 1
 let ablations, benches = args.[0].Split ',', args.[1].Split ','
-
-// a CSV line split on commas outside double quotes
-let fields (line: string) =
-    let out = Collections.Generic.List<string>()
-    let cur = Text.StringBuilder()
-    let mutable quoted = false
-    for c in line do
-        if c = '"' then quoted <- not quoted
-        elif c = ',' && not quoted then
-            out.Add(cur.ToString())
-            cur.Clear() |> ignore
-        else cur.Append c |> ignore
-    out.Add(cur.ToString())
-    out.ToArray()
-
-let rows (path: string) =
-    let lines = File.ReadAllLines path
-    let header = fields lines.[0]
-    lines |> Array.skip 1 |> Array.filter (fun l -> l.Trim() <> "") |> Array.map (fun l -> let f = fields l in fun (name: string) -> f.[Array.IndexOf(header, name)])
 
 let num (s: string) = Double.Parse(s, CultureInfo.InvariantCulture)
 let before0 =

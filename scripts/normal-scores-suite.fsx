@@ -10,33 +10,16 @@
 // Prints the decisions, then a markdown table (before = the benchmark's `mmg-debiased`, after =
 // the composed `normal-scores=auto` runs) and the counts under the benchmark's rules.
 #load "references.fsx"
+#load "csv-rows.fsx"
 open System
 open System.IO
 open System.Globalization
 open Mmg.Core
+open CsvRows
 
 let args = fsi.CommandLineArgs |> Array.skip 1
 let benches, ablations = args.[0].Split ',', args.[1].Split ','
 let seeds = if args.Length > 2 then args.[2].Split ',' |> Array.map int else [| 1; 2; 3 |]
-
-// a CSV line split on commas outside double quotes
-let fields (line: string) =
-    let out = Collections.Generic.List<string>()
-    let cur = Text.StringBuilder()
-    let mutable quoted = false
-    for c in line do
-        if c = '"' then quoted <- not quoted
-        elif c = ',' && not quoted then
-            out.Add(cur.ToString())
-            cur.Clear() |> ignore
-        else cur.Append c |> ignore
-    out.Add(cur.ToString())
-    out.ToArray()
-
-let rows (path: string) =
-    let lines = File.ReadAllLines path
-    let header = fields lines.[0]
-    lines |> Array.skip 1 |> Array.filter (fun l -> l.Trim() <> "") |> Array.map (fun l -> let f = fields l in fun (name: string) -> f.[Array.IndexOf(header, name)])
 
 let num (s: string) = Double.Parse(s, CultureInfo.InvariantCulture)
 let bench =
