@@ -231,7 +231,8 @@ type CmiModel(shape: NetworkShape, dimZ: int, fixedNet: CmiDenoiserNet, adaptive
 
     /// Loads a model saved by Save; refuses (one line) a folder whose model.json is missing, not
     /// JSON, of another format version, of an MI model (naming it), or whose weights do not match
-    /// their checksums.
+    /// their checksums. (The same steps as MmgModel.Load, each a ModelFiles call, on the CMI
+    /// network and its z standardiser: the two model classes share their parts, not their type.)
     static member Load(dir: string, device: torch.Device) =
         let info, z = ModelFiles.readConditional dir
         let shape = ModelFiles.shapeOf info
