@@ -1,0 +1,95 @@
+/// One short-budget MMG run per task family of the 40-task suite, through the estimator, against
+/// the exact truth. The budget is the `quick` profile (600 + 300 steps, batch 128) on 10 000 rows
+/// of seed 1, ≈ 12 s per task on one thread: a regression guard per family, not the accuracy
+/// target (that is `mmg bench`, docs/accuracy.md). The tolerances come from the errors measured at
+/// this budget on seeds 1–3 (docs/accuracy.md, "The per-family CI test"); the test seed is fixed,
+/// so a run repeats its numbers on one machine and the margins absorb thread-count noise.
+module Mmg.Core.Tests.FamilyAccuracyTests
+
+open global.Xunit
+open Mmg.Core
+open Mmg.Core.Tests.Generators
+
+let rows = 10000
+let seed = 1
+
+let private estimateWith (extra: (string * string) list) (id: string) =
+    let task = Tasks.find id
+    let x, y = task.Sample rows seed
+    let options =
+        { EstimatorOptions.Default with
+            Seed = seed
+            Profile = "quick"
+            Steps = 600
+            Extra = readOnlyDict extra }
+    let r = oneThread (fun () -> (MmgEstimator("mmg-debiased", options) :> IMiEstimator).Estimate(x, y, null))
+    task, r
+
+let private estimate id = estimateWith [] id
+
+/// The untransformed Gaussian pair's estimate, made once for the four map cases.
+let private gaussianPair = lazy (snd (estimate "1v1-normal-0.75"))
+
+/// The benchmark's per-seed rule, max(0.08, 0.15·truth).
+let private perSeedTolerance (truth: float) = max 0.08 (0.15 * truth)
+
+// Gaussian structure: already within the benchmark's per-seed rule at this budget (measured
+// errors on seeds 1–3: 1×1 −0.02…−0.04, sparse 3×3 −0.04…−0.06, sparse 25×25 (the linear base,
+// ≥ 20 columns) −0.03…+0.02; the rule allows 0.08 / 0.153 / 0.153).
+[<Theory; Trait("Category", "Long")>]
+[<InlineData("1v1-normal-0.75")>]
+[<InlineData("multinormal-sparse-3-3-2-2.0")>]
+[<InlineData("multinormal-sparse-25-25-2-2.0")>]
+let ``Gaussian families: a short budget already meets the benchmark's per-seed rule`` (id: string) =
+    let task, r = estimate id
+    let tol = perSeedTolerance task.TrueMI
+    Assert.True(abs (r.Estimate - task.TrueMI) <= tol,
+                sprintf "%s: estimate %.4f ± %.4f, truth %.4f, allowed ± %.3f" id r.Estimate r.StdError task.TrueMI tol)
+
+// Marginal maps of the same Gaussian rows (every transformed task draws its base task's rows for
+// the seed and maps them): MI is invariant under them, so the estimate should be the Gaussian
+// pair's own. Measured on seeds 1–3, with the normal-scores maps (Φ, the bimodal quantiles,
+// wiggly's x) and without one (half-cube: heavy but symmetric, not mapped): gaps of at most
+// 0.008 nats, far below the budget's own error; 0.02 leaves room for floating-point noise across
+// machines. (At this budget the maps are not what makes it hold: with normal-scores=off the
+// gaps on seed 1 are 0.003–0.012. A map or a transform that distorted the dependence would.)
+[<Theory; Trait("Category", "Long")>]
+[<InlineData("normal_cdf-1v1-normal-0.75")>]
+[<InlineData("1v1-bimodal-0.75")>]
+[<InlineData("wiggly-1v1-normal-0.75")>]
+[<InlineData("half_cube-1v1-normal-0.75")>]
+let ``marginal maps of the Gaussian pair: the estimate is the Gaussian's own`` (id: string) =
+    let baseline = gaussianPair.Force()
+    let task, r = estimate id
+    Assert.True(abs (r.Estimate - baseline.Estimate) <= 0.02,
+                sprintf "%s: estimate %.4f, the untransformed Gaussian rows %.4f (truth %.4f for both)" id r.Estimate baseline.Estimate task.TrueMI)
+
+// Families this budget under-trains: the estimates are low by 0.05–0.11 nats (Cauchy 1×1
+// −0.06…−0.10, additive uniform −0.05…−0.11, asinh-Cauchy −0.05…−0.08) or scatter both ways
+// (swissroll −0.09…+0.09) on seeds 1–3, against truths of 0.22–0.41. The bound 0.15 catches a
+// family that collapses (an estimate near 0 is 0.22–0.41 off) or doubles, not a drift of a few
+// hundredths: that is the benchmark's job.
+[<Theory; Trait("Category", "Long")>]
+[<InlineData("student-identity-1-1-1")>]
+[<InlineData("asinh-student-identity-1-1-1")>]
+[<InlineData("1v1-additive-0.75")>]
+[<InlineData("swissroll_x-normal_cdf-1v1-normal-0.75")>]
+let ``heavy-tailed, bounded and embedded families: within 0.15 nats at a short budget`` (id: string) =
+    let task, r = estimate id
+    Assert.True(abs (r.Estimate - task.TrueMI) <= 0.15,
+                sprintf "%s: estimate %.4f ± %.4f, truth %.4f, allowed ± 0.15" id r.Estimate r.StdError task.TrueMI)
+
+// The spiral: a nonlinear, MI-preserving warp of the sparse 3×3 Gaussian. At this budget the
+// network has learned less than half of it (0.44–0.46 of 1.02 on seeds 1–3; the full default budget
+// reaches 0.89–0.95), but already far more than the linear answer on the same rows (CCA ≈ 0.24):
+// the test asks for the nonlinear part (≥ CCA + 0.1) and no overshoot (≤ truth + the per-seed rule).
+[<Fact; Trait("Category", "Long")>]
+let ``spiral: the network sees dependence the linear answer misses, without overshooting`` () =
+    let id = "spiral-multinormal-sparse-3-3-2-2.0"
+    let task, r = estimate id
+    let x, y = task.Sample rows seed
+    let linear = (Classical.cca EstimatorOptions.Default).Estimate(x, y, null)
+    Assert.True(r.Estimate >= linear.Estimate + 0.1,
+                sprintf "%s: MMG %.4f, CCA on the same rows %.4f (truth %.4f)" id r.Estimate linear.Estimate task.TrueMI)
+    Assert.True(r.Estimate <= task.TrueMI + perSeedTolerance task.TrueMI,
+                sprintf "%s: MMG %.4f overshoots the truth %.4f" id r.Estimate task.TrueMI)
