@@ -259,8 +259,8 @@ type CmiEstimator(variant: string, options: EstimatorOptions) =
     do
         if not (Array.contains variant CmiEstimator.Variants) then
             invalidArg "variant" (sprintf "unknown MMG-CMI variant '%s'; use %s." variant (String.Join(", ", CmiEstimator.Variants)))
-        // MMG's options less cross-fitting (MI-only), plus the z-neighbourhood of the local-permutation test
-        Estimation.requireKnownOptions variant ((MmgEstimator.OptionKeys |> List.filter (fun k -> k <> "folds")) @ [ "k-perm" ]) options
+        // MMG's options less cross-fitting and the y embedding (MI-only), plus the z-neighbourhood of the local-permutation test
+        Estimation.requireKnownOptions variant ((MmgEstimator.OptionKeys |> List.filter (fun k -> k <> "folds" && k <> "y-embedding")) @ [ "k-perm" ]) options
         MmgProfiles.resolve options 1 1 |> ignore
         MmgFitOptions.read options |> ignore
 
@@ -291,7 +291,9 @@ type CmiEstimator(variant: string, options: EstimatorOptions) =
         let dimZ = Array2D.length2 z
         let p = CmiEstimator.Profile(options, Array2D.length2 x, Array2D.length2 y, dimZ)
         CmiData.validate p.BatchSize x y z
-        let f = MmgFit.run (CmiFit.network dimZ) (MmgFitOptions.read options) p x [| y; z |] [ "dim_z", box dimZ ] progress
+        // CmiDenoiserNet has no y embedding (the option is refused above), so the shape must not say so
+        let fit = { MmgFitOptions.read options with YEmbedding = false }
+        let f = MmgFit.run (CmiFit.network dimZ) fit p x [| y; z |] [ "dim_z", box dimZ ] progress
         let sx, sy, sz = f.Standardizers.[0], f.Standardizers.[1], f.Standardizers.[2]
         new CmiModel(f.Shape, dimZ, f.FixedNet, f.AdaptiveNet, f.FixedQ, f.AdaptiveQ, sx, sy, sz, f.Device, f.Settings)
 

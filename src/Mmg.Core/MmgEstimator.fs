@@ -122,6 +122,10 @@ type MmgFitOptions =
       LinearBase: bool option
       /// Option `zero-init` ≠ 0: the trunk's output layer starts at zero (with the linear base).
       ZeroInit: bool
+      /// Option `y-embedding` ≠ 0: y also enters every block (NetworkShape.YEmbedding).
+      YEmbedding: bool
+      /// Option `blocks`: residual blocks of the network (3 unless given).
+      Blocks: int
       /// Option `cosine` ≠ 0: warm-up + cosine instead of plateau halving.
       Schedule: LearningRateSchedule
       /// Option `train-weighted` (TrainingWeights).
@@ -181,12 +185,23 @@ module MmgFitOptions =
     /// round: the 40 tasks × 3 seeds, independence, high MI and the CMI tasks it changes).
     let DefaultNormalScores = AutoNormalScores NormalScoresChoice.AutoKnots
 
+    /// The default of option `y-embedding` for MI: off until the 40 tasks × 3 seeds have been run
+    /// with it (docs/accuracy.md, eleventh round: it lifts the spiral 5×5 by 0.07 nats on three
+    /// seeds and is neutral elsewhere on seed 1). MMG-CMI's network has no y embedding (the option
+    /// is MI-only; CmiEstimator turns it off).
+    let DefaultYEmbedding = false
+
     /// Reads and checks the fit's options (ArgumentException naming the option when out of range).
     let read (options: EstimatorOptions) : MmgFitOptions =
         { Seed = options.Seed
           Device = options.Device
           LinearBase = Network.linearBaseChoice options
           ZeroInit = Estimation.extraInt options "zero-init" 0 <> 0
+          YEmbedding = Estimation.extraInt options "y-embedding" (if DefaultYEmbedding then 1 else 0) <> 0
+          Blocks =
+            let b = Estimation.extraInt options "blocks" 3
+            if b < 1 then invalidArg "blocks" (sprintf "option 'blocks' must be at least 1, got %d." b)
+            b
           Schedule = (if Estimation.extraInt options "cosine" 0 <> 0 then Cosine else Plateau)
           TrainWeighted = TrainingWeights.read options
           Validation = EarlyStoppingOptions.validation options
@@ -292,7 +307,7 @@ module MmgFit =
         let device = Estimation.device o.Device
         torch.random.manual_seed (int64 o.Seed) |> ignore
         let width = if p.Width > 0 then p.Width else Network.defaultWidth dimX dimC
-        let shape = { Network.shape dimX dimY width with LinearBase = Network.linearBaseFor o.LinearBase (dimX + dimC) }
+        let shape = { Network.shape dimX dimY width with LinearBase = Network.linearBaseFor o.LinearBase (dimX + dimC); YEmbedding = o.YEmbedding; Blocks = o.Blocks }
         // x first, then the conditions, standardised on the training rows
         let raw = Array.append [| x |] conditions |> Array.map Data.toTensor
         use _ = disposing raw
@@ -366,7 +381,7 @@ module MmgFit =
                    "repeats", box p.Repeats; "test_fraction", box p.TestFraction; "seed", box o.Seed
                    "device", box (string device); "fixed_q", box (q2 p.FixedQ); "adaptive_q", box (q2 adaptiveQ)
                    "range_widening_rounds", box rounds; "held_out_gap", box (String.Join("; ", gates)); "schedule", box (sprintf "%A" trainer.Schedule |> fun t -> t.ToLowerInvariant())
-                   "linear_base", box shape.LinearBase; "regression_shrinkage", box shrinkage; "normal_scores", box (NormalScoresChoice.text o.NormalScores); "normal_scores_columns", box (normalScoredColumns standardizers); "parameters", box parameters ]
+                   "linear_base", box shape.LinearBase; "y_embedding", box shape.YEmbedding; "regression_shrinkage", box shrinkage; "normal_scores", box (NormalScoresChoice.text o.NormalScores); "normal_scores_columns", box (normalScoredColumns standardizers); "parameters", box parameters ]
                  @ extraSettings
                  @ [ "validation", box validation; "patience", box patience; "fixed_steps_run", box first.Steps; "fixed_step_kept", box first.KeptStep
                      "adapt_steps_run", box last.Steps; "adapt_step_kept", box last.KeptStep ])
@@ -561,7 +576,7 @@ type MmgEstimator(variant: string, options: EstimatorOptions) =
 
     /// The estimator-specific options (EstimatorOptions.Extra) MMG reads; others are refused.
     static member OptionKeys =
-        [ "adapt-steps"; "normal-scores"; "width"; "repeats"; "drop-probability"; "linear-base"; "zero-init"; "cosine"; "validation"; "patience"; "defensive-share"; "train-weighted"; "folds"; "permutations" ]
+        [ "adapt-steps"; "normal-scores"; "width"; "repeats"; "drop-probability"; "linear-base"; "zero-init"; "y-embedding"; "blocks"; "cosine"; "validation"; "patience"; "defensive-share"; "train-weighted"; "folds"; "permutations" ]
 
     /// The variant names, default last.
     /// `mmg-debiased` is ½(difference + orthogonal) of the adaptive model: on held-out rows a

@@ -22,6 +22,8 @@ type MmgModelInfo =
       Frequencies: int
       /// Whether the networks carry the linear-Gaussian base (Network.LinearGaussian).
       LinearBase: bool
+      /// NetworkShape.YEmbedding (false in files written before it existed).
+      YEmbedding: bool
       MeanX: float[]
       StdX: float[]
       MeanY: float[]
@@ -170,6 +172,7 @@ module ModelFiles =
         { FormatVersion = FormatVersion
           DimX = shape.DimX; DimY = shape.DimY; Width = shape.Width; Blocks = shape.Blocks; Frequencies = shape.Frequencies
           LinearBase = shape.LinearBase
+          YEmbedding = shape.YEmbedding
           MeanX = stdX.Mean; StdX = stdX.Std; MeanY = stdY.Mean; StdY = stdY.Std
           MarginalsX = stdX.Marginals; MarginalsY = stdY.Marginals
           FixedQ = LogSnr.toArray fixedQ; AdaptiveQ = LogSnr.toArray adaptiveQ
@@ -178,7 +181,7 @@ module ModelFiles =
 
     /// The network shape model.json describes.
     let shapeOf (info: MmgModelInfo) : NetworkShape =
-        { DimX = info.DimX; DimY = info.DimY; Width = info.Width; Blocks = info.Blocks; Frequencies = info.Frequencies; LinearBase = info.LinearBase }
+        { DimX = info.DimX; DimY = info.DimY; Width = info.Width; Blocks = info.Blocks; Frequencies = info.Frequencies; LinearBase = info.LinearBase; YEmbedding = info.YEmbedding }
 
     let private orNone (m: Data.MarginalScores[]) = if isNull m then [||] else m
 

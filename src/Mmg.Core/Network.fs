@@ -64,7 +64,10 @@ type NetworkShape =
       Frequencies: int
       /// Whether the network adds its output to the best linear (Gaussian) noise predictor of the
       /// training data (see DenoiserNet); false for the plain network.
-      LinearBase: bool }
+      LinearBase: bool
+      /// Whether y (or the "absent" stand-in and flag) also enters every residual block through a
+      /// learned embedding added to the log-SNR one, besides the input concatenation.
+      YEmbedding: bool }
 
 /// The part every denoiser here shares after its input projection: the learned log-SNR
 /// embedding (fixed log-spaced sinusoids → Linear → SiLU → Linear), the residual MLP blocks with
@@ -91,8 +94,12 @@ type DenoiserTrunk(shape: NetworkShape, outputs: int) as this =
 
     /// The prediction from the projected input h0 [n; width] and the log-SNR a [n].
     /// Call inside a dispose scope.
-    override _.forward(h0: Tensor, a: Tensor) =
-        let e = emb2.forward (torch.nn.functional.silu (emb1.forward (LogSnrFeatures.sinusoids freq a)))
+    override this.forward(h0: Tensor, a: Tensor) = this.Forward(h0, a, null)
+
+    /// As forward, with `extra` [n; width] (or null) added to the log-SNR embedding of every block.
+    member _.Forward(h0: Tensor, a: Tensor, extra: Tensor) =
+        let e0 = emb2.forward (torch.nn.functional.silu (emb1.forward (LogSnrFeatures.sinusoids freq a)))
+        let e = if isNull extra then e0 else e0 + extra
         let mutable h = h0
         for b in blocks do
             h <- b.forward (h, e)
@@ -163,6 +170,10 @@ type DenoiserNet(shape: NetworkShape) as this =
     let inProj = torch.nn.Linear(dx + dy + 1L, int64 shape.Width)
     let absentY = torch.nn.Parameter(torch.zeros(dy))
     let trunk = new DenoiserTrunk(shape, shape.DimX)
+    // the y embedding (YEmbedding): created only when used, so the default draws the same weights
+    let yEmbedding =
+        if shape.YEmbedding then Some (torch.nn.Linear(dy + 1L, int64 shape.Width), torch.nn.Linear(int64 shape.Width, int64 shape.Width))
+        else None
     // the linear base (buffers: saved with the weights, never trained); identity / zero until set
     let baseU = torch.eye(dx)
     let baseLambda = torch.ones(dx)
@@ -176,6 +187,11 @@ type DenoiserNet(shape: NetworkShape) as this =
         this.register_buffer("cond_lambda", condLambda)
         this.register_buffer("regression", regression)
         this.RegisterComponents()
+        match yEmbedding with
+        | Some (l1, l2) ->
+            this.register_module("y_emb1", l1)
+            this.register_module("y_emb2", l2)
+        | None -> ()
 
     member _.Shape = shape
 
@@ -206,7 +222,11 @@ type DenoiserNet(shape: NetworkShape) as this =
     member _.Predict(z: Tensor, a: Tensor, y: Tensor, present: Tensor) : Tensor =
         let yIn = torch.where (present.unsqueeze 1L, y, absentY.expand_as y)
         let flag = present.``to``(z.dtype).unsqueeze 1L
-        let learned = trunk.forward (inProj.forward (torch.cat ([| z; yIn; flag |], 1L)), a)
+        let extra =
+            match yEmbedding with
+            | Some (l1, l2) -> l2.forward (torch.nn.functional.silu (l1.forward (torch.cat ([| yIn; flag |], 1L))))
+            | None -> null
+        let learned = trunk.Forward(inProj.forward (torch.cat ([| z; yIn; flag |], 1L)), a, extra)
         if shape.LinearBase then
             let a1 = a.unsqueeze 1L
             let alpha, sigma = Channel.signalScale a1, Channel.noiseScale a1
@@ -253,7 +273,7 @@ module Network =
         Checks.requirePositiveInt "dimX" dimX
         Checks.requirePositiveInt "dimY" dimY
         Checks.requirePositiveInt "width" width
-        { DimX = dimX; DimY = dimY; Width = width; Blocks = 3; Frequencies = 16; LinearBase = false }
+        { DimX = dimX; DimY = dimY; Width = width; Blocks = 3; Frequencies = 16; LinearBase = false; YEmbedding = false }
 
     /// The network as a Denoiser (inference: no_grad; call inside a dispose scope or dispose
     /// the result). Unconditional calls pass the "absent" flag.

@@ -104,6 +104,40 @@ let ``the linear base is saved and loaded with the weights`` () =
         IO.File.Delete path
 
 [<Fact>]
+let ``the y embedding adds two layers after the shared ones, and y reaches the output through them`` () =
+    // Drawn after the input projection and the trunk, so with the same seed the shared weights
+    // are the plain network's (the default's draws do not move); its parameters are
+    // Linear(dy + 1 → w) and Linear(w → w).
+    let dx, dy, w = 2, 3, 16
+    torch.random.manual_seed 7L |> ignore
+    use plain = new DenoiserNet(Network.shape dx dy w)
+    torch.random.manual_seed 7L |> ignore
+    use embedded = new DenoiserNet({ Network.shape dx dy w with YEmbedding = true })
+    Assert.Equal(plain.ParameterCount + int64 ((dy + 1) * w + w + w * w + w), embedded.ParameterCount)
+    let named (n: DenoiserNet) = n.named_parameters () |> Seq.map (fun struct (k, v) -> k, v) |> Map.ofSeq
+    let e = named embedded
+    for KeyValue(k, v) in named plain do
+        Assert.True(e.ContainsKey k, sprintf "%s missing with the y embedding" k)
+        Assert.True((v - e.[k]).abs().max().item<float32> () = 0.0f, sprintf "%s drawn differently with the y embedding" k)
+    // with the input projection's y columns zeroed, y moves the plain network's prediction not at
+    // all and the embedded one's through the blocks
+    for net in [ plain; embedded ] do
+        use _ = torch.no_grad ()
+        for (name, p) in named net |> Map.toSeq do
+            if name.StartsWith "inProj.weight" then p.narrow(1L, int64 dx, int64 dy).zero_ () |> ignore
+    use g = generator 44
+    use z = torch.randn([| 64L; int64 dx |], generator = g)
+    use a = torch.randn([| 64L |], generator = g)
+    use y1 = torch.randn([| 64L; int64 dy |], generator = g)
+    use y2 = torch.randn([| 64L; int64 dy |], generator = g)
+    let moved (net: DenoiserNet) =
+        use p1 = Network.asDenoiser net z a (Some y1)
+        use p2 = Network.asDenoiser net z a (Some y2)
+        (p1 - p2).abs().max().item<float32> ()
+    Assert.Equal(0.0f, moved plain)
+    Assert.True(moved embedded > 1e-4f, sprintf "y moved the embedded network's prediction by only %g" (moved embedded))
+
+[<Fact>]
 let ``the log-SNR density is not adapted to a gap below the threshold`` () =
     // Independent data: the linear base carries no dependence (shrinkage) and the trunk is zero,
     // so the preliminary gap is ≈ 0 and q must come back unchanged (no fit to noise).
@@ -140,6 +174,21 @@ let ``the linear base is on by default from linearBaseMinColumns columns, and th
     let y = Array2D.init 400 1 (fun i _ -> cos (1.3 * float i))
     let r = (MmgEstimator("mmg", { EstimatorOptions.Default with Profile = "quick"; Steps = 20 }) :> IMiEstimator).Estimate(x, y, null)
     Assert.Equal("False", r.Settings.["linear_base"])
+
+[<Fact>]
+let ``MMG embeds y in every block when the option asks (not by default); MMG-CMI has no y embedding`` () =
+    let x = Array2D.init 400 1 (fun i _ -> sin (float i))
+    let y = Array2D.init 400 1 (fun i _ -> cos (1.3 * float i))
+    let quick (extra: (string * string) list) = { EstimatorOptions.Default with Profile = "quick"; Steps = 20; Extra = readOnlyDict extra }
+    let run extra = (MmgEstimator("mmg", quick extra) :> IMiEstimator).Estimate(x, y, null).Settings
+    let on, off = run [ "y-embedding", "1" ], run []
+    Assert.Equal("True", on.["y_embedding"])
+    Assert.Equal("False", off.["y_embedding"])
+    // Linear(dy + 1 → 64) and Linear(64 → 64) more: 2·64 + 64 + 64·64 + 64 = 4 352
+    Assert.Equal(int64 off.["parameters"] + 4352L, int64 on.["parameters"])
+    let z = Array2D.init 400 1 (fun i _ -> float (i % 7))
+    let cmi = (CmiRegistry.create "mmg-cmi" (quick [])).Estimate(x, y, z, null)
+    Assert.Equal("False", cmi.Settings.["y_embedding"])
 
 /// Held-out evidence for the gate: four groups whose constant gap curves on `grid` have areas
 /// area ± spread (so the standard error of the area is spread·√(4/3)/2).
