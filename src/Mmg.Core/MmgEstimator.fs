@@ -197,7 +197,11 @@ module MmgFitOptions =
           Device = options.Device
           LinearBase = Network.linearBaseChoice options
           ZeroInit = Estimation.extraInt options "zero-init" 0 <> 0
-          YEmbedding = Estimation.extraInt options "y-embedding" (if DefaultYEmbedding then 1 else 0) <> 0
+          YEmbedding =
+            match Estimation.extraInt options "y-embedding" (if DefaultYEmbedding then 1 else 0) with
+            | 0 -> false
+            | 1 -> true
+            | v -> invalidArg "y-embedding" (sprintf "option 'y-embedding' must be 1 (on) or 0 (off), got %d." v)
           Blocks =
             let b = Estimation.extraInt options "blocks" 3
             if b < 1 then invalidArg "blocks" (sprintf "option 'blocks' must be at least 1, got %d." b)
