@@ -122,7 +122,7 @@ type MmgFitOptions =
       LinearBase: bool option
       /// Option `zero-init` ≠ 0: the trunk's output layer starts at zero (with the linear base).
       ZeroInit: bool
-      /// Option `y-embedding` ≠ 0: y also enters every block (NetworkShape.YEmbedding).
+      /// Option `y-embedding` = 1 (0 = off, the default): y also enters every block (NetworkShape.YEmbedding).
       YEmbedding: bool
       /// Option `blocks`: residual blocks of the network (3 unless given).
       Blocks: int
