@@ -6,9 +6,11 @@
 // need `auto` rows of their own. The decision is recomputed here on the exact training rows of
 // each task and seed; a task × seed with no valid run is reported missing, never filled in.
 // Build first: dotnet build src/Mmg.Cli -c Release
-//   dotnet fsi scripts/normal-scores-suite.fsx -- BENCH.csv[,BENCH2.csv…] ABLATION.csv[,…] [SEEDS]
+//   dotnet fsi scripts/normal-scores-suite.fsx -- BENCH.csv[,BENCH2.csv…] ABLATION.csv[,…] [SEEDS] [OUT.csv]
 // Prints the decisions, then a markdown table (before = the benchmark's `mmg-debiased`, after =
-// the composed `normal-scores=auto` runs) and the counts under the benchmark's rules.
+// the composed `normal-scores=auto` runs) and the counts under the benchmark's rules. With OUT.csv
+// it also writes the composed runs there as benchmark rows (task, estimator, seed, estimate,
+// ground_truth; estimator mmg-debiased), e.g. for scripts/rule-suite.fsx.
 #load "references.fsx"
 #load "csv-rows.fsx"
 open System
@@ -20,6 +22,7 @@ open CsvRows
 let args = fsi.CommandLineArgs |> Array.skip 1
 let benches, ablations = args.[0].Split ',', args.[1].Split ','
 let seeds = if args.Length > 2 then args.[2].Split ',' |> Array.map int else [| 1; 2; 3 |]
+let outCsv = if args.Length > 3 then Some args.[3] else None
 
 let num (s: string) = Double.Parse(s, CultureInfo.InvariantCulture)
 let bench =
@@ -76,3 +79,14 @@ if not changed.IsEmpty then
     printfn "On the %d tasks where auto maps a column: mean |estimate − truth| %s before, %s with auto." changed.Length (text (mae fst)) (text (mae snd))
 let missing = results |> List.filter (fun (_, _, _, a) -> Array.exists Double.IsNaN a) |> List.map (fun (t, _, _, _) -> t.Id)
 if not missing.IsEmpty then printfn "Missing runs: %s" (String.Join(", ", missing))
+match outCsv with
+| Some path ->
+    let lines =
+        [ yield "task,estimator,seed,estimate,ground_truth"
+          for t, _, _, after in results do
+              for s, v in Array.zip seeds after do
+                  if not (Double.IsNaN v) then
+                      yield sprintf "%s,mmg-debiased,%d,%s,%s" t.Id s (v.ToString("R", CultureInfo.InvariantCulture)) (t.TrueMI.ToString("R", CultureInfo.InvariantCulture)) ]
+    File.WriteAllLines(path, lines)
+    printfn "Wrote %d composed runs to %s" (lines.Length - 1) path
+| None -> ()

@@ -292,7 +292,7 @@ type CmiEstimator(variant: string, options: EstimatorOptions) =
         let p = CmiEstimator.Profile(options, Array2D.length2 x, Array2D.length2 y, dimZ)
         CmiData.validate p.BatchSize x y z
         // CmiDenoiserNet has no y embedding (the option is refused above), so the shape must not say so
-        let fit = { MmgFitOptions.read options with YEmbedding = false }
+        let fit = { MmgFitOptions.read options with YEmbedding = Some false }
         let f = MmgFit.run (CmiFit.network dimZ) fit p x [| y; z |] [ "dim_z", box dimZ ] progress
         let sx, sy, sz = f.Standardizers.[0], f.Standardizers.[1], f.Standardizers.[2]
         new CmiModel(f.Shape, dimZ, f.FixedNet, f.AdaptiveNet, f.FixedQ, f.AdaptiveQ, sx, sy, sz, f.Device, f.Settings)

@@ -122,8 +122,9 @@ type MmgFitOptions =
       LinearBase: bool option
       /// Option `zero-init` ≠ 0: the trunk's output layer starts at zero (with the linear base).
       ZeroInit: bool
-      /// Option `y-embedding` = 1 (0 = off, the default): y also enters every block (NetworkShape.YEmbedding).
-      YEmbedding: bool
+      /// Option `y-embedding`: Some on/off, or None for the default by size (Network.yEmbeddingFor):
+      /// y also enters every block (NetworkShape.YEmbedding).
+      YEmbedding: bool option
       /// Option `blocks`: residual blocks of the network (3 unless given).
       Blocks: int
       /// Option `cosine` ≠ 0: warm-up + cosine instead of plateau halving.
@@ -185,23 +186,13 @@ module MmgFitOptions =
     /// round: the 40 tasks × 3 seeds, independence, high MI and the CMI tasks it changes).
     let DefaultNormalScores = AutoNormalScores NormalScoresChoice.AutoKnots
 
-    /// The default of option `y-embedding` for MI: off until the 40 tasks × 3 seeds have been run
-    /// with it (docs/accuracy.md, eleventh round: it lifts the spiral 5×5 by 0.07 nats on three
-    /// seeds and is neutral elsewhere on seed 1). MMG-CMI's network has no y embedding (the option
-    /// is MI-only; CmiEstimator turns it off).
-    let DefaultYEmbedding = false
-
     /// Reads and checks the fit's options (ArgumentException naming the option when out of range).
     let read (options: EstimatorOptions) : MmgFitOptions =
         { Seed = options.Seed
           Device = options.Device
           LinearBase = Network.linearBaseChoice options
           ZeroInit = Estimation.extraInt options "zero-init" 0 <> 0
-          YEmbedding =
-            match Estimation.extraInt options "y-embedding" (if DefaultYEmbedding then 1 else 0) with
-            | 0 -> false
-            | 1 -> true
-            | v -> invalidArg "y-embedding" (sprintf "option 'y-embedding' must be 1 (on) or 0 (off), got %d." v)
+          YEmbedding = Network.yEmbeddingChoice options
           Blocks =
             let b = Estimation.extraInt options "blocks" 3
             if b < 1 then invalidArg "blocks" (sprintf "option 'blocks' must be at least 1, got %d." b)
@@ -311,7 +302,7 @@ module MmgFit =
         let device = Estimation.device o.Device
         torch.random.manual_seed (int64 o.Seed) |> ignore
         let width = if p.Width > 0 then p.Width else Network.defaultWidth dimX dimC
-        let shape = { Network.shape dimX dimY width with LinearBase = Network.linearBaseFor o.LinearBase (dimX + dimC); YEmbedding = o.YEmbedding; Blocks = o.Blocks }
+        let shape = { Network.shape dimX dimY width with LinearBase = Network.linearBaseFor o.LinearBase (dimX + dimC); YEmbedding = Network.yEmbeddingFor o.YEmbedding dimX dimC; Blocks = o.Blocks }
         // x first, then the conditions, standardised on the training rows
         let raw = Array.append [| x |] conditions |> Array.map Data.toTensor
         use _ = disposing raw

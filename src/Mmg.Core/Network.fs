@@ -269,6 +269,24 @@ module Network =
     /// Option `linear-base` (1, 0 or auto, the default) for data of `columns` columns.
     let useLinearBase (options: EstimatorOptions) (columns: int) = linearBaseFor (linearBaseChoice options) columns
 
+    /// The y embedding (NetworkShape.YEmbedding) is on by default where the linear base is off
+    /// (fewer than linearBaseMinColumns columns in all) and y has at least two columns. Measured
+    /// (docs/accuracy.md, eleventh and twelfth rounds): below 20 columns it lifts the spiral 5×5 by
+    /// 0.07 nats on three seeds and leaves the other tasks where they were; from 20 columns the y
+    /// path overfits rows that are already the limit (spiral-Φ 25×25 1.01 → 0.90); with a single y
+    /// column it repeats what the input projection already has and its extra path slows the
+    /// fixed-q phase (1v1-normal-0.75, `mmg-orthogonal` 0.41 → 0.36 on two seeds of three).
+    let yEmbeddingFor (choice: bool option) (dimX: int) (dimY: int) =
+        defaultArg choice (dimY >= 2 && dimX + dimY < linearBaseMinColumns)
+
+    /// Option "y-embedding" (MI only): 1 (on) / 0 (off) / "auto" (the default: None, see yEmbeddingFor).
+    let yEmbeddingChoice (options: EstimatorOptions) : bool option =
+        match Estimation.extraString options "y-embedding" "auto" with
+        | "auto" -> None
+        | "1" -> Some true
+        | "0" -> Some false
+        | v -> invalidArg "y-embedding" (sprintf "option 'y-embedding' must be 1 (on), 0 (off) or auto (on for 2 to 19 columns with at least two y columns), got '%s'." v)
+
     let shape (dimX: int) (dimY: int) (width: int) =
         Checks.requirePositiveInt "dimX" dimX
         Checks.requirePositiveInt "dimY" dimY

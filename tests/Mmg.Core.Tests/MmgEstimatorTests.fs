@@ -244,7 +244,7 @@ let ``an estimator-specific option the estimator does not read is refused, namin
     refused (fun () -> box (Registry.create "infonce" (withExtra [ "hiden", "8" ]))) "hiden" [ "hidden" ]
     refused (fun () -> box (CmiRegistry.create "mmg-cmi-debiased" (withExtra [ "folds", "5" ]))) "folds" [ "patience" ]
     refused (fun () -> box (CmiRegistry.create "mmg-cmi-debiased" (withExtra [ "y-embedding", "1" ]))) "y-embedding" [ "blocks" ]
-    refused (fun () -> box (MmgEstimator("mmg-debiased", withExtra [ "y-embedding", "2" ]))) "y-embedding" [ "1 (on) or 0 (off)" ]
+    refused (fun () -> box (MmgEstimator("mmg-debiased", withExtra [ "y-embedding", "2" ]))) "y-embedding" [ "1 (on), 0 (off) or auto" ]
     refused (fun () -> box (CmiRegistry.create "ksg-cmi" (withExtra [ "ks", "3,5" ]))) "ks" [ "k" ]
     // the keys each reads are accepted
     MmgEstimator("mmg-debiased", withExtra [ for k in MmgEstimator.OptionKeys -> k, (match k with "validation" | "defensive-share" | "drop-probability" -> "0.2" | "normal-scores" -> "16" | _ -> "1") ]) |> ignore

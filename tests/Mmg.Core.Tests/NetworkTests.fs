@@ -176,7 +176,7 @@ let ``the linear base is on by default from linearBaseMinColumns columns, and th
     Assert.Equal("False", r.Settings.["linear_base"])
 
 [<Fact>]
-let ``MMG embeds y in every block when the option asks (not by default); MMG-CMI has no y embedding`` () =
+let ``MMG embeds y in every block when the option asks (not by default for one y column); MMG-CMI has no y embedding`` () =
     let x = Array2D.init 400 1 (fun i _ -> sin (float i))
     let y = Array2D.init 400 1 (fun i _ -> cos (1.3 * float i))
     let quick (extra: (string * string) list) = { EstimatorOptions.Default with Profile = "quick"; Steps = 20; Extra = readOnlyDict extra }
@@ -189,6 +189,26 @@ let ``MMG embeds y in every block when the option asks (not by default); MMG-CMI
     let z = Array2D.init 400 1 (fun i _ -> float (i % 7))
     let cmi = (CmiRegistry.create "mmg-cmi" (quick [])).Estimate(x, y, z, null)
     Assert.Equal("False", cmi.Settings.["y_embedding"])
+
+[<Fact>]
+let ``the y embedding is on by default from two y columns below 20 columns in all; the option overrides the rule`` () =
+    let choice (value: string option) =
+        Network.yEmbeddingChoice { EstimatorOptions.Default with Extra = readOnlyDict [ match value with Some v -> "y-embedding", v | None -> () ] }
+    for dx, dy, expected in [ 1, 1, false; 3, 1, false; 2, 2, true; 1, 3, true; 5, 5, true; 9, 10, true; 10, 10, false; 25, 25, false ] do
+        Assert.True((expected = Network.yEmbeddingFor (choice None) dx dy), sprintf "%d×%d: expected %b" dx dy expected)
+    Assert.True(Network.yEmbeddingFor (choice (Some "auto")) 5 5)
+    Assert.True(Network.yEmbeddingFor (choice (Some "1")) 25 25)
+    Assert.True(Network.yEmbeddingFor (choice (Some "1")) 1 1)
+    Assert.False(Network.yEmbeddingFor (choice (Some "0")) 5 5)
+    let e = Assert.Throws<ArgumentException>(fun () -> choice (Some "yes") |> ignore)
+    Assert.Contains("'yes'", e.Message)
+    // and the estimator follows it: 2×2 rows get the embedding unless told otherwise
+    let x = Array2D.init 400 2 (fun i j -> sin (float (i + 7 * j)))
+    let y = Array2D.init 400 2 (fun i j -> cos (1.3 * float (i + 3 * j)))
+    let run (extra: (string * string) list) =
+        (MmgEstimator("mmg", { EstimatorOptions.Default with Profile = "quick"; Steps = 20; Extra = readOnlyDict extra }) :> IMiEstimator).Estimate(x, y, null).Settings
+    Assert.Equal("True", (run []).["y_embedding"])
+    Assert.Equal("False", (run [ "y-embedding", "0" ]).["y_embedding"])
 
 /// Held-out evidence for the gate: four groups whose constant gap curves on `grid` have areas
 /// area ± spread (so the standard error of the area is spread·√(4/3)/2).
