@@ -285,7 +285,7 @@ module Network =
         | "auto" -> None
         | "1" -> Some true
         | "0" -> Some false
-        | v -> invalidArg "y-embedding" (sprintf "option 'y-embedding' must be 1 (on), 0 (off) or auto (on for 2 to 19 columns with at least two y columns), got '%s'." v)
+        | v -> invalidArg "y-embedding" (sprintf "option 'y-embedding' must be 1 (on), 0 (off) or auto (on below 20 columns when y has at least two), got '%s'." v)
 
     let shape (dimX: int) (dimY: int) (width: int) =
         Checks.requirePositiveInt "dimX" dimX
