@@ -171,6 +171,15 @@ module Estimation =
             | Some text when not (String.IsNullOrWhiteSpace text) -> text.Trim().ToLowerInvariant()
             | _ -> fallback
 
+    /// A switch with a default rule from Extra: "1" → Some true (on), "0" → Some false (off),
+    /// "auto" or absent → None (the rule `auto` describes decides); anything else is refused.
+    let autoSwitch (options: EstimatorOptions) (key: string) (auto: string) : bool option =
+        match extraString options key "auto" with
+        | "auto" -> None
+        | "1" -> Some true
+        | "0" -> Some false
+        | v -> invalidArg key (sprintf "option '%s' must be 1 (on), 0 (off) or auto (%s), got '%s'." key auto v)
+
     /// A true/false option from Extra (true/1/yes, false/0/no), or the default.
     let extraBool (options: EstimatorOptions) (key: string) (fallback: bool) =
         match options.Extra with

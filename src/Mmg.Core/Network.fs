@@ -257,11 +257,7 @@ module Network =
     /// Option "linear-base": 1 (on) / 0 (off) / "auto" (the default: None, on from
     /// linearBaseMinColumns columns).
     let linearBaseChoice (options: EstimatorOptions) : bool option =
-        match Estimation.extraString options "linear-base" "auto" with
-        | "auto" -> None
-        | "1" -> Some true
-        | "0" -> Some false
-        | v -> invalidArg "linear-base" (sprintf "option 'linear-base' must be 1, 0 or auto, got '%s'." v)
+        Estimation.autoSwitch options "linear-base" "on from 20 columns"
 
     /// The base for data of `columns` columns in all: the choice, or the default by size.
     let linearBaseFor (choice: bool option) (columns: int) = defaultArg choice (columns >= linearBaseMinColumns)
@@ -281,11 +277,7 @@ module Network =
 
     /// Option "y-embedding" (MI only): 1 (on) / 0 (off) / "auto" (the default: None, see yEmbeddingFor).
     let yEmbeddingChoice (options: EstimatorOptions) : bool option =
-        match Estimation.extraString options "y-embedding" "auto" with
-        | "auto" -> None
-        | "1" -> Some true
-        | "0" -> Some false
-        | v -> invalidArg "y-embedding" (sprintf "option 'y-embedding' must be 1 (on), 0 (off) or auto (on below 20 columns when y has at least two), got '%s'." v)
+        Estimation.autoSwitch options "y-embedding" "on below 20 columns when y has at least two"
 
     let shape (dimX: int) (dimY: int) (width: int) =
         Checks.requirePositiveInt "dimX" dimX

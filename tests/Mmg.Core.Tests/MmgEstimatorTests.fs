@@ -250,7 +250,7 @@ let ``an estimator-specific option the estimator does not read is refused, namin
     MmgEstimator("mmg-debiased", withExtra [ for k in MmgEstimator.OptionKeys -> k, (match k with "validation" | "defensive-share" | "drop-probability" -> "0.2" | "normal-scores" -> "16" | _ -> "1") ]) |> ignore
     // and a value out of range is refused when the estimator is made, before anything trains
     for key, value, says in [ "validation", "0.7", "[0, 0.5)"; "normal-scores", "1", "at least 2 knots"; "normal-scores", "gaussian", "auto, off (0)"; "patience", "0", "at least 1"
-                              "defensive-share", "1", "[0, 1)"; "train-weighted", "yes", "1, 0 or adapted"; "linear-base", "on", "1, 0 or auto"
+                              "defensive-share", "1", "[0, 1)"; "train-weighted", "yes", "1, 0 or adapted"; "linear-base", "on", "1 (on), 0 (off) or auto (on from 20 columns)"
                               "drop-probability", "1", "[0, 1)"; "width", "-8", "at least 0"; "repeats", "0", "at least 1"; "adapt-steps", "0", "at least 1"
                               "blocks", "0", "at least 1" ] do
         refused (fun () -> box (MmgEstimator("mmg-debiased", withExtra [ key, value ]))) key [ says ]
