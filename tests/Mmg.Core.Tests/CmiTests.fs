@@ -154,9 +154,11 @@ let ``the local-permutation test rejects on the collider and not on the chain`` 
 let quick seed steps = { EstimatorOptions.Default with Seed = seed; Profile = "quick"; Steps = steps }
 
 [<Fact>]
-let ``with no Z, MMG-CMI repeats MMG's numbers exactly`` () =
+let ``with no Z, MMG-CMI repeats MMG's numbers exactly (MMG without the y embedding, which MMG-CMI's network has not)`` () =
     let x, y, _ = (task "cmi-dense-2-2-1-0.5").Sample 500 6
-    let a = (MmgEstimator("mmg-orthogonal-adaptive", quick 3 120) :> IMiEstimator).Estimate(x, y, null)
+    // 2×2 data: MMG's default would add the y embedding (Network.yEmbeddingFor); MMG-CMI never does
+    let noEmbedding = { quick 3 120 with Extra = readOnlyDict [ "y-embedding", "0" ] }
+    let a = (MmgEstimator("mmg-orthogonal-adaptive", noEmbedding) :> IMiEstimator).Estimate(x, y, null)
     let b = (CmiEstimator("mmg-cmi-orthogonal-adaptive", quick 3 120) :> ICmiEstimator).Estimate(x, y, CmiData.empty 500, null)
     for va, vb in Array.zip a.Variants b.Variants do
         Assert.Equal("mmg-cmi" + va.Name.Substring 3, vb.Name)
