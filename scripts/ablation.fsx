@@ -3,7 +3,7 @@
 // already there (resumable; a run is config, task, seed and sample count). Build first: dotnet build src/Mmg.Cli -c Release
 //   dotnet fsi scripts/ablation.fsx -- OUT.csv CONFIG TASK[,TASK...] SEED[,SEED...] [SAMPLES]
 // CONFIG is name:key=value;key=value (EstimatorOptions.Extra, plus steps=N, profile=NAME,
-// batch=N, lr=X, swap=1 to diffuse Y given X instead of X given Y),
+// batch=N, lr=X, test-fraction=F, swap=1 to diffuse Y given X instead of X given Y),
 // e.g. "base:linear-base=1" or "plain:linear-base=0". Tasks may be `indep-D-N`-style ids:
 // indep-gauss-D (D×D independent Gaussians) and indep-unif-exp (uniform × exponential); and
 // highmi-TRANSFORM-MI for the high-MI benchmark's task (e.g. highmi-half_cube-15).
@@ -22,13 +22,14 @@ let name, kv =
     | [| n; rest |] -> n, rest.Split(';', StringSplitOptions.RemoveEmptyEntries) |> Array.map (fun s -> let p = s.Split '=' in p.[0], p.[1])
     | _ -> config, [||]
 let extra = Dictionary<string, string>()
-let mutable steps, profile, batch, lr, swap = 0, "default", 0, nan, false
+let mutable steps, profile, batch, lr, testFraction, swap = 0, "default", 0, nan, nan, false
 for k, v in kv do
     match k with
     | "steps" -> steps <- int v
     | "profile" -> profile <- v
     | "batch" -> batch <- int v
     | "lr" -> lr <- float v
+    | "test-fraction" -> testFraction <- float v
     | "swap" -> swap <- (v = "1")
     | _ -> extra.[k] <- v
 
@@ -68,7 +69,7 @@ for t in tasks do
                     let n = defaultArg samplesOverride 10000
                     let x, y = task.Sample n seed
                     x, y, task.TrueMI, n
-            let options = { EstimatorOptions.Default with Seed = seed; Profile = profile; Steps = steps; BatchSize = batch; LearningRate = lr; Extra = extra }
+            let options = { EstimatorOptions.Default with Seed = seed; Profile = profile; Steps = steps; BatchSize = batch; LearningRate = lr; TestFraction = testFraction; Extra = extra }
             let est = MmgEstimator("mmg-orthogonal-adaptive", options)
             let x, y = if swap then y, x else x, y
             let r, m = est.EstimateWithModel(x, y, null, false)

@@ -107,6 +107,7 @@ module MmgProfiles =
             LearningRate = Estimation.orDefaultF options.LearningRate p.LearningRate
             Width = Estimation.extraInt options "width" p.Width |> atLeast "width" 0 " (0 = by the data's dimension)"
             Repeats = Estimation.extraInt options "repeats" p.Repeats |> atLeast "repeats" 1 ""
+            PlateauPatience = Estimation.extraInt options "plateau-patience" p.PlateauPatience |> atLeast "plateau-patience" 1 " step"
             DropProbability =
                 let d = Estimation.extraFloat options "drop-probability" p.DropProbability
                 if not (d >= 0.0 && d < 1.0) then invalidArg "drop-probability" (sprintf "option 'drop-probability' must lie in [0, 1), got %g." d)
@@ -371,7 +372,7 @@ module MmgFit =
         let settings =
             Estimation.settings
                 ([ "profile", box p.Name; "steps", box p.Steps; "adapt_steps", box p.AdaptSteps; "batch_size", box p.BatchSize
-                   "learning_rate", box p.LearningRate; "final_learning_rate", box trainer.LearningRate; "width", box width
+                   "learning_rate", box p.LearningRate; "final_learning_rate", box trainer.LearningRate; "plateau_patience", box p.PlateauPatience; "width", box width
                    "blocks", box shape.Blocks; "ema_decay", box p.EmaDecay; "drop_probability", box p.DropProbability
                    "repeats", box p.Repeats; "test_fraction", box p.TestFraction; "seed", box o.Seed
                    "device", box (string device); "fixed_q", box (q2 p.FixedQ); "adaptive_q", box (q2 adaptiveQ)
@@ -571,7 +572,7 @@ type MmgEstimator(variant: string, options: EstimatorOptions) =
 
     /// The estimator-specific options (EstimatorOptions.Extra) MMG reads; others are refused.
     static member OptionKeys =
-        [ "adapt-steps"; "normal-scores"; "width"; "repeats"; "drop-probability"; "linear-base"; "zero-init"; "y-embedding"; "blocks"; "cosine"; "validation"; "patience"; "defensive-share"; "train-weighted"; "folds"; "permutations" ]
+        [ "adapt-steps"; "normal-scores"; "width"; "repeats"; "drop-probability"; "plateau-patience"; "linear-base"; "zero-init"; "y-embedding"; "blocks"; "cosine"; "validation"; "patience"; "defensive-share"; "train-weighted"; "folds"; "permutations" ]
 
     /// The variant names, default last.
     /// `mmg-debiased` is ½(difference + orthogonal) of the adaptive model: on held-out rows a

@@ -252,13 +252,30 @@ let ``an estimator-specific option the estimator does not read is refused, namin
     for key, value, says in [ "validation", "0.7", "[0, 0.5)"; "normal-scores", "1", "at least 2 knots"; "normal-scores", "gaussian", "auto, off (0)"; "patience", "0", "at least 1"
                               "defensive-share", "1", "[0, 1)"; "train-weighted", "yes", "1, 0 or adapted"; "linear-base", "on", "1 (on), 0 (off) or auto (on from 20 columns)"
                               "drop-probability", "1", "[0, 1)"; "width", "-8", "at least 0"; "repeats", "0", "at least 1"; "adapt-steps", "0", "at least 1"
-                              "blocks", "0", "at least 1" ] do
+                              "blocks", "0", "at least 1"; "plateau-patience", "0", "at least 1 step" ] do
         refused (fun () -> box (MmgEstimator("mmg-debiased", withExtra [ key, value ]))) key [ says ]
         refused (fun () -> box (CmiRegistry.create "mmg-cmi-debiased" (withExtra [ key, value ]))) key [ says ]
     Registry.create "ksg" (withExtra [ "k", "3"; "allow-discrete", "true" ]) |> ignore
     // a former (camelCase) name is read as its new one; both together are refused
     refused (fun () -> box (Registry.create "ksg" (withExtra [ "allowDiscrete", "true"; "allow-discrete", "true" ]))) "allowDiscrete" [ "former name of 'allow-discrete'" ]
     Assert.Equal<string[]>([| "evalEvery → eval-every" |], Estimation.renamedIn (readOnlyDict [ "evalEvery", "5"; "hidden", "8" ]))
+
+[<Fact>]
+let ``option plateau-patience sets how long the smoothed loss may stall before the learning rate halves`` () =
+    // 80 + 40 steps of the quick profile (learning rate 2e-3): with a patience of one step the
+    // noisy smoothed loss stalls often and the rate is halved many times; with a patience longer
+    // than the run it is never halved. The settings record the patience used.
+    let x, y, _ = gaussianSamples 4 600 bivariate 1
+    let run (patience: string option) =
+        let extra = [ yield "validation", "0"; match patience with Some p -> yield "plateau-patience", p | None -> () ]
+        (MmgEstimator("mmg", { options 4 80 with Extra = readOnlyDict extra }) :> IMiEstimator).Estimate(x, y, null).Settings
+    let impatient, patient, standard = run (Some "1"), run (Some "100000"), run None
+    Assert.Equal("1", impatient.["plateau_patience"])
+    Assert.Equal("100000", patient.["plateau_patience"])
+    Assert.Equal(string MmgProfiles.quick.PlateauPatience, standard.["plateau_patience"])
+    let finalRate (s: Collections.Generic.IReadOnlyDictionary<string, string>) = float s.["final_learning_rate"]
+    Assert.Equal(2e-3, finalRate patient, 12)
+    Assert.True(finalRate impatient < 2e-3 / 4.0, sprintf "final rate %g with patience 1" (finalRate impatient))
 
 [<Fact>]
 let ``a former option name gives the result of its new name`` () =
