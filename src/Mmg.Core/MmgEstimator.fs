@@ -136,6 +136,9 @@ type MmgFitOptions =
       Validation: float
       /// Option `patience`: held-out scores without improvement before a phase ends.
       Patience: int
+      /// Option `overtime` (EarlyStoppingOptions.overtime): share of a phase's budget it may run
+      /// past it while the held-out score still improves.
+      Overtime: float
       /// Option `defensive-share` (DefensiveShareOption).
       DefensiveShare: float
       /// Option `normal-scores` (NormalScoresChoice).
@@ -202,6 +205,7 @@ module MmgFitOptions =
           TrainWeighted = TrainingWeights.read options
           Validation = EarlyStoppingOptions.validation options
           Patience = EarlyStoppingOptions.patience options
+          Overtime = EarlyStoppingOptions.overtime options
           DefensiveShare = DefensiveShareOption.read options
           NormalScores = NormalScoresChoice.read options DefaultNormalScores }
 
@@ -335,6 +339,7 @@ module MmgFit =
               DropProbability = p.DropProbability; PlateauPatience = p.PlateauPatience; MinLearningRate = 1e-5 }
         use trainer = new DenoiserTrainer(net, ema, network.Predict net, cfg, o.Seed)
         trainer.Schedule <- o.Schedule
+        trainer.Overtime <- (if o.Overtime > 0.0 then { Share = o.Overtime; Patience = EarlyStoppingOptions.OvertimePatience } else Overtime.None)
         let weighting = o.TrainWeighted
         // one phase of at most `steps` steps with q, early-stopped on the held-out rows when there are any
         let phase (q: LogSnrDensity) (kind: PhaseDensity) (steps: int) (name: string) (seed: int) =
@@ -379,7 +384,7 @@ module MmgFit =
                    "range_widening_rounds", box rounds; "held_out_gap", box (String.Join("; ", gates)); "schedule", box (sprintf "%A" trainer.Schedule |> fun t -> t.ToLowerInvariant())
                    "linear_base", box shape.LinearBase; "y_embedding", box shape.YEmbedding; "regression_shrinkage", box shrinkage; "normal_scores", box (NormalScoresChoice.text o.NormalScores); "normal_scores_columns", box (normalScoredColumns standardizers); "parameters", box parameters ]
                  @ extraSettings
-                 @ [ "validation", box validation; "patience", box patience; "fixed_steps_run", box first.Steps; "fixed_step_kept", box first.KeptStep
+                 @ [ "validation", box validation; "patience", box patience; "overtime", box o.Overtime; "fixed_steps_run", box first.Steps; "fixed_step_kept", box first.KeptStep
                      "adapt_steps_run", box last.Steps; "adapt_step_kept", box last.KeptStep ])
         { Shape = shape; FixedNet = fixedNet; AdaptiveNet = ema; FixedQ = p.FixedQ; AdaptiveQ = adaptiveQ
           Standardizers = standardizers; Device = device; Settings = settings }
@@ -572,7 +577,7 @@ type MmgEstimator(variant: string, options: EstimatorOptions) =
 
     /// The estimator-specific options (EstimatorOptions.Extra) MMG reads; others are refused.
     static member OptionKeys =
-        [ "adapt-steps"; "normal-scores"; "width"; "repeats"; "drop-probability"; "plateau-patience"; "linear-base"; "zero-init"; "y-embedding"; "blocks"; "cosine"; "validation"; "patience"; "defensive-share"; "train-weighted"; "folds"; "permutations" ]
+        [ "adapt-steps"; "normal-scores"; "width"; "repeats"; "drop-probability"; "plateau-patience"; "linear-base"; "zero-init"; "y-embedding"; "blocks"; "cosine"; "validation"; "patience"; "overtime"; "defensive-share"; "train-weighted"; "folds"; "permutations" ]
 
     /// The variant names, default last.
     /// `mmg-debiased` is ½(difference + orthogonal) of the adaptive model: on held-out rows a

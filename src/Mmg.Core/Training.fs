@@ -93,6 +93,19 @@ type EarlyStopping =
       Patience: int
       Loss: unit -> float }
 
+/// How far an early-stopped phase may run past its budget (TrainingLoop.Overtime): while its best
+/// held-out score is at most `Patience` scores old, up to `Share` × the budget more steps. Before
+/// the budget ends nothing changes (the same scoring steps, the same patience), so a phase that
+/// stops early, or reaches its budget with an older best, runs exactly as without overtime.
+type Overtime =
+    { /// Extra steps allowed, as a share of the phase's budget (0 = none).
+      Share: float
+      /// Past the budget, the phase ends once this many scores in a row have not improved (≥ 1).
+      Patience: int }
+
+    /// No overtime: a phase ends at its budget.
+    static member None = { Share = 0.0; Patience = 1 }
+
 /// What one training phase did.
 type PhaseOutcome =
     { /// Final smoothed training loss.
@@ -207,6 +220,7 @@ type TrainingLoop(parameters: seq<Modules.Parameter>, settings: LoopSettings, ?e
     let mutable sinceBest = 0
     // Apply calls since Run last called its step function (it must be exactly one)
     let mutable applied = 0
+    let mutable overtime = Overtime.None
     let setRate (rate: float) =
         lr <- rate
         optimizer.LearningRate <- rate
@@ -217,6 +231,16 @@ type TrainingLoop(parameters: seq<Modules.Parameter>, settings: LoopSettings, ?e
             for pe, p in Array.zip copy parameters do
                 pe.copy_ p |> ignore
         | None -> ()
+
+    /// How far an early-stopped phase may run past its budget (Overtime; none unless set). A
+    /// change applies from the next phase.
+    member _.Overtime
+        with get () = overtime
+        and set (v: Overtime) =
+            if not (v.Share >= 0.0 && v.Share <= 10.0) then
+                invalidArg "Overtime.Share" (sprintf "the overtime share of a phase's budget must lie in [0, 10], got %g." v.Share)
+            Checks.requirePositiveInt "Overtime.Patience" v.Patience
+            overtime <- v
 
     /// Optimisation steps taken so far (Apply calls, over all phases).
     member _.Steps = step
@@ -269,14 +293,21 @@ type TrainingLoop(parameters: seq<Modules.Parameter>, settings: LoopSettings, ?e
     /// starts its own plateau bookkeeping, and Cosine its own curve. With `stopping`, the phase
     /// ends early when the score stops improving, and the kept weights (the EMA copy, else the
     /// live weights) are set to the best-scoring ones; with an EMA copy the live weights are set
-    /// to them too, so a following phase goes on from them.
+    /// to them too, so a following phase goes on from them. With `stopping` and an Overtime set,
+    /// the phase may go on past `steps` while its best score is recent (Overtime); Cosine stays at
+    /// its final rate there.
     member _.Run(steps: int, phase: string, progress: Action<TrainingProgress>, step: unit -> float, ?stopping: EarlyStopping) : PhaseOutcome =
         if steps < 0 then invalidArg "steps" (sprintf "a training phase needs a budget of at least 0 steps, got %d." steps)
         stopping
         |> Option.iter (fun stop ->
             Checks.requirePositiveInt "EarlyStopping.Every" stop.Every
             Checks.requirePositiveInt "EarlyStopping.Patience" stop.Patience)
-        let reporter = Estimation.ProgressReporter(phase, steps, progress)
+        // with early stopping and overtime, the phase may go on past its budget up to `limit`
+        let limit =
+            match stopping with
+            | Some _ when overtime.Share > 0.0 -> steps + int (Math.Round(overtime.Share * float steps))
+            | _ -> steps
+        let reporter = Estimation.ProgressReporter(phase, limit, progress)
         let warm = min 500 (max 1 (steps / 10))
         let mutable bestLoss = Double.PositiveInfinity
         let mutable bestStep = 0
@@ -285,12 +316,12 @@ type TrainingLoop(parameters: seq<Modules.Parameter>, settings: LoopSettings, ?e
         try
             let mutable s = 0
             let mutable stopped = false
-            while s < steps && not stopped do
+            while s < limit && not stopped do
                 s <- s + 1
                 if schedule = Cosine then
                     let f =
                         if s <= warm then float s / float warm
-                        else 0.05 + 0.95 * 0.5 * (1.0 + Math.Cos(Math.PI * float (s - warm) / float (max 1 (steps - warm))))
+                        else 0.05 + 0.95 * 0.5 * (1.0 + Math.Cos(Math.PI * float (min s steps - warm) / float (max 1 (steps - warm))))
                     setRate (settings.LearningRate * f)
                 applied <- 0
                 step () |> ignore
@@ -298,7 +329,7 @@ type TrainingLoop(parameters: seq<Modules.Parameter>, settings: LoopSettings, ?e
                     raise (InvalidOperationException(sprintf "the step function of training phase '%s' must call Apply exactly once, but called it %d times at step %d." phase applied s))
                 reporter.Report(s, smoothed)
                 match stopping with
-                | Some stop when s % stop.Every = 0 || s = steps ->
+                | Some stop when s % stop.Every = 0 || s = steps || s = limit ->
                     let v = stop.Loss ()
                     if v < bestLoss then
                         bestLoss <- v
@@ -311,9 +342,9 @@ type TrainingLoop(parameters: seq<Modules.Parameter>, settings: LoopSettings, ?e
                             for i in 0 .. kept.Length - 1 do
                                 snapshot.[i].copy_ kept.[i] |> ignore
                     else bad <- bad + 1
-                    if bad >= stop.Patience then
+                    if bad >= stop.Patience || (limit > steps && s >= steps && bad >= overtime.Patience) then
                         stopped <- true
-                        reporter.Report(steps, smoothed)
+                        reporter.Report(limit, smoothed)
                 | _ -> ()
             let keptStep =
                 if snapshot.Length > 0 then
@@ -425,6 +456,8 @@ type DenoiserTrainer(net: torch.nn.Module, ema: torch.nn.Module, predict: Predic
     member _.LearningRate = loop.LearningRate
     /// The learning-rate schedule of the underlying loop.
     member _.Schedule with get () = loop.Schedule and set v = loop.Schedule <- v
+    /// How far an early-stopped phase may run past its budget (the loop's Overtime).
+    member _.Overtime with get () = loop.Overtime and set v = loop.Overtime <- v
     member _.SmoothedLoss = loop.SmoothedLoss
     /// true (default): the ε-MSE is importance-weighted to a uniform average over q's range;
     /// false: the plain ε-MSE at a ~ q, so training effort follows q.
@@ -675,6 +708,20 @@ module EarlyStoppingOptions =
 
     /// Scores per phase budget.
     let every (steps: int) = max 10 (steps / 100)
+
+    /// Past its budget an overtime phase ends after this many scores without improvement (a tenth
+    /// of a phase's budget at the default cadence).
+    [<Literal>]
+    let OvertimePatience = 10
+
+    /// Option `overtime`: how far past its budget a phase may run while its held-out score is
+    /// still improving, as a share of the budget (0 = never, the default; 1 = up to twice the
+    /// budget). Read with `validation` > 0 only: without held-out rows nothing says the score improves.
+    let overtime (options: EstimatorOptions) =
+        let v = Estimation.extraFloat options "overtime" 0.0
+        if not (v >= 0.0 && v <= 10.0) then
+            invalidArg "overtime" (sprintf "option 'overtime' must lie in [0, 10] (a share of each phase's budget; 0 = none), got %g." v)
+        v
 
     /// Repeats per held-out row: about 4 000 scored rows in all, at most 32 per row.
     let repeats (rows: int) = max 1 (min 32 (4000 / max 1 rows))

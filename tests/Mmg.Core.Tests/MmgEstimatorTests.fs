@@ -252,7 +252,7 @@ let ``an estimator-specific option the estimator does not read is refused, namin
     for key, value, says in [ "validation", "0.7", "[0, 0.5)"; "normal-scores", "1", "at least 2 knots"; "normal-scores", "gaussian", "auto, off (0)"; "patience", "0", "at least 1"
                               "defensive-share", "1", "[0, 1)"; "train-weighted", "yes", "1, 0 or adapted"; "linear-base", "on", "1 (on), 0 (off) or auto (on from 20 columns)"
                               "drop-probability", "1", "[0, 1)"; "width", "-8", "at least 0"; "repeats", "0", "at least 1"; "adapt-steps", "0", "at least 1"
-                              "blocks", "0", "at least 1"; "plateau-patience", "0", "at least 1 step" ] do
+                              "blocks", "0", "at least 1"; "plateau-patience", "0", "at least 1 step"; "overtime", "-1", "[0, 10]" ] do
         refused (fun () -> box (MmgEstimator("mmg-debiased", withExtra [ key, value ]))) key [ says ]
         refused (fun () -> box (CmiRegistry.create "mmg-cmi-debiased" (withExtra [ key, value ]))) key [ says ]
     Registry.create "ksg" (withExtra [ "k", "3"; "allow-discrete", "true" ]) |> ignore
@@ -276,6 +276,20 @@ let ``option plateau-patience sets how long the smoothed loss may stall before t
     let finalRate (s: Collections.Generic.IReadOnlyDictionary<string, string>) = float s.["final_learning_rate"]
     Assert.Equal(2e-3, finalRate patient, 12)
     Assert.True(finalRate impatient < 2e-3 / 4.0, sprintf "final rate %g with patience 1" (finalRate impatient))
+
+[<Fact>]
+let ``option overtime lets the phases of a still-improving fit run past their budgets`` () =
+    // 40 + 20 quick steps are far too few for the network, so its held-out score is still
+    // improving when each budget ends: with overtime 1 both phases go on (up to 80 and 40 steps),
+    // without it they end at their budgets. The settings record the share and the steps run.
+    let x, y, _ = gaussianSamples 5 600 bivariate 1
+    let run (overtime: string) =
+        (MmgEstimator("mmg", { options 5 40 with Extra = readOnlyDict [ "overtime", overtime ] }) :> IMiEstimator).Estimate(x, y, null).Settings
+    let plain, over = run "0", run "1"
+    Assert.Equal(("40", "20"), (plain.["fixed_steps_run"], plain.["adapt_steps_run"]))
+    Assert.Equal("1", over.["overtime"])
+    Assert.True(int over.["fixed_steps_run"] > 40 && int over.["fixed_steps_run"] <= 80, over.["fixed_steps_run"])
+    Assert.True(int over.["adapt_steps_run"] <= 40, over.["adapt_steps_run"])
 
 [<Fact>]
 let ``a former option name gives the result of its new name`` () =

@@ -52,6 +52,41 @@ let ``without an EMA copy early stopping keeps and restores the best-scoring liv
     Assert.Equal<float32[]>(seen.[3], values [ p ])
 
 [<Fact>]
+let ``overtime lets a phase whose score still improves run past its budget, and no other phase`` () =
+    // Budget 100 steps, scored every 10 (Patience 5). Overtime: up to 50% more while the best
+    // score is at most 2 scores old.
+    let run (overtime: Overtime) (script: float[]) =
+        use p = parameter 2L
+        use loop = new TrainingLoop([ p ], LoopSettings.ConstantRate(0.01, 0.1))
+        loop.Overtime <- overtime
+        let score = scripted script
+        loop.Run(100, "test", null, pullStep loop p, { Every = 10; Patience = 5; Loss = score })
+    let half = { Share = 0.5; Patience = 2 }
+    // Still improving at every score: runs to the limit, 150 steps, and keeps the last.
+    let improving = Array.init 15 (fun i -> 10.0 - float i)
+    let o = run half improving
+    Assert.Equal((150, 150), (o.Steps, o.KeptStep))
+    Assert.Equal((100, 100), (let n = run Overtime.None improving in n.Steps, n.KeptStep))
+    // Best at step 90, then a worse score at 100 (one score old: goes on) and at 110: ends at 110
+    // (two scores without improvement past the budget), keeping step 90.
+    let turning = [| 10.0; 9.0; 8.0; 7.0; 6.0; 5.0; 4.0; 3.0; 2.0; 2.5; 2.6; 2.7; 2.8 |]
+    let t = run half turning
+    Assert.Equal((110, 90), (t.Steps, t.KeptStep))
+    // A best two scores old at the budget (step 80): ends at the budget, as without overtime.
+    let old = [| 10.0; 9.0; 8.0; 7.0; 6.0; 5.0; 4.0; 3.0; 3.5; 3.6; 1.0 |]
+    let a, b = run half old, run Overtime.None old
+    Assert.Equal((100, 80), (a.Steps, a.KeptStep))
+    Assert.Equal((b.Steps, b.KeptStep, b.ValidationLoss), (a.Steps, a.KeptStep, a.ValidationLoss))
+    // A phase that stops early (5 scores without improvement before the budget) is unchanged.
+    let early = [| 5.0; 4.0; 4.5; 4.6; 4.7; 4.8; 4.9; 1.0 |]
+    Assert.Equal((70, 20), (let e = run half early in e.Steps, e.KeptStep))
+    // Out-of-range settings are refused, naming the field.
+    use p = parameter 1L
+    use loop = new TrainingLoop([ p ], LoopSettings.ConstantRate(0.01, 0.1))
+    Assert.Contains("Share", (Assert.Throws<ArgumentException>(fun () -> loop.Overtime <- { Share = -0.5; Patience = 2 })).Message)
+    Assert.Contains("Patience", (Assert.Throws<ArgumentException>(fun () -> loop.Overtime <- { Share = 0.5; Patience = 0 })).Message)
+
+[<Fact>]
 let ``with an EMA copy the EMA weights are scored and kept, and the live weights restored to them`` () =
     use p = parameter 3L
     use pe = parameter 3L
