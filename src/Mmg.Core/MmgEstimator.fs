@@ -339,7 +339,7 @@ module MmgFit =
               DropProbability = p.DropProbability; PlateauPatience = p.PlateauPatience; MinLearningRate = 1e-5 }
         use trainer = new DenoiserTrainer(net, ema, network.Predict net, cfg, o.Seed)
         trainer.Schedule <- o.Schedule
-        trainer.Overtime <- (if o.Overtime > 0.0 then { Share = o.Overtime; Patience = EarlyStoppingOptions.OvertimePatience } else Overtime.None)
+        trainer.Overtime <- { Share = o.Overtime; Patience = EarlyStoppingOptions.OvertimePatience }
         let weighting = o.TrainWeighted
         // one phase of at most `steps` steps with q, early-stopped on the held-out rows when there are any
         let phase (q: LogSnrDensity) (kind: PhaseDensity) (steps: int) (name: string) (seed: int) =

@@ -106,6 +106,9 @@ type Overtime =
     /// No overtime: a phase ends at its budget.
     static member None = { Share = 0.0; Patience = 1 }
 
+    /// The largest Share accepted (by TrainingLoop.Overtime and option `overtime`).
+    static member MaxShare = 10.0
+
 /// What one training phase did.
 type PhaseOutcome =
     { /// Final smoothed training loss.
@@ -237,8 +240,8 @@ type TrainingLoop(parameters: seq<Modules.Parameter>, settings: LoopSettings, ?e
     member _.Overtime
         with get () = overtime
         and set (v: Overtime) =
-            if not (v.Share >= 0.0 && v.Share <= 10.0) then
-                invalidArg "Overtime.Share" (sprintf "the overtime share of a phase's budget must lie in [0, 10], got %g." v.Share)
+            if not (v.Share >= 0.0 && v.Share <= Overtime.MaxShare) then
+                invalidArg "Overtime.Share" (sprintf "the overtime share of a phase's budget must lie in [0, %g], got %g." Overtime.MaxShare v.Share)
             Checks.requirePositiveInt "Overtime.Patience" v.Patience
             overtime <- v
 
@@ -719,8 +722,8 @@ module EarlyStoppingOptions =
     /// budget). Read with `validation` > 0 only: without held-out rows nothing says the score improves.
     let overtime (options: EstimatorOptions) =
         let v = Estimation.extraFloat options "overtime" 0.0
-        if not (v >= 0.0 && v <= 10.0) then
-            invalidArg "overtime" (sprintf "option 'overtime' must lie in [0, 10] (a share of each phase's budget; 0 = none), got %g." v)
+        if not (v >= 0.0 && v <= Overtime.MaxShare) then
+            invalidArg "overtime" (sprintf "option 'overtime' must lie in [0, %g] (a share of each phase's budget; 0 = none), got %g." Overtime.MaxShare v)
         v
 
     /// Repeats per held-out row: about 4 000 scored rows in all, at most 32 per row.
