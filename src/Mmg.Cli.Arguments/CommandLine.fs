@@ -37,6 +37,7 @@ module CommandLine =
         let shardCount = "number of shards for --shard auto."
         let allowVersionChange = "resume an --out made by another mmg or TorchSharp version."
         let seed = "random seed (default 0)."
+        let jobSet = "estimator-specific options as key=value, comma-separated, for every job (docs/estimators.md); every estimator of the run must read each key; recorded in manifest.json, so a resume with other options is refused."
 
     type EstimateArgs =
         | Task of id: string
@@ -136,6 +137,7 @@ module CommandLine =
         | Out of dir: string
         | Shard of spec: string
         | Shard_Count of n: int
+        | Set of options: string
         | Allow_Version_Change
         | Speed
         interface IArgParserTemplate with
@@ -153,6 +155,7 @@ module CommandLine =
                 | Out _ -> "output directory (results.csv, manifest.json, summary.csv, heatmap.png); a rerun resumes; '{shard}' becomes the shard index."
                 | Shard _ -> "i/n: shard i (0-based) of n, balanced by estimated cost, for array jobs; 'auto' reads SLURM_ARRAY_TASK_ID or JOB_COMPLETION_INDEX; merge with `mmg bench merge`."
                 | Shard_Count _ -> "number of shards for --shard auto (else MMG_SHARD_COUNT or SLURM_ARRAY_TASK_COUNT)."
+                | Set _ -> Help.jobSet
                 | Allow_Version_Change -> Help.allowVersionChange
                 | Speed -> "measure throughput (training it/s, KSG time) instead of accuracy; writes docs-ready numbers."
 
@@ -169,6 +172,7 @@ module CommandLine =
         | Out of dir: string
         | Shard of spec: string
         | Shard_Count of n: int
+        | Set of options: string
         | Allow_Version_Change
         | Figure_Only
         interface IArgParserTemplate with
@@ -186,6 +190,7 @@ module CommandLine =
                 | Out _ -> "output directory (results.csv, manifest.json, highmi.png); a rerun resumes; '{shard}' becomes the shard index."
                 | Shard _ -> "i/n or auto, as for `mmg bench`; merge with `mmg bench merge`, then --figure-only."
                 | Shard_Count _ -> Help.shardCount
+                | Set _ -> Help.jobSet
                 | Allow_Version_Change -> Help.allowVersionChange
                 | Figure_Only -> "only redraw the figure from results.csv."
 
@@ -437,6 +442,7 @@ module CommandLine =
           Job =
             job (r.TryGetResult BenchArgs.Out) (r.TryGetResult BenchArgs.Shard) (r.TryGetResult BenchArgs.Shard_Count)
                 (r.Contains BenchArgs.Allow_Version_Change)
+          Set = r.TryGetResult BenchArgs.Set |> Option.map keyValues |> Option.toObj
           Speed = r.Contains BenchArgs.Speed }
 
     let private highMi (r: ParseResults<HighMiArgs>) : HighMiOptions =
@@ -454,6 +460,7 @@ module CommandLine =
           Job =
             job (r.TryGetResult HighMiArgs.Out) (r.TryGetResult HighMiArgs.Shard) (r.TryGetResult HighMiArgs.Shard_Count)
                 (r.Contains HighMiArgs.Allow_Version_Change)
+          Set = r.TryGetResult HighMiArgs.Set |> Option.map keyValues |> Option.toObj
           FigureOnly = r.Contains HighMiArgs.Figure_Only }
 
     let private consistency (r: ParseResults<ConsistencyArgs>) : ConsistencyOptions =

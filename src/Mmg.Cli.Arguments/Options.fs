@@ -101,6 +101,8 @@ type BenchOptions =
       Samples: Nullable<int>
       Training: TrainingOptions
       Job: JobOptions
+      /// --set key=value,…: estimator-specific options for every job, keys unique; null when not given.
+      Set: IReadOnlyDictionary<string, string> | null
       Speed: bool }
 
 /// `mmg highmi`.
@@ -117,6 +119,8 @@ type HighMiOptions =
       Transforms: string[]
       Training: TrainingOptions
       Job: JobOptions
+      /// --set key=value,…: estimator-specific options for every job, keys unique; null when not given.
+      Set: IReadOnlyDictionary<string, string> | null
       FigureOnly: bool }
 
 /// `mmg consistency`.

@@ -53,6 +53,9 @@ type BenchManifest =
       Steps: int
       Samples: int
       Device: string
+      /// The estimator-specific options of --set as "key=value", in key order (empty without
+      /// --set; null in a manifest written before --set, read as empty).
+      Options: string[]
       ShardIndex: int
       ShardCount: int
       /// This shard's jobs, "task,estimator,seed", in the order they run.
@@ -230,6 +233,16 @@ module Bench =
 
     let private list (a: string[]) = if a.Length <= 6 then String.Join(",", a) else sprintf "%s,... (%d)" (String.Join(",", a.[0..4])) a.Length
 
+    /// A manifest's --set options (empty for one written before --set).
+    let private options (m: BenchManifest) = if isNull m.Options then [||] else m.Options
+
+    let private setText (m: BenchManifest) = match options m with [||] -> "none" | o -> String.Join(",", o)
+
+    /// --set options as the manifest records them: "key=value" in ordinal key order.
+    let manifestOptions (set: Collections.Generic.IReadOnlyDictionary<string, string>) : string[] =
+        if isNull set then [||]
+        else set |> Seq.sortWith (fun a b -> String.CompareOrdinal(a.Key, b.Key)) |> Seq.map (fun kv -> kv.Key + "=" + kv.Value) |> Array.ofSeq
+
     /// The plan fields that differ between a recorded manifest and a requested one, as
     /// "option: recorded X, requested Y" (empty when they agree). Shards compared when `shard`.
     let planDifferences (shard: bool) (recorded: BenchManifest) (requested: BenchManifest) =
@@ -242,6 +255,7 @@ module Bench =
           if recorded.Steps <> requested.Steps then sprintf "--steps: %s, not %s" (zero recorded.Steps) (zero requested.Steps)
           if recorded.Samples <> requested.Samples then sprintf "--samples: %s, not %s" (zero recorded.Samples) (zero requested.Samples)
           if recorded.Device <> requested.Device then sprintf "--device: %s, not %s" recorded.Device requested.Device
+          if options recorded <> options requested then sprintf "--set: %s, not %s" (setText recorded) (setText requested)
           if shard && (recorded.ShardIndex, recorded.ShardCount) <> (requested.ShardIndex, requested.ShardCount) then
               sprintf "--shard: %d/%d, not %d/%d" recorded.ShardIndex recorded.ShardCount requested.ShardIndex requested.ShardCount
           if shard && recorded.Jobs <> requested.Jobs then "the shard's job list differs (another sharding)" ]

@@ -126,6 +126,67 @@ public class BenchTests : IDisposable
     }
 
     [Fact]
+    public void SetReachesEveryJobIsRecordedAndAResumeWithOtherOptionsIsRefused()
+    {
+        var outDir = Path.Combine(_dir, "set");
+        string[] Args(params string[] set) =>
+            ["bench", "--tasks", "1v1-normal-0.75", "--estimators", "ksg", "--seeds", "2", "--samples", "500", "--out", outDir, .. set];
+        Assert.Equal(0, Run(Args("--set", "k=3")));
+        // each job's estimate is KSG with k = 3 on that seed's sample, not the default k
+        var task = BenchmarkTasks.Find("1v1-normal-0.75");
+        foreach (var (row, seed) in Rows(outDir).Select((r, i) => (r.Split(','), i + 1)))
+        {
+            var (x, y) = task.Sample(500, seed);
+            var k3 = Estimators.Create("ksg", new EstimatorSettings { Extra = new Dictionary<string, string> { ["k"] = "3" } }).Estimate(x, y).Estimate;
+            var plain = Estimators.Create("ksg").Estimate(x, y).Estimate;
+            Assert.NotEqual(k3, plain);
+            Assert.Equal(k3, double.Parse(row[3], System.Globalization.CultureInfo.InvariantCulture), 12);
+        }
+        var manifestPath = Path.Combine(outDir, "manifest.json");
+        var manifest = System.Text.Json.JsonDocument.Parse(File.ReadAllText(manifestPath)).RootElement;
+        Assert.Equal(["k=3"], manifest.GetProperty("options").EnumerateArray().Select(e => e.GetString()!).ToArray());
+        var before = Snapshot(outDir);
+
+        // other options, or none, are another plan: refused with both named, nothing changed
+        foreach (var (set, named) in new[] { (new[] { "--set", "k=5" }, "--set: k=3, not k=5"), ([], "--set: k=3, not none") })
+        {
+            var (code, _, err) = RunCaptured(Args(set));
+            Assert.Equal(2, code);
+            Assert.Contains(named, err);
+            Assert.Equal(before, Snapshot(outDir));
+        }
+
+        // a manifest written before --set existed has no options: it resumes a run without --set
+        var old = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(manifestPath))!.AsObject();
+        Assert.True(old.Remove("options"));
+        File.WriteAllText(manifestPath, old.ToJsonString());
+        Assert.Equal(0, Run(Args()));
+        Assert.Equal(before[Path.Combine(outDir, "results.csv")], Snapshot(outDir)[Path.Combine(outDir, "results.csv")]);
+    }
+
+    [Fact]
+    public void ASetKeyThatAnEstimatorOfTheRunDoesNotReadIsRefusedBeforeAnythingIsWritten()
+    {
+        // cca reads no options: the whole run is refused, naming the key and cca, and no folder is made
+        var outDir = Path.Combine(_dir, "set-bad");
+        var (code, _, err) = RunCaptured("bench", "--tasks", "1v1-normal-0.75", "--estimators", "ksg,cca", "--set", "k=3", "--out", outDir);
+        Assert.Equal(1, code);
+        Assert.Contains("'k'", err);
+        Assert.Contains("cca", err);
+        Assert.False(Directory.Exists(outDir));
+
+        // an out-of-range value of an MMG option, in highmi: the option's own message, before anything trains
+        (code, _, err) = RunCaptured("highmi", "--mi", "1", "--transforms", "none", "--estimators", "mmg-debiased", "--set", "overtime=-1", "--out", outDir);
+        Assert.Equal(1, code);
+        Assert.Contains("overtime", err);
+        Assert.False(Directory.Exists(outDir));
+
+        (code, _, err) = RunCaptured("bench", "--speed", "--set", "k=3");
+        Assert.Equal(2, code);
+        Assert.Contains("--set does not apply to --speed", err);
+    }
+
+    [Fact]
     public void AResultsFileThatIsNotOursIsRefusedNotAppendedTo()
     {
         var outDir = Path.Combine(_dir, "foreign");

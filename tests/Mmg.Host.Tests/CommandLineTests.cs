@@ -68,6 +68,11 @@ public class CommandLineTests
         Assert.Equal([1, 2.5, 5, 7.5, 10, 12.5, 15], h.Mi);
         Assert.Equal(["none", "half_cube", "spiral"], h.Transforms);
         Assert.Equal(["mmg-adaptive", "mmg-orthogonal-adaptive", "mmg-debiased"], h.Estimators);
+        Assert.Null(b.Set);
+        Assert.Null(h.Set);
+        Assert.Equal(new Dictionary<string, string> { ["overtime"] = "1" }, Parse<Command.Bench>("bench", "--set", "overtime=1").Options.Set);
+        Assert.Equal(new Dictionary<string, string> { ["overtime"] = "1", ["width"] = "128" },
+            Parse<Command.HighMi>("highmi", "--set", "width=128,overtime=1").Options.Set);
 
         var m = Parse<Command.BenchMerge>("bench", "merge", "s0", "s1", "--out", "all", "--allow-partial").Options;
         Assert.Equal(["s0", "s1"], m.Dirs);

@@ -10,6 +10,11 @@ internal static class BenchCommand
     public static int Run(BenchOptions o, CommandContext c)
     {
         o.Training.ApplyThreads();
+        if (o.Speed && o.Set is not null)
+        {
+            c.Err.WriteLine("mmg: error: --set does not apply to --speed (it times the default denoiser and KSG).");
+            return ExitCodes.Usage;
+        }
         if (o.Speed) return Speed(o, c);
         try
         {
@@ -34,6 +39,7 @@ internal static class BenchCommand
                 plan = new JobPlan("bench", taskIds, new Dictionary<string, BenchmarkTask>(), cmiEstimators, o.Seeds, o.Training, o.Samples)
                 {
                     CmiTasks = cmiTasks.ToDictionary(t => t.Id),
+                    Set = o.Set,
                 };
             }
             else
@@ -42,7 +48,7 @@ internal static class BenchCommand
                 var estimators = o.Estimators switch { null => [Estimators.Default], ["all"] => Estimators.Names.ToArray(), var given => given };
                 foreach (var e in estimators)
                     if (!Estimators.Names.Contains(e)) throw new UsageException($"unknown estimator '{e}'; known: {string.Join(", ", Estimators.Names)}.");
-                plan = new JobPlan("bench", taskIds, tasks.ToDictionary(t => t.Id), estimators, o.Seeds, o.Training, o.Samples);
+                plan = new JobPlan("bench", taskIds, tasks.ToDictionary(t => t.Id), estimators, o.Seeds, o.Training, o.Samples) { Set = o.Set };
             }
             return JobRunner.Run(c, o.Job, plan, outcome => WriteSummary(c.Console(false), outcome.OutDir, outcome.Rows)).Code;
         }

@@ -62,7 +62,7 @@ internal static class ConsistencyCommand
             var (tool, commit, torchSharp) = JobRunner.Versions();
             var settings = o.Training.Settings(0);
             var manifest = new Experiments.BenchManifest(Experiments.Bench.ManifestFormat, o.Quick ? "consistency --quick" : "consistency", tests, estimators, seeds,
-                settings.Profile, o.Training.Steps ?? 0, o.Images is not null ? cfg.Count : 0, settings.Device,
+                settings.Profile, o.Training.Steps ?? 0, o.Images is not null ? cfg.Count : 0, settings.Device, [],
                 index, count, mine.Select(Experiments.Bench.jobKey).ToArray(), tool, commit, torchSharp, DateTime.UtcNow.ToString("o", CultureInfo.InvariantCulture));
             using var folder = JobRunner.OpenFolder(outDir, manifest, resultsPath, Header, o.Job.AllowVersionChange);
             if (synthetic) SyntheticImages(imagesPath);

@@ -39,7 +39,7 @@ internal static class HighMiCommand
         {
             foreach (var e in o.Estimators)
                 if (!Estimators.Names.Contains(e)) throw new UsageException($"unknown estimator '{e}'; known: {string.Join(", ", Estimators.Names)}.");
-            var outcome = JobRunner.Run(c, o.Job, new JobPlan("highmi", tasks.Keys.ToArray(), tasks, o.Estimators, o.Seeds, o.Training, o.Samples));
+            var outcome = JobRunner.Run(c, o.Job, new JobPlan("highmi", tasks.Keys.ToArray(), tasks, o.Estimators, o.Seeds, o.Training, o.Samples) { Set = o.Set });
             if (outcome.Code == ExitCodes.Interrupted) return outcome.Code;
             code = outcome.Code;
         }

@@ -39,6 +39,34 @@ internal sealed record JobPlan(string Command, IReadOnlyList<string> TaskIds, IR
     /// <summary>The CMI tasks by id, or null for an MI run.</summary>
     public IReadOnlyDictionary<string, Core.CmiTask>? CmiTasks { get; init; }
 
+    /// <summary>The estimator-specific options of <c>--set</c>, given to every job, or null.</summary>
+    public IReadOnlyDictionary<string, string>? Set { get; init; }
+
+    /// <summary>A job's estimator settings: the training options, its seed and <see cref="Set"/>.</summary>
+    public EstimatorSettings Settings(int seed) => Training.Settings(seed, Set);
+
+    /// <summary>Refuses, before anything is written, a <c>--set</c> key that one of the run's
+    /// estimators does not read or a value out of its range (the estimator's own message, naming
+    /// the key; exit code 1, as for <c>mmg estimate --set</c>).</summary>
+    public void CheckSet()
+    {
+        if (Set is null) return;
+        foreach (var e in Estimators)
+        {
+            var core = Settings(1).ToCore();
+            object estimator;
+            try
+            {
+                estimator = CmiTasks is null ? Core.Registry.create(e, core) : Core.CmiRegistry.create(e, core);
+            }
+            catch (ArgumentException ex) when (ex.Message.StartsWith("unknown option", StringComparison.Ordinal))
+            {
+                throw new ArgumentException($"--set: {ex.Message.Split(" (Parameter")[0]} --set goes to every estimator of the run; bench {e} in a run of its own.", ex);
+            }
+            (estimator as IDisposable)?.Dispose();
+        }
+    }
+
     /// <summary>dim_x and the dimension that sizes the MMG profile (dim_y, or dim_y + dim_z for CMI).</summary>
     public (int DimX, int DimY) Dims(string id) =>
         CmiTasks is { } cmi ? (cmi[id].DimX, cmi[id].DimY + cmi[id].DimZ) : (Tasks[id].DimX, Tasks[id].DimY);
@@ -116,12 +144,13 @@ internal static class JobRunner
         // the option values were checked when the options were parsed; the shard and --out are
         // checked here, before anything is written
         var seeds = plan.Seeds;
-        var settings = plan.Training.Settings(0);
+        var settings = plan.Settings(0);
         var (device, profile) = (settings.Device, settings.Profile);
         var steps = plan.Training.Steps ?? 0;
         var samples = plan.Samples ?? 0;
         var shard = Shard(job);
         var outDir = OutDir(job, shard);
+        plan.CheckSet();
         ThreadsFromScheduler(plan.Training);
 
         var all = Experiments.Bench.jobs(plan.TaskIds, plan.Estimators, seeds);
@@ -134,7 +163,7 @@ internal static class JobRunner
         var mine = Experiments.Bench.shardByCost(cost, index, count, all);
         var (tool, commit, torchSharp) = Versions();
         var manifest = new Experiments.BenchManifest(Experiments.Bench.ManifestFormat, plan.Command, plan.TaskIds.ToArray(), plan.Estimators, seeds, profile, steps, samples,
-            device, index, count, mine.Select(Experiments.Bench.jobKey).ToArray(), tool, commit, torchSharp, DateTime.UtcNow.ToString("o", CultureInfo.InvariantCulture));
+            device, Experiments.Bench.manifestOptions(plan.Set), index, count, mine.Select(Experiments.Bench.jobKey).ToArray(), tool, commit, torchSharp, DateTime.UtcNow.ToString("o", CultureInfo.InvariantCulture));
 
         var resultsPath = Path.Combine(outDir, "results.csv");
         using (OpenFolder(outDir, manifest, resultsPath, Experiments.Bench.header, job.AllowVersionChange))
@@ -259,7 +288,7 @@ internal static class JobRunner
                     row = Experiments.Bench.run(job, truth, FuncConvert.FromFunc(() =>
                     {
                         if (isMmg && shared is not null) return AsVariant(shared, job.Estimator);
-                        var settings = plan.Training.Settings(job.Seed);
+                        var settings = plan.Settings(job.Seed);
                         var (dimX, dimY) = plan.Dims(job.Task);
                         var n = plan.Samples ?? Core.MmgProfiles.byName(settings.Profile, dimX, dimY).Samples;
                         Core.EstimatorResult result;
