@@ -272,7 +272,9 @@ type CmiEstimator(variant: string, options: EstimatorOptions) =
     member _.Variant = variant
 
     /// The profile for these dimensions: Y and Z together play the part of MMG's Y.
-    static member Profile(options: EstimatorOptions, dimX: int, dimY: int, dimZ: int) = MmgProfiles.resolve options dimX (dimY + dimZ)
+    /// Overtime stays off unless given: the profile's default was measured for MI only.
+    static member Profile(options: EstimatorOptions, dimX: int, dimY: int, dimZ: int) =
+        { MmgProfiles.resolve options dimX (dimY + dimZ) with Overtime = EarlyStoppingOptions.overtime options |> Option.defaultValue 0.0 }
 
     /// LogSnr.fitToGap on the preliminary model's orthogonal gap, gated and bounded exactly as
     /// MmgEstimator.AdaptDensity: below MmgEstimator.AdaptThreshold nats of gap area q is kept

@@ -718,13 +718,17 @@ module EarlyStoppingOptions =
     let OvertimePatience = 10
 
     /// Option `overtime`: how far past its budget a phase may run while its held-out score is
-    /// still improving, as a share of the budget (0 = never, the default; 1 = up to twice the
-    /// budget). Read with `validation` > 0 only: without held-out rows nothing says the score improves.
-    let overtime (options: EstimatorOptions) =
-        let v = Estimation.extraFloat options "overtime" 0.0
-        if not (v >= 0.0 && v <= Overtime.MaxShare) then
-            invalidArg "overtime" (sprintf "option 'overtime' must lie in [0, %g] (a share of each phase's budget; 0 = none), got %g." Overtime.MaxShare v)
-        v
+    /// still improving, as a share of the budget (0 = never; 1 = up to twice the budget), or None
+    /// when not given (the profile's: MmgProfile.Overtime). It acts with `validation` > 0 only:
+    /// without held-out rows nothing says the score improves.
+    let overtime (options: EstimatorOptions) : float option =
+        match Estimation.extraString options "overtime" "" with
+        | "" -> None
+        | _ ->
+            let v = Estimation.extraFloat options "overtime" 0.0
+            if not (v >= 0.0 && v <= Overtime.MaxShare) then
+                invalidArg "overtime" (sprintf "option 'overtime' must lie in [0, %g] (a share of each phase's budget; 0 = none), got %g." Overtime.MaxShare v)
+            Some v
 
     /// Repeats per held-out row: about 4 000 scored rows in all, at most 32 per row.
     let repeats (rows: int) = max 1 (min 32 (4000 / max 1 rows))

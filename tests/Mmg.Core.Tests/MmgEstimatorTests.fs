@@ -292,6 +292,28 @@ let ``option overtime lets the phases of a still-improving fit run past their bu
     Assert.True(int over.["adapt_steps_run"] <= 40, over.["adapt_steps_run"])
 
 [<Fact>]
+let ``overtime is the profile's unless given: on in the default profile, off in quick and paper and for MMG-CMI`` () =
+    let withOvertime (profile: string) (given: string option) =
+        { EstimatorOptions.Default with
+            Profile = profile
+            Extra = readOnlyDict [ match given with Some v -> yield "overtime", v | None -> () ] }
+    let resolved profile given = (MmgProfiles.resolve (withOvertime profile given) 3 3).Overtime
+    Assert.Equal(1.0, resolved "default" None)
+    Assert.Equal(0.0, resolved "quick" None)
+    Assert.Equal(0.0, resolved "paper" None)
+    Assert.Equal(0.0, resolved "default" (Some "0"))
+    Assert.Equal(2.5, resolved "quick" (Some "2.5"))
+    // MMG-CMI: measured for MI only, so off unless given
+    Assert.Equal(0.0, (CmiEstimator.Profile(withOvertime "default" None, 1, 1, 1)).Overtime)
+    Assert.Equal(1.0, (CmiEstimator.Profile(withOvertime "default" (Some "1"), 1, 1, 1)).Overtime)
+    // through the estimator: 40 + 20 steps of the default profile are far too few, so with no
+    // option a phase still improving at its budget goes on past it, and the settings say why
+    let x, y, _ = gaussianSamples 5 600 bivariate 1
+    let settings = (MmgEstimator("mmg", { EstimatorOptions.Default with Seed = 5; Steps = 40 }) :> IMiEstimator).Estimate(x, y, null).Settings
+    Assert.Equal("1", settings.["overtime"])
+    Assert.True(int settings.["fixed_steps_run"] > 40 && int settings.["fixed_steps_run"] <= 80, settings.["fixed_steps_run"])
+
+[<Fact>]
 let ``a former option name gives the result of its new name`` () =
     // Discrete independent columns (3 × 4 values): refused by KSG unless allow-discrete is set,
     // under either name, and the two names give the same estimate.
