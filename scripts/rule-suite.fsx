@@ -20,26 +20,11 @@ open Mmg.Core
 
 let args = fsi.CommandLineArgs |> Array.skip 1
 if args.Length < 3 then failwith "usage: dotnet fsi scripts/rule-suite.fsx -- BEFORE.csv[,…] AFTER.csv[,…] CONFIG"
-let num (s: string) = Double.Parse(s, CultureInfo.InvariantCulture)
-let hasColumn (path: string) (name: string) = (fields (File.ReadLines path |> Seq.head)) |> Array.contains name
-
-/// (task, seed) → mmg-debiased estimate, later files replacing earlier ones.
-let load (paths: string[]) (keep: (string -> string) -> bool) =
-    let d = Dictionary<string * int, float>()
-    for p in paths do
-        let bench = hasColumn p "estimator"
-        for r in rows p do
-            if (if bench then r "estimator" = "mmg-debiased" else keep r) then
-                d.[(r "task", int (r "seed"))] <- num (if bench then r "estimate" else r "mmg_debiased")
-    d
-
-let before = load (args.[0].Split ',') (fun _ -> true)
-let option = load (args.[1].Split ',') (fun r -> r "config" = args.[2])
+let before = debiasedEstimates (args.[0].Split ',') (fun _ -> true)
+let option = debiasedEstimates (args.[1].Split ',') (fun r -> r "config" = args.[2])
 let seeds = [| 1; 2; 3 |]
 let text (v: float) = v.ToString("0.000", CultureInfo.InvariantCulture)
 let mean (xs: float[]) = Array.average xs
-let passes (truth: float) (xs: float[]) = abs (mean xs - truth) <= max 0.05 (0.1 * truth)
-let everySeed (truth: float) (xs: float[]) = xs |> Array.forall (fun v -> abs (v - truth) <= max 0.08 (0.15 * truth))
 let verdict truth xs = sprintf "%s %s%s" (text (mean xs)) (if passes truth xs then "✓" else "✗") (if everySeed truth xs then "" else "*")
 
 printfn "| task | columns | rule | truth | before s1 / s2 / s3 | mean | after s1 / s2 / s3 | mean |"
