@@ -51,9 +51,9 @@ internal sealed record JobPlan(string Command, IReadOnlyList<string> TaskIds, IR
     public void CheckSet()
     {
         if (Set is null) return;
+        var core = Settings(1).ToCore();
         foreach (var e in Estimators)
         {
-            var core = Settings(1).ToCore();
             object estimator;
             try
             {
