@@ -27,7 +27,14 @@ type ConsistencyConfig =
       /// Seed of the autoencoders' initialisation and batches (not of the estimator).
       Seed: int
       /// Folder of the trained autoencoders, reused by later runs with the same key.
-      CacheDir: string }
+      CacheDir: string
+      /// Folder where each finished MI estimate is kept (one small file per value), so a stopped
+      /// test resumes from its last finished estimate and a later test reuses the values it shares
+      /// with an earlier one (dpi's I(A; B_{r+K}) are the baseline's). The estimator's settings
+      /// are not part of a file's name: give a folder that belongs to one estimator with one set of
+      /// settings and one seed (`mmg consistency` uses <out>/estimates/<estimator>_seed<seed>,
+      /// whose settings its manifest fixes). Empty: nothing is kept between calls.
+      EstimatesDir: string }
 
     /// The full run: 10 000 MNIST training images, codes of 16 numbers, 3 000 steps per autoencoder.
     static member Default =
@@ -38,7 +45,8 @@ type ConsistencyConfig =
           Latent = 16
           AeSteps = 3000
           Seed = 0
-          CacheDir = Path.Combine("data", "cache", "autoencoders") }
+          CacheDir = Path.Combine("data", "cache", "autoencoders")
+          EstimatesDir = "" }
 
     /// A smoke run (CLI --quick): 2 000 images, codes of 8 numbers, 600 steps, four crops.
     static member Quick =
@@ -267,6 +275,42 @@ module Consistency =
         Data.toArray2D z
 
     /// Column-wise concatenation [a, b] of two arrays with the same rows.
+    /// The file of the kept estimate `key` (e.g. "I(A;[B_8,B_4])"): a readable form of the key, a
+    /// hash of it (no two keys share a file), and every setting of the codes it was estimated on.
+    let estimatePath (config: ConsistencyConfig) (key: string) (imagesHash: string) =
+        let readable = String(key |> Seq.map (fun c -> if Char.IsLetterOrDigit c || c = '_' then c else '-') |> Array.ofSeq)
+        let keyHash = Convert.ToHexString(SHA256.HashData(Text.Encoding.UTF8.GetBytes key), 0, 4).ToLowerInvariant()
+        Path.Combine(
+            config.EstimatesDir,
+            sprintf "%s-%s-latent%d-hidden%d-seed%d-n%d-steps%d-%s.csv" readable keyHash config.Latent AeHidden config.Seed config.Count config.AeSteps imagesHash)
+
+    let private estimateHeader = "key,estimate,seconds"
+
+    /// A kept estimate (value, seconds) of `key`, or None when there is none (or the file is not
+    /// one of ours for this key: then it is estimated again and the file replaced).
+    let private tryReadEstimate (path: string) (key: string) =
+        if not (File.Exists path) then None
+        else
+            match File.ReadAllLines path with
+            | [| header; line |] when header = estimateHeader ->
+                let i = line.LastIndexOf(',')
+                let j = if i > 0 then line.LastIndexOf(',', i - 1) else -1
+                if j <= 0 || line.Substring(0, j) <> "\"" + key + "\"" then None
+                else
+                    let ok1, v = Double.TryParse(line.Substring(j + 1, i - j - 1), Globalization.NumberStyles.Float, Globalization.CultureInfo.InvariantCulture)
+                    let ok2, s = Double.TryParse(line.Substring(i + 1), Globalization.NumberStyles.Float, Globalization.CultureInfo.InvariantCulture)
+                    if ok1 && ok2 && Double.IsFinite v then Some(v, s) else None
+            | _ -> None
+
+    /// Keeps a finished estimate: written to a temporary file, then moved, so a killed run
+    /// leaves either the whole value or nothing.
+    let private writeEstimate (path: string) (key: string) (value: float, seconds: float) =
+        Directory.CreateDirectory(Path.GetDirectoryName path) |> ignore
+        let r (v: float) = v.ToString("R", Globalization.CultureInfo.InvariantCulture)
+        let tmp = path + ".tmp"
+        File.WriteAllText(tmp, sprintf "%s\n\"%s\",%s,%s\n" estimateHeader key (r value) (r seconds))
+        File.Move(tmp, path, true)
+
     let private hstack (a: float[,]) (b: float[,]) =
         let n, ca, cb = Array2D.length1 a, Array2D.length2 a, Array2D.length2 b
         Array2D.init n (ca + cb) (fun i j -> if j < ca then a.[i, j] else b.[i, j - ca])
@@ -292,7 +336,9 @@ module Consistency =
     /// - additivity: I([A¹, A²]; [B¹_r, B²_r]) / I(A¹; B¹_r) (ideal 2), where image 1 of a pair is
     ///   from the first half of the Count images and image 2 from the second half (independent).
     /// Within one call an MI value needed twice (e.g. I(A; B_{r+K}) by baseline and dpi) is
-    /// estimated once. An estimator failure becomes a row with Error set, not an exception.
+    /// estimated once; with config.EstimatesDir set, across calls too, and a call stopped midway
+    /// resumes from its last finished estimate. An estimator failure becomes a row with Error set,
+    /// not an exception (and is not kept).
     let run (test: string) (estimator: IMiEstimator) (config: ConsistencyConfig) (progress: Action<TrainingProgress>) : ConsistencyRow[] =
         if isNull (box estimator) then nullArg "estimator"
         let which = testName test
@@ -331,13 +377,23 @@ module Consistency =
             | _ ->
                 // Codes are built outside the try: an autoencoder or data problem is a bug to see,
                 // only the estimator's own failure becomes a row's Error.
-                let xv, yv = x (), y ()
+                let path = if String.IsNullOrEmpty config.EstimatesDir then None else Some(estimatePath config key hash)
                 let v =
-                    try
-                        let watch = Stopwatch.StartNew()
-                        let res = estimator.Estimate(xv, yv, progress)
-                        Ok(res.Estimate, watch.Elapsed.TotalSeconds)
-                    with ex -> Error(sprintf "%s: %s" key ex.Message)
+                    match path |> Option.bind (fun p -> tryReadEstimate p key) with
+                    | Some kept -> Ok kept
+                    | None ->
+                        let xv, yv = x (), y ()
+                        let fresh =
+                            try
+                                let watch = Stopwatch.StartNew()
+                                let res = estimator.Estimate(xv, yv, progress)
+                                Ok(res.Estimate, watch.Elapsed.TotalSeconds)
+                            with ex -> Error(sprintf "%s: %s" key ex.Message)
+                        // only finished values are kept: a failure is tried again by the next run
+                        match path, fresh with
+                        | Some p, Ok value when Double.IsFinite(fst value) -> writeEstimate p key value
+                        | _ -> ()
+                        fresh
                 memo.[key] <- v
                 v
         let row name r k ideal numerator denominator =

@@ -42,6 +42,16 @@ type GaussianPlugIn() =
               IndependencePValue = nan
               Settings = Estimation.settings [] }
 
+/// The plug-in for its first `n` calls, then failing, as a run stopped midway would.
+type StopsAfter(n: int) =
+    let inner = GaussianPlugIn()
+    member _.Calls = inner.Calls
+    interface IMiEstimator with
+        member _.Name = "gaussian-plugin"
+        member _.Estimate(x, y, progress) =
+            if inner.Calls >= n then raise (OperationCanceledException "stopped")
+            (inner :> IMiEstimator).Estimate(x, y, progress)
+
 /// An estimator that always fails, as a broken one would.
 type Failing() =
     interface IMiEstimator with
@@ -161,6 +171,36 @@ let ``the pipeline on synthetic images gives finite ratios with the right ideals
     let again = Consistency.run "baseline" (GaussianPlugIn()) config progress
     Assert.DoesNotContain(phases, fun p -> p.StartsWith "autoencoder")
     Assert.Equal<float[]>(baseline |> Array.map (fun r -> r.Ratio), again |> Array.map (fun r -> r.Ratio))
+
+[<Fact>]
+let ``kept estimates resume a stopped call and are shared between tests; failures are not kept`` () =
+  oneThread <| fun () ->
+    // rows 8 and 12 with K = 4: dpi at r = 8 divides by I(A; B_12), which the baseline has
+    let plain = { syntheticConfig 300 with Rows = [| 8; 12; 28 |] }
+    let config = { plain with EstimatesDir = Path.Combine(tempDir (), "estimates") }
+    let ratios (rows: ConsistencyRow[]) = rows |> Array.map (fun r -> r.Ratio)
+    let reference = Consistency.run "all" (GaussianPlugIn()) plain null
+    let expected test = reference |> Array.filter (fun r -> r.Test = test) |> ratios
+    let first = GaussianPlugIn()
+    Assert.Equal<float[]>(expected "baseline", ratios (Consistency.run "baseline" first config null))
+    Assert.Equal(3, first.Calls)
+    // dpi estimates its two numerators and I(A; B_16), and reads I(A; B_12) back
+    let second = GaussianPlugIn()
+    Assert.Equal<float[]>(expected "dpi", ratios (Consistency.run "dpi" second config null))
+    Assert.Equal(3, second.Calls)
+    // additivity stopped after two estimates keeps those two, not the failures
+    let stopped = StopsAfter 2
+    let partial = Consistency.run "additivity" stopped config null
+    Assert.Contains(partial, fun r -> r.Error.Contains "stopped")
+    let resumed = GaussianPlugIn()
+    Assert.Equal<float[]>(expected "additivity", ratios (Consistency.run "additivity" resumed config null))
+    Assert.Equal(3 * 2 - 2, resumed.Calls)
+    // everything kept: a rerun estimates nothing; other codes (another latent size) share nothing
+    let rerun = GaussianPlugIn()
+    Assert.Equal<float[]>(ratios reference, ratios (Consistency.run "all" rerun config null))
+    Assert.Equal(0, rerun.Calls)
+    Assert.NotEqual<string>(Consistency.estimatePath config "I(A;B_8)" "abc", Consistency.estimatePath { config with Latent = 3 } "I(A;B_8)" "abc")
+    Assert.NotEqual<string>(Consistency.estimatePath config "I(A;B_8)" "abc", Consistency.estimatePath config "I(A;B_80)" "abc")
 
 [<Fact>]
 let ``estimator failures become rows with the error, not an exception`` () =

@@ -491,6 +491,16 @@ public class BenchTests : IDisposable
         Assert.Equal(0, code);
         Assert.Contains("1 already in", stdout);
         Assert.Equal(before, File.ReadAllBytes(job));
+        // each finished estimate is kept: a job whose row file is gone is rebuilt from them, equal, without touching them
+        var kept = Directory.GetFiles(Path.Combine(outDir, "estimates", "cca_seed1"));
+        Assert.Equal(4, kept.Length); // I(A; B_r) for the four crops of --quick
+        var stamps = kept.Select(File.GetLastWriteTimeUtc).ToArray();
+        File.Delete(job);
+        (code, stdout, _) = RunCaptured(args);
+        Assert.Equal(0, code);
+        Assert.Contains("1 to run", stdout);
+        Assert.Equal(before, File.ReadAllBytes(job));
+        Assert.Equal(stamps, kept.Select(File.GetLastWriteTimeUtc).ToArray());
         var seeds = args.Concat(new[] { "--seeds", "2" }).ToArray();
         (code, _, err) = RunCaptured(seeds);
         Assert.Equal(2, code);

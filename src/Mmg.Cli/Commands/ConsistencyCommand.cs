@@ -25,7 +25,9 @@ internal static class ConsistencyCommand
 
     /// <summary>
     /// Jobs are (test, estimator, seed). Each finished job's rows go to jobs/&lt;test&gt;_&lt;estimator&gt;_seed&lt;seed&gt;.csv,
-    /// written atomically, so a rerun skips finished jobs and a signal never leaves half a job;
+    /// written atomically, so a rerun skips finished jobs and a signal never leaves half a job; each
+    /// finished estimate is kept in estimates/&lt;estimator&gt;_seed&lt;seed&gt;/, so a stopped job resumes
+    /// from its last estimate and the tests share the values they have in common;
     /// results.csv is rebuilt from the job files after every run. Shards (--shard i/n or auto,
     /// '{shard}' in --out) split the job list; merging is copying the shards' jobs/*.csv into one
     /// folder and running --figure-only there.
@@ -54,7 +56,7 @@ internal static class ConsistencyCommand
             if (!synthetic && !File.Exists(imagesPath))
                 throw new FileNotFoundException($"{imagesPath} not found; fetch MNIST with `bash data/fetch-mnist.sh` (or pass --data DIR, or --quick for a synthetic run).", imagesPath);
             var cfg = new Experiments.ConsistencyConfig(imagesPath, o.Images ?? d.Count, d.Rows, d.K, d.Latent, d.AeSteps, d.Seed,
-                Path.Combine(outDir, "autoencoders"));
+                Path.Combine(outDir, "autoencoders"), "");
 
             var all = Experiments.Bench.jobs(tests, estimators, seeds);
             var (index, count) = shard ?? (0, 1);
@@ -75,13 +77,17 @@ internal static class ConsistencyCommand
             {
                 if (stop.Requested) { interrupted = true; break; }
                 var est = Core.Registry.create(job.Estimator, o.Training.Settings(job.Seed).ToCore());
+                // every finished estimate is kept per (estimator, seed) in this folder, whose manifest fixes the settings:
+                // a stopped job resumes from its last estimate, and dpi reuses the baseline's I(A; B_{r+K})
+                var jobCfg = new Experiments.ConsistencyConfig(cfg.ImagesPath, cfg.Count, cfg.Rows, cfg.K, cfg.Latent, cfg.AeSteps, cfg.Seed, cfg.CacheDir,
+                    Path.Combine(outDir, "estimates", string.Create(CultureInfo.InvariantCulture, $"{job.Estimator}_seed{job.Seed}")));
                 Experiments.ConsistencyRow[] rows;
                 try
                 {
                     rows = ProgressBars.Run(console, $"{job.Task} / {job.Estimator} / seed {job.Seed}", p =>
                     {
                         var report = Estimators.Callback(p);
-                        return Experiments.Consistency.run(job.Task, est, cfg, new Action<Core.TrainingProgress>(s => { stop.ThrowIfRequested(); report?.Invoke(s); }));
+                        return Experiments.Consistency.run(job.Task, est, jobCfg, new Action<Core.TrainingProgress>(s => { stop.ThrowIfRequested(); report?.Invoke(s); }));
                     });
                 }
                 catch (OperationCanceledException)
@@ -104,7 +110,7 @@ internal static class ConsistencyCommand
             Report.WriteAtomically(resultsPath, string.Join("\n", body.Prepend(Header)) + "\n");
             if (interrupted)
             {
-                c.Err.WriteLine($"mmg: interrupted: {done.Length} of {mine.Length} jobs done in {outDir}; run the same command again (or requeue) to resume. Exit code 75.");
+                c.Err.WriteLine($"mmg: interrupted: {done.Length} of {mine.Length} jobs done in {outDir}; run the same command again (or requeue) to resume (finished estimates are kept). Exit code 75.");
                 return ExitCodes.Interrupted;
             }
             if (body.Any(l => !l.EndsWith(",\"\"", StringComparison.Ordinal)))
