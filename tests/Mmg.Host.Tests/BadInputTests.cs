@@ -283,6 +283,14 @@ public class BadInputTests : IDisposable
         Fails(["highmi", "--mi", "2.5,abc", "--out", P("h")], "--mi", "'abc'");
         Fails(["consistency", "--test", "bogus", "--out", P("c")], "bogus");
         Fails(["consistency", "--data", P("nomnist"), "--out", P("c")], "nomnist", "not found");
+        // more images than there are: refused before the output folder is made
+        Fails(["consistency", "--quick", "--images", "5000", "--out", P("c")], "--images 5000", "2000 or less");
+        var tiny = P("tiny-mnist");
+        Directory.CreateDirectory(tiny);
+        var idx = new byte[16 + 10 * 28 * 28];
+        idx[2] = 0x08; idx[3] = 3; idx[7] = 10; idx[11] = 28; idx[15] = 28; // ubyte, rank 3, [10; 28; 28], big-endian
+        File.WriteAllBytes(Path.Combine(tiny, "train-images-idx3-ubyte"), idx);
+        Fails(["consistency", "--data", tiny, "--images", "50", "--out", P("c")], "holds only 10 images", "--images 10 or less");
     }
 
     // ------------------------------------------------------------------ CSV files

@@ -57,6 +57,12 @@ internal static class ConsistencyCommand
                 throw new FileNotFoundException($"{imagesPath} not found; fetch MNIST with `bash data/fetch-mnist.sh` (or pass --data DIR, or --quick for a synthetic run).", imagesPath);
             var cfg = new Experiments.ConsistencyConfig(imagesPath, o.Images ?? d.Count, d.Rows, d.K, d.Latent, d.AeSteps, d.Seed,
                 Path.Combine(outDir, "autoencoders"), "");
+            // too few images is refused here, before the folder is made, not by the first job
+            var available = synthetic ? Experiments.ConsistencyConfig.Quick.Count : Experiments.Idx.dims(imagesPath)[0];
+            if (cfg.Count > available)
+                throw new UsageException(synthetic
+                    ? $"--images {cfg.Count}: the synthetic images of --quick are {available}; give --images {available} or less, or --data DIR for real images."
+                    : $"--images {cfg.Count}: {imagesPath} holds only {available} images; give --images {available} or less.");
 
             var all = Experiments.Bench.jobs(tests, estimators, seeds);
             var (index, count) = shard ?? (0, 1);
