@@ -506,12 +506,34 @@ public class BenchTests : IDisposable
         Assert.Equal(2, code);
         Assert.Contains("--seeds: 1, not 2", err);
 
-        // shards merge by copying their job files into one folder and drawing from there
+        // shards merge by copying their job files into one folder and drawing from there (below);
+        // a job with a failed estimate is retried by the next run (ConsistencyFailuresAreRetried)
         var merged = Path.Combine(_dir, "consistency-merged");
         Directory.CreateDirectory(Path.Combine(merged, "jobs"));
         File.Copy(job, Path.Combine(merged, "jobs", Path.GetFileName(job)));
         Assert.Equal(0, Run("consistency", "--figure-only", "--out", merged));
         Assert.Equal(rows, File.ReadAllLines(Path.Combine(merged, "results.csv")));
         Assert.True(File.Exists(Path.Combine(merged, "consistency.png")));
+    }
+
+    [Fact]
+    [Trait("Category", "Long")]
+    public void ConsistencyFailuresAreRetriedByTheNextRun()
+    {
+        // 400 images: additivity's halves of 200 rows are too few for MMG's batch of 256, so every
+        // estimate of the job fails at once (before any training), deterministically
+        var outDir = Path.Combine(_dir, "consistency-failing");
+        var args = new[] { "consistency", "--quick", "--test", "additivity", "--images", "400", "--steps", "10", "--threads", "1", "--out", outDir };
+        var (code, stdout, err) = RunCaptured(args);
+        Assert.Equal(3, code);
+        Assert.Contains("the same command retries them", err);
+        var job = Path.Combine(outDir, "jobs", "additivity_mmg-debiased_seed1.csv");
+        Assert.Contains("fewer than the batch size", File.ReadAllText(job));
+        (code, stdout, err) = RunCaptured(args);
+        Assert.Equal(3, code);
+        Assert.Contains("0 already in", stdout);
+        Assert.Contains("1 with failed estimates, retried", stdout);
+        Assert.False(Directory.Exists(Path.Combine(outDir, "estimates")) && Directory.EnumerateFiles(Path.Combine(outDir, "estimates"), "*", SearchOption.AllDirectories).Any(),
+            "a failed estimate must not be kept");
     }
 }

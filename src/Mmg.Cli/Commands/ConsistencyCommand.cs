@@ -75,8 +75,10 @@ internal static class ConsistencyCommand
             using var folder = JobRunner.OpenFolder(outDir, manifest, resultsPath, Header, o.Job.AllowVersionChange);
             if (synthetic) SyntheticImages(imagesPath);
             Directory.CreateDirectory(jobsDir);
-            var todo = mine.Where(j => !File.Exists(JobFile(jobsDir, j))).ToArray();
-            console.MarkupLine(Markup.Escape($"{mine.Length} jobs (tests × estimators × seeds{(shard is { } s ? $", shard {s.Index}/{s.Count}" : "")}); {mine.Length - todo.Length} already in {jobsDir}, {todo.Length} to run."));
+            // a job runs again when its file is missing or has a failed row (its finished estimates are kept, so only the failures are redone)
+            var todo = mine.Where(j => !File.Exists(JobFile(jobsDir, j)) || HasFailure(JobFile(jobsDir, j))).ToArray();
+            var retried = todo.Count(j => File.Exists(JobFile(jobsDir, j)));
+            console.MarkupLine(Markup.Escape($"{mine.Length} jobs (tests × estimators × seeds{(shard is { } s ? $", shard {s.Index}/{s.Count}" : "")}); {mine.Length - todo.Length} already in {jobsDir}, {todo.Length} to run{(retried > 0 ? $" ({retried} with failed estimates, retried)" : "")}."));
             using var stop = new Interruption(c.Err, JobRunner.AbandonAfter);
             var interrupted = false;
             foreach (var job in todo)
@@ -121,7 +123,7 @@ internal static class ConsistencyCommand
             }
             if (body.Any(l => !l.EndsWith(",\"\"", StringComparison.Ordinal)))
             {
-                c.Err.WriteLine($"mmg: some consistency estimates failed (see the error column of {resultsPath}); delete their jobs/*.csv to retry them. Exit code 3.");
+                c.Err.WriteLine($"mmg: some consistency estimates failed (see the error column of {resultsPath}); the same command retries them (finished estimates are kept). Exit code 3.");
                 code = ExitCodes.DoneWithFailures;
             }
         }
@@ -156,6 +158,10 @@ internal static class ConsistencyCommand
 
     private static string JobFile(string jobsDir, Experiments.BenchJob j) =>
         Path.Combine(jobsDir, string.Create(CultureInfo.InvariantCulture, $"{j.Task}_{j.Estimator}_seed{j.Seed}.csv"));
+
+    /// <summary>Whether a job file has a row with an error (every row's last field is the quoted error, empty when it succeeded).</summary>
+    private static bool HasFailure(string jobFile) =>
+        File.ReadAllLines(jobFile).Skip(1).Any(l => l.Length > 0 && !l.EndsWith(",\"\"", StringComparison.Ordinal));
 
     private static string N(double v) => double.IsNaN(v) ? "" : v.ToString("R", CultureInfo.InvariantCulture);
 
