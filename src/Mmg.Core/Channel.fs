@@ -9,6 +9,42 @@ type Tensor = torch.Tensor
 /// code does not know which one it runs with.
 type Denoiser = Tensor -> Tensor -> Tensor option -> Tensor
 
+/// Tensor arithmetic whose Scalars are owned. In TorchSharp 0.107, `a + b` passes an implicit
+/// Scalar alpha = 1, and a tensor–double operator an implicit Scalar of the double, that
+/// nothing keeps alive during the native call: the .NET finalizer can free it mid-call, and
+/// libtorch then fails in Scalar::toFloat (seen twice in long runs). Each function here is the
+/// operator it replaces, bit for bit; the per-step training and evaluation code uses them.
+module Ops =
+    /// 1 as the alpha of add/sub: a static, alive (and never finalised) for the process.
+    let private one = (1.0).ToScalar()
+
+    /// a + b.
+    let add (a: Tensor) (b: Tensor) : Tensor = a.add (b, one)
+
+    /// a − b (TorchSharp's sub takes no alpha, so `-` is already safe; here so that the code
+    /// that uses Ops reads alike).
+    let sub (a: Tensor) (b: Tensor) : Tensor = a.sub b
+
+    /// t + v.
+    let addScalar (t: Tensor) (v: float) : Tensor =
+        use s = v.ToScalar()
+        t.add (s, one)
+
+    /// t − v.
+    let subScalar (t: Tensor) (v: float) : Tensor =
+        use s = v.ToScalar()
+        t.sub s
+
+    /// t · v.
+    let mulScalar (t: Tensor) (v: float) : Tensor =
+        use s = v.ToScalar()
+        t.mul s
+
+    /// t / v.
+    let divScalar (t: Tensor) (v: float) : Tensor =
+        use s = v.ToScalar()
+        t.div s
+
 /// The variance-preserving Gaussian noise channel in log-SNR a = log γ:
 /// z = sqrt(sigmoid a)·x + sqrt(sigmoid −a)·ε.
 module Channel =
@@ -30,4 +66,4 @@ module Channel =
         use n = noiseScale a2
         use sx = s * x
         use ne = n * eps
-        sx + ne
+        Ops.add sx ne

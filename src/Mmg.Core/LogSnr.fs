@@ -90,13 +90,19 @@ module LogSnr =
         | Logistic(m, s, c) ->
             let lo, hi = sigmoid -c, sigmoid c
             use u = torch.rand([| int64 n |], dtype = torch.ScalarType.Float64, generator = generator)
-            use p = u * (hi - lo) + lo
-            use logit = torch.log (p / (p.neg () + 1.0))
-            use a = logit * s + m
+            use scaled = Ops.mulScalar u (hi - lo)
+            use p = Ops.addScalar scaled lo
+            use negP = p.neg ()
+            use oneMinusP = Ops.addScalar negP 1.0
+            use ratio = p / oneMinusP
+            use logit = torch.log ratio
+            use stretched = Ops.mulScalar logit s
+            use a = Ops.addScalar stretched m
             a.``to`` dtype
         | Uniform(lo, hi) ->
             use u = torch.rand([| int64 n |], dtype = torch.ScalarType.Float64, generator = generator)
-            use a = u * (hi - lo) + lo
+            use scaled = Ops.mulScalar u (hi - lo)
+            use a = Ops.addScalar scaled lo
             a.``to`` dtype
         | Defensive(inner, share) ->
             // Each draw comes from the uniform with probability `share`, else from inner.
@@ -117,15 +123,19 @@ module LogSnr =
             match q with
             | Defensive(inner, share) ->
                 use d = density inner a
-                d * (1.0 - share) + share / (hi - lo)
+                use shrunk = Ops.mulScalar d (1.0 - share)
+                Ops.addScalar shrunk (share / (hi - lo))
             | Logistic(m, s, c) ->
-                use u = (a - m) / s
+                use centred = Ops.subScalar a m
+                use u = Ops.divScalar centred s
                 use su = torch.sigmoid u
-                use sn = torch.sigmoid (u.neg ())
-                su * sn / (s * Math.Tanh(c / 2.0))
+                use negU = u.neg ()
+                use sn = torch.sigmoid negU
+                use product = su * sn
+                Ops.divScalar product (s * Math.Tanh(c / 2.0))
             | Uniform(lo, hi) ->
                 use o = torch.ones_like a
-                o * (1.0 / (hi - lo))
+                Ops.mulScalar o (1.0 / (hi - lo))
         torch.where (inside, raw, torch.zeros_like raw)
 
     /// Cumulative distribution of q at a (0 below the support, 1 above).

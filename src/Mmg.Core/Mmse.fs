@@ -27,23 +27,23 @@ module Mmse =
     let differenceIntegrand (q: LogSnrDensity) (a: Tensor) (eps: Tensor) (epsHat: Tensor) (epsHatY: Tensor) : Tensor =
         Checks.requireSameShape "eps" eps "epsHat" epsHat
         Checks.requireSameShape "eps" eps "epsHatY" epsHatY
-        use du = eps - epsHat
-        use dc = eps - epsHatY
+        use du = Ops.sub eps epsHat
+        use dc = Ops.sub eps epsHatY
         use eu = rowSquaredNorm du
         use ec = rowSquaredNorm dc
         use w = LogSnr.weights q a
-        use gap = eu - ec
+        use gap = Ops.sub eu ec
         use g = gap * w.``to`` gap.dtype
-        g * 0.5
+        Ops.mulScalar g 0.5
 
     /// Orthogonal-form integrand per row: ½ ‖ε̂_y − ε̂‖² / q(a); ≥ 0 by construction.
     let orthogonalIntegrand (q: LogSnrDensity) (a: Tensor) (epsHat: Tensor) (epsHatY: Tensor) : Tensor =
         Checks.requireSameShape "epsHat" epsHat "epsHatY" epsHatY
-        use d = epsHatY - epsHat
+        use d = Ops.sub epsHatY epsHat
         use n = rowSquaredNorm d
         use w = LogSnr.weights q a
         use g = n * w.``to`` n.dtype
-        g * 0.5
+        Ops.mulScalar g 0.5
 
     /// One draw per row of (a ~ q, ε ~ N(0, I)), the channel output z, and both integrands
     /// (difference, orthogonal) computed from the same draw. Returns ([n], [n]).

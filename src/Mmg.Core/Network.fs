@@ -22,7 +22,7 @@ type FeatureGroupNorm(groups: int, width: int) as this =
         let n = h.shape.[0]
         let v = h.reshape(n, int64 groups, int64 (width / groups))
         let normed = torch.nn.functional.layer_norm(v, [| int64 (width / groups) |], eps = 1e-5)
-        normed.reshape(n, int64 width) * weight + bias
+        Ops.add (normed.reshape(n, int64 width) * weight) bias
 
 /// A residual MLP block with an additive log-SNR projection:
 /// h + W₂·SiLU(GN(W₁·SiLU(GN(h)) + T·emb)).
@@ -38,9 +38,9 @@ type ResidualBlock(width: int, groups: int) as this =
 
     /// Call inside a dispose scope: intermediates are left to it.
     override _.forward(h: Tensor, emb: Tensor) =
-        let u = lin1.forward (torch.nn.functional.silu (norm1.forward h)) + time.forward emb
+        let u = Ops.add (lin1.forward (torch.nn.functional.silu (norm1.forward h))) (time.forward emb)
         let v = lin2.forward (torch.nn.functional.silu (norm2.forward u))
-        h + v
+        Ops.add h v
 
 /// The fixed (untrained) part of the log-SNR embedding shared by the noise-prediction networks:
 /// log-spaced angular frequencies and the sinusoid features [sin(ω·a), cos(ω·a)].
@@ -99,7 +99,7 @@ type DenoiserTrunk(shape: NetworkShape, outputs: int) as this =
     /// As forward, with `extra` [n; width] (or null) added to the log-SNR embedding of every block.
     member _.Forward(h0: Tensor, a: Tensor, extra: Tensor) =
         let e0 = emb2.forward (torch.nn.functional.silu (emb1.forward (LogSnrFeatures.sinusoids freq a)))
-        let e = if isNull extra then e0 else e0 + extra
+        let e = if isNull extra then e0 else Ops.add e0 extra
         let mutable h = h0
         for b in blocks do
             h <- b.forward (h, e)
@@ -114,7 +114,7 @@ module LinearGaussian =
     /// ε̂ for rows c = z − α·m [n; dx] with signal/noise scales alpha, sigma [n; 1]; u [dx; dx],
     /// lambda [dx]. Call inside a dispose scope.
     let predict (u: Tensor) (lambda: Tensor) (alpha: Tensor) (sigma: Tensor) (c: Tensor) : Tensor =
-        let denom = (alpha * alpha) * lambda.unsqueeze 0L + sigma * sigma
+        let denom = Ops.add ((alpha * alpha) * lambda.unsqueeze 0L) (sigma * sigma)
         (c.matmul u / denom).matmul (u.t ()) * sigma
 
     /// (U, λ) of Cov(X), (U, λ) of Cov(X|Y) and B [dx; dy] from standardised training rows
@@ -231,8 +231,8 @@ type DenoiserNet(shape: NetworkShape) as this =
             let a1 = a.unsqueeze 1L
             let alpha, sigma = Channel.signalScale a1, Channel.noiseScale a1
             let unconditional = LinearGaussian.predict baseU baseLambda alpha sigma z
-            let conditional = LinearGaussian.predict condU condLambda alpha sigma (z - alpha * y.matmul (regression.t ()))
-            learned + torch.where (present.unsqueeze 1L, conditional, unconditional)
+            let conditional = LinearGaussian.predict condU condLambda alpha sigma (Ops.sub z (alpha * y.matmul (regression.t ())))
+            Ops.add learned (torch.where (present.unsqueeze 1L, conditional, unconditional))
         else learned
 
     /// Number of trainable parameters.

@@ -432,11 +432,13 @@ type HeldOutLoss(predict: Predictor, x: Tensor, conditions: Tensor[], q: LogSnrD
 /// ε-MSE over the support, uniformly in log-SNR; plain, it is the ε-MSE at a ~ q.
 module DenoisingLoss =
     let batch (weighted: bool) (q: LogSnrDensity) (a: Tensor) (eps: Tensor) (epsHat: Tensor) : Tensor =
-        use perRow = (eps - epsHat).square().sum(1L)
+        use err = Ops.sub eps epsHat
+        use sq = err.square ()
+        use perRow = sq.sum(1L)
         if weighted then
             let lo, hi = LogSnr.range q
             use inv = LogSnr.weights q a
-            use w = inv / (hi - lo)
+            use w = Ops.divScalar inv (hi - lo)
             use ww = perRow * w
             ww.mean ()
         else perRow.mean ()
