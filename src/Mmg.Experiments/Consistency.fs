@@ -48,6 +48,9 @@ type ConsistencyConfig =
           CacheDir = Path.Combine("data", "cache", "autoencoders")
           EstimatesDir = "" }
 
+    /// This configuration with its estimates kept in `dir` (see EstimatesDir).
+    member c.WithEstimatesDir(dir: string) = { c with EstimatesDir = dir }
+
     /// A smoke run (CLI --quick): 2 000 images, codes of 8 numbers, 600 steps, four crops.
     static member Quick =
         { ConsistencyConfig.Default with
@@ -226,12 +229,14 @@ module Consistency =
         let hash = SHA256.HashData(ReadOnlySpan<byte> bytes)
         Convert.ToHexString(hash, 0, 6).ToLowerInvariant()
 
+    /// Every setting that changes the autoencoders' codes, as part of a file name.
+    let private codesName (config: ConsistencyConfig) (imagesHash: string) =
+        sprintf "latent%d-hidden%d-seed%d-n%d-steps%d-%s" config.Latent AeHidden config.Seed config.Count config.AeSteps imagesHash
+
     /// The cache file of the autoencoder for representation `key` ("A" or "B12"): every setting
     /// that changes the weights is in the name.
     let cachePath (config: ConsistencyConfig) (key: string) (imagesHash: string) =
-        Path.Combine(
-            config.CacheDir,
-            sprintf "ae-%s-latent%d-hidden%d-seed%d-n%d-steps%d-%s.bin" key config.Latent AeHidden config.Seed config.Count config.AeSteps imagesHash)
+        Path.Combine(config.CacheDir, sprintf "ae-%s-%s.bin" key (codesName config imagesHash))
 
     /// The seed of the autoencoder for a representation: A uses config.Seed, B_r config.Seed + 1000 + r,
     /// so A and B_rows (the same pixels) get different autoencoders and thus different codes.
@@ -274,15 +279,12 @@ module Consistency =
         use z = model.Encode inputs
         Data.toArray2D z
 
-    /// Column-wise concatenation [a, b] of two arrays with the same rows.
     /// The file of the kept estimate `key` (e.g. "I(A;[B_8,B_4])"): a readable form of the key, a
     /// hash of it (no two keys share a file), and every setting of the codes it was estimated on.
     let estimatePath (config: ConsistencyConfig) (key: string) (imagesHash: string) =
         let readable = String(key |> Seq.map (fun c -> if Char.IsLetterOrDigit c || c = '_' then c else '-') |> Array.ofSeq)
         let keyHash = Convert.ToHexString(SHA256.HashData(Text.Encoding.UTF8.GetBytes key), 0, 4).ToLowerInvariant()
-        Path.Combine(
-            config.EstimatesDir,
-            sprintf "%s-%s-latent%d-hidden%d-seed%d-n%d-steps%d-%s.csv" readable keyHash config.Latent AeHidden config.Seed config.Count config.AeSteps imagesHash)
+        Path.Combine(config.EstimatesDir, sprintf "%s-%s-%s.csv" readable keyHash (codesName config imagesHash))
 
     let private estimateHeader = "key,estimate,seconds"
 
@@ -311,6 +313,7 @@ module Consistency =
         File.WriteAllText(tmp, sprintf "%s\n\"%s\",%s,%s\n" estimateHeader key (r value) (r seconds))
         File.Move(tmp, path, true)
 
+    /// Column-wise concatenation [a, b] of two arrays with the same rows.
     let private hstack (a: float[,]) (b: float[,]) =
         let n, ca, cb = Array2D.length1 a, Array2D.length2 a, Array2D.length2 b
         Array2D.init n (ca + cb) (fun i j -> if j < ca then a.[i, j] else b.[i, j - ca])

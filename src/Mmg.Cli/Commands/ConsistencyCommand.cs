@@ -87,8 +87,7 @@ internal static class ConsistencyCommand
                 var est = Core.Registry.create(job.Estimator, o.Training.Settings(job.Seed).ToCore());
                 // every finished estimate is kept per (estimator, seed) in this folder, whose manifest fixes the settings:
                 // a stopped job resumes from its last estimate, and dpi reuses the baseline's I(A; B_{r+K})
-                var jobCfg = new Experiments.ConsistencyConfig(cfg.ImagesPath, cfg.Count, cfg.Rows, cfg.K, cfg.Latent, cfg.AeSteps, cfg.Seed, cfg.CacheDir,
-                    Path.Combine(outDir, "estimates", string.Create(CultureInfo.InvariantCulture, $"{job.Estimator}_seed{job.Seed}")));
+                var jobCfg = cfg.WithEstimatesDir(Path.Combine(outDir, "estimates", string.Create(CultureInfo.InvariantCulture, $"{job.Estimator}_seed{job.Seed}")));
                 Experiments.ConsistencyRow[] rows;
                 try
                 {
@@ -121,7 +120,7 @@ internal static class ConsistencyCommand
                 c.Err.WriteLine($"mmg: interrupted: {done.Length} of {mine.Length} jobs done in {outDir}; run the same command again (or requeue) to resume (finished estimates are kept). Exit code 75.");
                 return ExitCodes.Interrupted;
             }
-            if (body.Any(l => !l.EndsWith(",\"\"", StringComparison.Ordinal)))
+            if (body.Any(IsFailedRow))
             {
                 c.Err.WriteLine($"mmg: some consistency estimates failed (see the error column of {resultsPath}); the same command retries them (finished estimates are kept). Exit code 3.");
                 code = ExitCodes.DoneWithFailures;
@@ -159,9 +158,11 @@ internal static class ConsistencyCommand
     private static string JobFile(string jobsDir, Experiments.BenchJob j) =>
         Path.Combine(jobsDir, string.Create(CultureInfo.InvariantCulture, $"{j.Task}_{j.Estimator}_seed{j.Seed}.csv"));
 
-    /// <summary>Whether a job file has a row with an error (every row's last field is the quoted error, empty when it succeeded).</summary>
-    private static bool HasFailure(string jobFile) =>
-        File.ReadAllLines(jobFile).Skip(1).Any(l => l.Length > 0 && !l.EndsWith(",\"\"", StringComparison.Ordinal));
+    /// <summary>Whether a result row failed: every row's last field is the quoted error, empty when it succeeded.</summary>
+    private static bool IsFailedRow(string line) => line.Length > 0 && !line.EndsWith(",\"\"", StringComparison.Ordinal);
+
+    /// <summary>Whether a job file has a failed row.</summary>
+    private static bool HasFailure(string jobFile) => File.ReadAllLines(jobFile).Skip(1).Any(IsFailedRow);
 
     private static string N(double v) => double.IsNaN(v) ? "" : v.ToString("R", CultureInfo.InvariantCulture);
 
