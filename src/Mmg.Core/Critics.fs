@@ -38,19 +38,21 @@ module Critics =
             requireSquare scores
             let b = scores.shape.[0]
             use eye = torch.eye(b, dtype = torch.ScalarType.Bool, device = scores.device)
-            use masked = scores.masked_fill(eye, Double.NegativeInfinity.ToScalar())
+            use minusInfinity = Double.NegativeInfinity.ToScalar()
+            use masked = scores.masked_fill(eye, minusInfinity)
             use flat = masked.reshape(-1L)
             use lse = flat.logsumexp(0L)
-            lse - Math.Log(float (b * (b - 1L)))
+            Ops.subScalar lse (Math.Log(float (b * (b - 1L))))
 
         /// mean over the off-diagonal pairs of g(f) for an elementwise g given as a tensor of the same shape.
         let private meanOffDiagonal (values: Tensor) : Tensor =
             let b = values.shape.[0]
             use eye = torch.eye(b, dtype = values.dtype, device = values.device)
-            use off = 1.0 - eye
+            use ones = torch.ones_like eye
+            use off = Ops.sub ones eye
             use kept = values * off
             use total = kept.sum ()
-            total / float (b * (b - 1L))
+            Ops.divScalar total (float (b * (b - 1L)))
 
         /// InfoNCE (van den Oord et al. 2018; Poole et al. 2019):
         /// mean_i [ f(x_i, y_i) − log Σ_j e^{f(x_i, y_j)} ] + log b. Never exceeds log b.
@@ -61,7 +63,7 @@ module Critics =
             use lse = scores.logsumexp(1L)
             use diff = d - lse
             use m = diff.mean ()
-            m + Math.Log(float b)
+            Ops.addScalar m (Math.Log(float b))
 
         /// Donsker–Varadhan: mean_i f(x_i, y_i) − log mean_{i≠j} e^{f(x_i, y_j)}.
         let dv (scores: Tensor) : Tensor =
@@ -74,7 +76,7 @@ module Critics =
         let nwj (scores: Tensor) : Tensor =
             use j = jointMean scores
             use m = logMeanExpOffDiagonal scores
-            use m1 = m - 1.0
+            use m1 = Ops.subScalar m 1.0
             use e = m1.exp ()
             j - e
 
@@ -83,7 +85,9 @@ module Critics =
         let smile (tau: float) (scores: Tensor) : Tensor =
             Checks.requirePositive "tau" tau
             use j = jointMean scores
-            use c = scores.clamp((-tau).ToScalar(), tau.ToScalar())
+            use lo = (-tau).ToScalar()
+            use hi = tau.ToScalar()
+            use c = scores.clamp(lo, hi)
             use m = logMeanExpOffDiagonal c
             j - m
 
@@ -109,7 +113,7 @@ module Critics =
             use j = jointMean scores
             use m = logMeanExpOffDiagonal scores
             use e = m.exp ()
-            use r = e / ma
+            use r = Ops.divScalar e ma
             j - r
 
         /// mineSurrogate with the moving average given by its logarithm: the ratio
@@ -119,7 +123,7 @@ module Critics =
             Checks.requireFinite "logMa" logMa
             use j = jointMean scores
             use m = logMeanExpOffDiagonal scores
-            use d = m - logMa
+            use d = Ops.subScalar m logMa
             use r = d.exp ()
             j - r
 
@@ -196,15 +200,15 @@ module Critics =
         match family with
         | GaussianFamily ->
             use z2 = z.square ()
-            use half = z2 * 0.5
-            use a = half + ls
+            use half = Ops.mulScalar z2 0.5
+            use a = Ops.add half ls
             use b = a.neg ()
-            b - 0.5 * Math.Log(2.0 * Math.PI)
+            Ops.subScalar b (0.5 * Math.Log(2.0 * Math.PI))
         | LogisticFamily ->
             // −z − log s − 2 softplus(−z)
             use nz = z.neg ()
             use sp = torch.nn.functional.softplus nz
-            use sp2 = sp * 2.0
+            use sp2 = Ops.mulScalar sp 2.0
             use a = nz - ls
             a - sp2
 
@@ -247,24 +251,24 @@ module Critics =
             let mx, my = x64.mean([| 0L |]), y64.mean([| 0L |])
             let xc, yc = x64 - mx, y64 - my
             let denom = max 1.0 (n - 1.0)
-            let sxx = xc.t().matmul(xc) / denom
-            let syx = yc.t().matmul(xc) / denom
-            let syy = yc.t().matmul(yc) / denom
+            let sxx = Ops.divScalar (xc.t().matmul(xc)) denom
+            let syx = Ops.divScalar (yc.t().matmul(xc)) denom
+            let syy = Ops.divScalar (yc.t().matmul(yc)) denom
             let eyeY = torch.eye(int64 dy, dtype = f64, device = y.device)
             let eyeX = torch.eye(int64 dx, dtype = f64, device = y.device)
             let shift = match family with GaussianFamily -> 0.0 | LogisticFamily -> Math.Log(Math.Sqrt 3.0 / Math.PI)
             // A covariance S as an autoregression: S = L Lᵀ, L = M·diag(d) with M unit lower
             // triangular; e = B e + diag(d) ε with B = I − M⁻¹.
             let autoregression (cov: Tensor) =
-                let l = torch.linalg.cholesky (cov + eyeY * 1e-6)
+                let l = torch.linalg.cholesky (Ops.add cov (Ops.mulScalar eyeY 1e-6))
                 let d = l.diagonal ()
                 let unit = l / d.unsqueeze 0L
-                eyeY - torch.linalg.inv unit, d.log () + shift
+                eyeY - torch.linalg.inv unit, Ops.addScalar (d.log ()) shift
             let bm, lsm = autoregression syy
             // regression W = S_yx S_xx⁻¹ and residual covariance S_yy − W S_xy
-            let w = torch.linalg.solve(sxx + eyeX * 1e-6, syx.t ()).t ()
+            let w = torch.linalg.solve(Ops.add sxx (Ops.mulScalar eyeX 1e-6), syx.t ()).t ()
             let resid = syy - w.matmul (syx.t ())
-            let resid = (resid + resid.t ()) * 0.5
+            let resid = Ops.mulScalar (Ops.add resid (resid.t ())) 0.5
             let bc, lsc = autoregression resid
             let imb = eyeY - bc
             let g = imb.matmul w
@@ -284,20 +288,20 @@ module Critics =
             use out = cond.forward x
             use mlpLoc = out.narrow(1L, 0L, int64 dy)
             use lin = condLinear.forward x
-            use condLoc = mlpLoc + lin
+            use condLoc = Ops.add mlpLoc lin
             use condLsRaw = out.narrow(1L, int64 dy, int64 dy)
-            use condLsShifted = if xDependentScale then condLsRaw + condLsBias else condLsBias * 1.0
+            use condLsShifted = if xDependentScale then Ops.add condLsRaw condLsBias else Ops.mulScalar condLsBias 1.0
             use condLs = condLsShifted.clamp(minLs, maxLs)
             use a = condAuto.tril(-1L)
             use at = a.t ()
             use ya = y.matmul at
-            use cLoc = condLoc + ya
+            use cLoc = Ops.add condLoc ya
             use lc = logDensity family y cLoc condLs
             use lcs = lc.sum(1L)
             use m = margAuto.tril(-1L)
             use mt = m.t ()
             use ym = y.matmul mt
-            use mLoc = ym + margLoc
+            use mLoc = Ops.add ym margLoc
             use mLs = margLogScale.clamp(minLs, maxLs)
             use lm = logDensity family y mLoc mLs
             use lms = lm.sum(1L)

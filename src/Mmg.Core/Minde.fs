@@ -81,8 +81,8 @@ type JointTrainer(net: JointDenoiserNet, ema: JointDenoiserNet, config: TrainCon
         let errX = (ex - out.narrow (1L, 0L, dx)).square().sum(1L) * presentX.``to`` x.dtype
         let errY = (ey - out.narrow (1L, dx, y.shape.[1])).square().sum(1L) * presentY.``to`` x.dtype
         let lo, hi = LogSnr.range q
-        let w = LogSnr.weights q a / (hi - lo)
-        loop.Apply(((errX + errY) * w).mean ())
+        let w = Ops.divScalar (LogSnr.weights q a) (hi - lo)
+        loop.Apply(((Ops.add errX errY) * w).mean ())
 
     /// `steps` steps with q, reporting progress under `phase`; returns what the phase did
     /// (PhaseOutcome: the final smoothed loss, the steps taken).
