@@ -58,8 +58,8 @@ type CmiDenoiserNet(shape: NetworkShape, dimZ: int) as this =
             let tc = t64 - t64.mean ([| 0L |], keepdim = true)
             let zc = z64 - z64.mean ([| 0L |], keepdim = true)
             let n = float target.shape.[0]
-            let szz = zc.t().matmul(zc) / n + torch.eye(z.shape.[1], dtype = torch.ScalarType.Float64) * 1e-6
-            let szt = zc.t().matmul(tc) / n
+            let szz = Ops.add (Ops.divScalar (zc.t().matmul(zc)) n) (Ops.mulScalar (torch.eye(z.shape.[1], dtype = torch.ScalarType.Float64)) 1e-6)
+            let szt = Ops.divScalar (zc.t().matmul(tc)) n
             torch.linalg.solve(szz, szt).t().MoveToOuterDisposeScope()
         let uU, lU, uC, lC, b, c, bxz, byz =
             if dimZ = 0 then

@@ -136,21 +136,22 @@ module LinearGaussian =
         let yc = y64 - y64.mean ([| 0L |], keepdim = true)
         let n = float x.shape.[0]
         let dy = float y.shape.[1]
-        let sxx = xc.t().matmul(xc) / n
-        let sxy = xc.t().matmul(yc) / n
-        let syy = yc.t().matmul(yc) / n + torch.eye(y.shape.[1], dtype = torch.ScalarType.Float64) * 1e-6
+        let sxx = Ops.divScalar (xc.t().matmul(xc)) n
+        let sxy = Ops.divScalar (xc.t().matmul(yc)) n
+        let syy = Ops.add (Ops.divScalar (yc.t().matmul(yc)) n) (Ops.mulScalar (torch.eye(y.shape.[1], dtype = torch.ScalarType.Float64)) 1e-6)
         // B̂ = Sxy Syy⁻¹, computed as (Syy⁻¹ Syx)ᵀ; explained = B̂ Syy B̂ᵀ = B̂ Syx
         let bHat = torch.linalg.solve(syy, sxy.t ()).t ()
         let explained = bHat.matmul (sxy.t ())
         let residual = (sxx - explained).trace().item<float> ()
         let signal = explained.trace().item<float> ()
         let c = if signal > 0.0 then max 0.0 (1.0 - dy * residual / n / signal) else 0.0
-        let b = bHat * c
-        let cond = sxx - explained * (2.0 * c - c * c)
+        let b = Ops.mulScalar bHat c
+        let cond = sxx - Ops.mulScalar explained (2.0 * c - c * c)
+        use floorScalar = floor.ToScalar()
         let eig (s: Tensor) =
-            let sym = (s + s.t ()) * 0.5
+            let sym = Ops.mulScalar (Ops.add s (s.t ())) 0.5
             let struct (l, u) = torch.linalg.eigh sym
-            u.``to``(torch.ScalarType.Float32).MoveToOuterDisposeScope(), l.clamp_min(floor).``to``(torch.ScalarType.Float32).MoveToOuterDisposeScope()
+            u.``to``(torch.ScalarType.Float32).MoveToOuterDisposeScope(), l.clamp_min(floorScalar).``to``(torch.ScalarType.Float32).MoveToOuterDisposeScope()
         let uU, lU = eig sxx
         let uC, lC = eig cond
         uU, lU, uC, lC, b.``to``(torch.ScalarType.Float32).MoveToOuterDisposeScope(), c
