@@ -45,6 +45,13 @@ module Ops =
         use s = v.ToScalar()
         t.div s
 
+    /// s + v·I for a square matrix s (a ridge before a solve or a factorisation); the identity
+    /// has s's dtype and device.
+    let addRidge (s: Tensor) (v: float) : Tensor =
+        use eye = torch.eye(s.shape.[0], dtype = s.dtype, device = s.device)
+        use ridge = mulScalar eye v
+        add s ridge
+
 /// The variance-preserving Gaussian noise channel in log-SNR a = log γ:
 /// z = sqrt(sigmoid a)·x + sqrt(sigmoid −a)·ε.
 module Channel =

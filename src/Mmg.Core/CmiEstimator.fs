@@ -58,7 +58,7 @@ type CmiDenoiserNet(shape: NetworkShape, dimZ: int) as this =
             let tc = t64 - t64.mean ([| 0L |], keepdim = true)
             let zc = z64 - z64.mean ([| 0L |], keepdim = true)
             let n = float target.shape.[0]
-            let szz = Ops.add (Ops.divScalar (zc.t().matmul(zc)) n) (Ops.mulScalar (torch.eye(z.shape.[1], dtype = torch.ScalarType.Float64)) 1e-6)
+            let szz = Ops.addRidge (Ops.divScalar (zc.t().matmul(zc)) n) 1e-6
             let szt = Ops.divScalar (zc.t().matmul(tc)) n
             torch.linalg.solve(szz, szt).t().MoveToOuterDisposeScope()
         let uU, lU, uC, lC, b, c, bxz, byz =

@@ -255,18 +255,17 @@ module Critics =
             let syx = Ops.divScalar (yc.t().matmul(xc)) denom
             let syy = Ops.divScalar (yc.t().matmul(yc)) denom
             let eyeY = torch.eye(int64 dy, dtype = f64, device = y.device)
-            let eyeX = torch.eye(int64 dx, dtype = f64, device = y.device)
             let shift = match family with GaussianFamily -> 0.0 | LogisticFamily -> Math.Log(Math.Sqrt 3.0 / Math.PI)
             // A covariance S as an autoregression: S = L Lᵀ, L = M·diag(d) with M unit lower
             // triangular; e = B e + diag(d) ε with B = I − M⁻¹.
             let autoregression (cov: Tensor) =
-                let l = torch.linalg.cholesky (Ops.add cov (Ops.mulScalar eyeY 1e-6))
+                let l = torch.linalg.cholesky (Ops.addRidge cov 1e-6)
                 let d = l.diagonal ()
                 let unit = l / d.unsqueeze 0L
                 eyeY - torch.linalg.inv unit, Ops.addScalar (d.log ()) shift
             let bm, lsm = autoregression syy
             // regression W = S_yx S_xx⁻¹ and residual covariance S_yy − W S_xy
-            let w = torch.linalg.solve(Ops.add sxx (Ops.mulScalar eyeX 1e-6), syx.t ()).t ()
+            let w = torch.linalg.solve(Ops.addRidge sxx 1e-6, syx.t ()).t ()
             let resid = syy - w.matmul (syx.t ())
             let resid = Ops.mulScalar (Ops.add resid (resid.t ())) 0.5
             let bc, lsc = autoregression resid

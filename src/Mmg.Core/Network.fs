@@ -138,7 +138,7 @@ module LinearGaussian =
         let dy = float y.shape.[1]
         let sxx = Ops.divScalar (xc.t().matmul(xc)) n
         let sxy = Ops.divScalar (xc.t().matmul(yc)) n
-        let syy = Ops.add (Ops.divScalar (yc.t().matmul(yc)) n) (Ops.mulScalar (torch.eye(y.shape.[1], dtype = torch.ScalarType.Float64)) 1e-6)
+        let syy = Ops.addRidge (Ops.divScalar (yc.t().matmul(yc)) n) 1e-6
         // B̂ = Sxy Syy⁻¹, computed as (Syy⁻¹ Syx)ᵀ; explained = B̂ Syy B̂ᵀ = B̂ Syx
         let bHat = torch.linalg.solve(syy, sxy.t ()).t ()
         let explained = bHat.matmul (sxy.t ())
