@@ -121,18 +121,72 @@ type PhaseOutcome =
       /// The score of the kept weights (+∞ when none was kept; NaN without early stopping).
       ValidationLoss: float }
 
+/// Parameters laid out one after another in contiguous buffers, one buffer per (dtype, device),
+/// so that an update of all of them is a few operations on the buffers rather than a few per
+/// parameter (the optimiser step and the EMA update were ≈ 400 native calls per training step,
+/// docs/performance.md). `bind` re-points each parameter's storage to its slice of a new buffer
+/// (the values copied), so the module goes on reading and writing the same numbers; `bindGrads`
+/// gives each parameter a gradient that is a slice of a zeroed buffer, into which backward then
+/// accumulates in place. The parameters must not be re-created afterwards (e.g. by moving the
+/// module to another device): the buffers would no longer be theirs.
+module FlatParameters =
+    /// The parameters' indices grouped by dtype and device, in their order.
+    let groups (parameters: Modules.Parameter[]) : int[][] =
+        Array.init parameters.Length id
+        |> Array.groupBy (fun i -> parameters.[i].dtype, parameters.[i].device_type, parameters.[i].device_index)
+        |> Array.map snd
+
+    let private slices (buffer: Tensor) (members: Modules.Parameter[]) =
+        let mutable offset = 0L
+        [| for p in members ->
+            let n = p.numel ()
+            let slice = buffer.narrow(0L, offset, n).view(p.shape)
+            offset <- offset + n
+            slice |]
+
+    let private allocate (members: Modules.Parameter[]) =
+        let total = members |> Array.sumBy (fun p -> p.numel ())
+        torch.zeros([| total |], dtype = members.[0].dtype, device = members.[0].device).DetachFromDisposeScope()
+
+    /// One buffer holding the values of `members` (same dtype and device), each parameter now a
+    /// view of its slice.
+    let bind (members: Modules.Parameter[]) : Tensor =
+        let buffer = allocate members
+        use _ = torch.no_grad ()
+        for p, slice in Array.zip members (slices buffer members) do
+            slice.copy_ p |> ignore
+            p.set_ slice |> ignore
+            slice.Dispose()
+        buffer
+
+    /// One zeroed buffer holding the gradients of `members` (same dtype and device), each
+    /// parameter's gradient now a view of its slice.
+    let bindGrads (members: Modules.Parameter[]) : Tensor =
+        let buffer = allocate members
+        for p, slice in Array.zip members (slices buffer members) do
+            p.grad <- slice
+            slice.Dispose()
+        buffer
+
 /// Adam with β₁ = 0.9, β₂ = 0.999, ε = 1e-8 and no weight decay: the update of TorchSharp 0.107's
-/// `torch.optim.Adam(parameters, lr)` with its defaults, made here operation for operation so
-/// that seeded runs are bit for bit what they were (TrainingTests holds that), but with every
-/// scalar created and disposed explicitly. TorchSharp's step converts doubles
-/// to native Scalars implicitly and leaves them to the finalizer, which can free one while the
-/// native call still reads it (seen once in ≈ 60 trainings: libtorch's "Expected false to be true"
-/// in Scalar::toFloat inside the step).
+/// `torch.optim.Adam(parameters, lr)` with its defaults, made here with every scalar created and
+/// disposed explicitly (TorchSharp's step converts doubles to native Scalars implicitly and leaves
+/// them to the finalizer, which can free one while the native call still reads it: seen once in
+/// ≈ 60 trainings, libtorch's "Expected false to be true" in Scalar::toFloat inside the step).
+/// The parameters and their gradients are bound to flat buffers (FlatParameters), so a step is
+/// eight operations per buffer; the arithmetic is the same, element by element, and seeded runs
+/// are bit for bit what TorchSharp's Adam gives (TrainingTests holds that). Every parameter has a
+/// gradient from the start (zero until a backward pass reaches it): a parameter the loss never
+/// uses stays where it is, as it does in TorchSharp's Adam.
 type AdamOptimizer(parameters: Modules.Parameter[], learningRate: float) =
     let beta1, beta2, eps = 0.9, 0.999, 1e-8
     do Checks.requirePositive "learningRate" learningRate
-    let moment1 = parameters |> Array.map (fun p -> torch.zeros_like(p).DetachFromDisposeScope())
-    let moment2 = parameters |> Array.map (fun p -> torch.zeros_like(p).DetachFromDisposeScope())
+    let indices = FlatParameters.groups parameters
+    let groups = indices |> Array.map (Array.map (fun i -> parameters.[i]))
+    let values = groups |> Array.map FlatParameters.bind
+    let grads = groups |> Array.map FlatParameters.bindGrads
+    let moment1 = values |> Array.map (fun v -> torch.zeros_like(v).DetachFromDisposeScope())
+    let moment2 = values |> Array.map (fun v -> torch.zeros_like(v).DetachFromDisposeScope())
     let mutable steps = 0L
     let mutable rate = learningRate
 
@@ -146,13 +200,15 @@ type AdamOptimizer(parameters: Modules.Parameter[], learningRate: float) =
     /// Steps taken.
     member _.Steps = steps
 
-    /// Zeroes the parameters' gradients (those that have one).
-    member _.ZeroGrad() =
-        for p in parameters do
-            use g = p.grad
-            if not (isNull g) then g.zero_ () |> ignore
+    /// The parameters' indices by buffer (FlatParameters.groups) and the buffers.
+    member internal _.Groups = indices
+    member internal _.Buffers = values
 
-    /// One update from the parameters' current gradients (a parameter without one is left alone).
+    /// Zeroes the parameters' gradients.
+    member _.ZeroGrad() =
+        for g in grads do g.zero_ () |> ignore
+
+    /// One update from the parameters' current gradients.
     member _.Step() =
         steps <- steps + 1L
         let correction1 = 1.0 - Math.Pow(beta1, float steps)
@@ -170,18 +226,17 @@ type AdamOptimizer(parameters: Modules.Parameter[], learningRate: float) =
         // Scalar::toFloat; seen once in 20 000-step runs). Every Scalar here is ours and disposed.
         use one = (1.0).ToScalar()
         use size = (-(rate / correction1)).ToScalar()
-        for i in 0 .. parameters.Length - 1 do
-            use g = parameters.[i].grad
-            if not (isNull g) then
-                moment1.[i].mul_(b1).add_(g, alpha = a1) |> ignore
-                moment2.[i].mul_(b2).addcmul_(g, g, value = a2) |> ignore
-                use sq = moment2.[i].sqrt ()
-                use denom = sq.div(root).add_(e, one)
-                parameters.[i].addcdiv_(moment1.[i], denom, value = size) |> ignore
+        for i in 0 .. values.Length - 1 do
+            let g = grads.[i]
+            moment1.[i].mul_(b1).add_(g, alpha = a1) |> ignore
+            moment2.[i].mul_(b2).addcmul_(g, g, value = a2) |> ignore
+            use sq = moment2.[i].sqrt ()
+            use denom = sq.div(root).add_(e, one)
+            values.[i].addcdiv_(moment1.[i], denom, value = size) |> ignore
 
     interface IDisposable with
         member _.Dispose() =
-            for t in Array.append moment1 moment2 do t.Dispose()
+            for t in Array.concat [ moment1; moment2; values; grads ] do t.Dispose()
 
 /// The one optimisation loop of Mmg, shared by MMG's and MMG-CMI's denoisers, MINDE, the critics
 /// and the consistency autoencoders: Adam on `parameters`; with `ema`, an EMA copy of them (then
@@ -216,6 +271,9 @@ type TrainingLoop(parameters: seq<Modules.Parameter>, settings: LoopSettings, ?e
                 Checks.requireSameShape (sprintf "parameter %d" i) parameters.[i] (sprintf "its EMA copy %d" i) copy.[i]
         | _ -> ()
     let optimizer = new AdamOptimizer(parameters, settings.LearningRate)
+    // the EMA copy in buffers laid out as the optimiser's, so its update is one lerp_ per buffer
+    let emaBuffers =
+        emaParameters |> Option.map (fun copy -> optimizer.Groups |> Array.map (fun g -> FlatParameters.bind (g |> Array.map (fun i -> copy.[i]))))
     /// The weights early stopping scores and keeps.
     let kept = defaultArg emaParameters parameters
     let mutable schedule = settings.Schedule
@@ -274,12 +332,12 @@ type TrainingLoop(parameters: seq<Modules.Parameter>, settings: LoopSettings, ?e
         optimizer.Step()
         step <- step + 1
         applied <- applied + 1
-        match ema, emaParameters with
-        | Some e, Some copy ->
+        match ema, emaBuffers with
+        | Some e, Some buffers ->
             let decay = min e.Decay ((1.0 + float step) / (10.0 + float step))
             use _ = torch.no_grad ()
-            use weight = torch.tensor (1.0 - decay, dtype = parameters.[0].dtype, device = parameters.[0].device)
-            for pe, p in Array.zip copy parameters do
+            for pe, p in Array.zip buffers optimizer.Buffers do
+                use weight = torch.tensor (1.0 - decay, dtype = p.dtype, device = p.device)
                 pe.lerp_(p, weight) |> ignore
         | _ -> ()
         let l = loss.item<float32> () |> float
@@ -371,7 +429,9 @@ type TrainingLoop(parameters: seq<Modules.Parameter>, settings: LoopSettings, ?e
             for t in snapshot do t.Dispose()
 
     interface IDisposable with
-        member _.Dispose() = (optimizer :> IDisposable).Dispose()
+        member _.Dispose() =
+            (optimizer :> IDisposable).Dispose()
+            emaBuffers |> Option.iter (Array.iter (fun t -> t.Dispose()))
 
 /// A noise predictor as the trainer and HeldOutLoss call it: `predict noisy a present conditions`
 /// is ε̂ for noisy rows x_a [n; dx], log-SNRs a [n], the mask present [n] (bool: whether y is
