@@ -136,16 +136,26 @@ module FlatParameters =
         |> Array.groupBy (fun i -> parameters.[i].dtype, parameters.[i].device_type, parameters.[i].device_index)
         |> Array.map snd
 
-    let private slices (buffer: Tensor) (members: Modules.Parameter[]) =
+    /// Each slice starts on a multiple of this many elements (64 bytes in float32): a weight at an
+    /// unaligned offset made the matrix products of a width-128 network ≈ 13% slower. The padding
+    /// between slices stays zero in every buffer (zero gradient, zero moments, zero step).
+    [<Literal>]
+    let Alignment = 16L
+
+    let private offsets (members: Modules.Parameter[]) =
+        let starts = Array.zeroCreate members.Length
         let mutable offset = 0L
-        [| for p in members ->
-            let n = p.numel ()
-            let slice = buffer.narrow(0L, offset, n).view(p.shape)
-            offset <- offset + n
-            slice |]
+        for i in 0 .. members.Length - 1 do
+            starts.[i] <- offset
+            offset <- (offset + members.[i].numel () + Alignment - 1L) / Alignment * Alignment
+        starts, offset
+
+    let private slices (buffer: Tensor) (members: Modules.Parameter[]) =
+        let starts, _ = offsets members
+        Array.map2 (fun (p: Modules.Parameter) start -> buffer.narrow(0L, start, p.numel ()).view(p.shape)) members starts
 
     let private allocate (members: Modules.Parameter[]) =
-        let total = members |> Array.sumBy (fun p -> p.numel ())
+        let _, total = offsets members
         torch.zeros([| total |], dtype = members.[0].dtype, device = members.[0].device).DetachFromDisposeScope()
 
     /// One buffer holding the values of `members` (same dtype and device), each parameter now a
