@@ -208,14 +208,16 @@ let ``a progress callback that throws (a host's cancellation) ends the run and f
     Assert.Equal(20, loop.Steps)
 
 // AdamOptimizer is TorchSharp 0.107's torch.optim.Adam(parameters, lr) made with explicitly
-// disposed scalars; it must be the same update bit for bit (else every seeded result would move):
-// two copies of one layer, the same batches, 300 steps with a rate change half-way, identical
-// weights at the end, and weights that did move.
+// disposed scalars on flat buffers (FlatParameters); it must be the same update bit for bit (else
+// every seeded result would move): two copies of a two-layer net whose four parameters (15, 5, 20
+// and 4 numbers) are no multiples of the buffers' alignment, so slices start inside a vector lane
+// group of the per-parameter layout, the same batches, 300 steps with a rate change half-way,
+// identical weights at the end, and weights that did move.
 [<Fact>]
 let ``AdamOptimizer reproduces TorchSharp's Adam bit for bit`` () =
     let make () =
         torch.manual_seed 5L |> ignore
-        torch.nn.Linear(3L, 4L)
+        torch.nn.Sequential(torch.nn.Linear(3L, 5L), torch.nn.Tanh(), torch.nn.Linear(5L, 4L))
     use netA = make ()
     use netB = make ()
     let pa = netA.parameters () |> Array.ofSeq
@@ -241,3 +243,32 @@ let ``AdamOptimizer reproduces TorchSharp's Adam bit for bit`` () =
     Assert.Equal(300L, ours.Steps)
     Assert.NotEqual<float32[]>(start, values pa)
     Assert.Equal<float32[]>(values pb, values pa)
+
+// The flat layout: after the optimiser is made, every parameter and its gradient are views of one
+// buffer per dtype (a float32 and a float64 parameter give two), the values are unchanged by the
+// binding, a step moves the used parameters as Adam's first step does (by the learning rate,
+// against the gradient's sign, less ε: rounded to 6 decimals) and leaves a parameter the loss never reaches where it was.
+[<Fact>]
+let ``AdamOptimizer binds parameters and gradients to flat buffers by dtype`` () =
+    use a = torch.nn.Parameter(torch.tensor([| 1.0f; -2.0f; 3.0f |]))
+    use b = torch.nn.Parameter(torch.tensor([| 0.5; 0.25 |]))
+    use unused = torch.nn.Parameter(torch.tensor([| 7.0f; 8.0f |]))
+    use adam = new AdamOptimizer([| a; b; unused |], 0.1)
+    Assert.Equal<float32[]>([| 1.0f; -2.0f; 3.0f |], values [ a ])
+    Assert.Equal<float[]>([| 0.5; 0.25 |], (use d = b.detach () in d.data<float>().ToArray()))
+    Assert.Equal<float32[]>([| 7.0f; 8.0f |], values [ unused ])
+    // one storage per dtype: a and unused share theirs, b has its own
+    Assert.Equal(a.storage_offset () + 16L, unused.storage_offset ())
+    Assert.Equal(0L, b.storage_offset ())
+    for p in [ a :> torch.Tensor; b :> torch.Tensor; unused :> torch.Tensor ] do
+        use g = p.grad
+        Assert.NotNull g
+        Assert.Equal<int64[]>(p.shape, g.shape)
+    adam.ZeroGrad()
+    do
+        use scope = torch.NewDisposeScope()
+        (a.sum() - (b.``to`` torch.ScalarType.Float32).sum()).backward()
+    adam.Step()
+    Assert.Equal<float32[]>([| 0.9f; -2.1f; 2.9f |], values [ a ] |> Array.map (fun v -> MathF.Round(v, 5)))
+    Assert.Equal<float[]>([| 0.6; 0.35 |], (use d = b.detach () in d.data<float>().ToArray()) |> Array.map (fun v -> Math.Round(v, 6)))
+    Assert.Equal<float32[]>([| 7.0f; 8.0f |], values [ unused ])
