@@ -152,7 +152,7 @@ module FlatParameters =
 
     let private slices (buffer: Tensor) (members: Modules.Parameter[]) =
         let starts, _ = offsets members
-        Array.map2 (fun (p: Modules.Parameter) start -> buffer.narrow(0L, start, p.numel ()).view(p.shape)) members starts
+        Array.map2 (fun (p: Modules.Parameter) start -> (use part = buffer.narrow(0L, start, p.numel ()) in part.view(p.shape))) members starts
 
     let private allocate (members: Modules.Parameter[]) =
         let _, total = offsets members
