@@ -123,7 +123,7 @@ type PhaseOutcome =
 
 /// Parameters laid out one after another in contiguous buffers, one buffer per (dtype, device),
 /// so that an update of all of them is a few operations on the buffers rather than a few per
-/// parameter (the optimiser step and the EMA update were ≈ 400 native calls per training step,
+/// parameter (the optimiser step, zeroing the gradients and the EMA update were ≈ 450 native calls per training step,
 /// docs/performance.md). `bind` re-points each parameter's storage to its slice of a new buffer
 /// (the values copied), so the module goes on reading and writing the same numbers; `bindGrads`
 /// gives each parameter a gradient that is a slice of a zeroed buffer, into which backward then
@@ -136,34 +136,29 @@ module FlatParameters =
         |> Array.groupBy (fun i -> parameters.[i].dtype, parameters.[i].device_type, parameters.[i].device_index)
         |> Array.map snd
 
-    /// Each slice starts on a multiple of this many elements (64 bytes in float32): a weight at an
-    /// unaligned offset made the matrix products of a width-128 network ≈ 13% slower. The padding
+    /// Each slice starts on a multiple of this many elements (64 bytes in float32), as a tensor
+    /// of its own would, so the kernels see the alignment they saw before the binding. The padding
     /// between slices stays zero in every buffer (zero gradient, zero moments, zero step).
     [<Literal>]
     let Alignment = 16L
 
-    let private offsets (members: Modules.Parameter[]) =
+    /// A new zeroed buffer for `members` (same dtype and device) and each member's slice of it.
+    let private layout (members: Modules.Parameter[]) =
         let starts = Array.zeroCreate members.Length
-        let mutable offset = 0L
+        let mutable total = 0L
         for i in 0 .. members.Length - 1 do
-            starts.[i] <- offset
-            offset <- (offset + members.[i].numel () + Alignment - 1L) / Alignment * Alignment
-        starts, offset
-
-    let private slices (buffer: Tensor) (members: Modules.Parameter[]) =
-        let starts, _ = offsets members
-        Array.map2 (fun (p: Modules.Parameter) start -> (use part = buffer.narrow(0L, start, p.numel ()) in part.view(p.shape))) members starts
-
-    let private allocate (members: Modules.Parameter[]) =
-        let _, total = offsets members
-        torch.zeros([| total |], dtype = members.[0].dtype, device = members.[0].device).DetachFromDisposeScope()
+            starts.[i] <- total
+            total <- (total + members.[i].numel () + Alignment - 1L) / Alignment * Alignment
+        let buffer = torch.zeros([| total |], dtype = members.[0].dtype, device = members.[0].device).DetachFromDisposeScope()
+        let slices = Array.map2 (fun (p: Modules.Parameter) start -> (use part = buffer.narrow(0L, start, p.numel ()) in part.view(p.shape))) members starts
+        buffer, slices
 
     /// One buffer holding the values of `members` (same dtype and device), each parameter now a
     /// view of its slice.
     let bind (members: Modules.Parameter[]) : Tensor =
-        let buffer = allocate members
+        let buffer, slices = layout members
         use _ = torch.no_grad ()
-        for p, slice in Array.zip members (slices buffer members) do
+        for p, slice in Array.zip members slices do
             slice.copy_ p |> ignore
             p.set_ slice |> ignore
             slice.Dispose()
@@ -172,8 +167,8 @@ module FlatParameters =
     /// One zeroed buffer holding the gradients of `members` (same dtype and device), each
     /// parameter's gradient now a view of its slice.
     let bindGrads (members: Modules.Parameter[]) : Tensor =
-        let buffer = allocate members
-        for p, slice in Array.zip members (slices buffer members) do
+        let buffer, slices = layout members
+        for p, slice in Array.zip members slices do
             p.grad <- slice
             slice.Dispose()
         buffer
