@@ -24,6 +24,8 @@ type MmgModelInfo =
       LinearBase: bool
       /// NetworkShape.YEmbedding (false in files written before it existed).
       YEmbedding: bool
+      /// NetworkShape.InputFeatures as its option text (null, "plain", in files written before it existed).
+      InputFeatures: string
       MeanX: float[]
       StdX: float[]
       MeanY: float[]
@@ -173,6 +175,7 @@ module ModelFiles =
           DimX = shape.DimX; DimY = shape.DimY; Width = shape.Width; Blocks = shape.Blocks; Frequencies = shape.Frequencies
           LinearBase = shape.LinearBase
           YEmbedding = shape.YEmbedding
+          InputFeatures = InputFeatures.text shape.InputFeatures
           MeanX = stdX.Mean; StdX = stdX.Std; MeanY = stdY.Mean; StdY = stdY.Std
           MarginalsX = stdX.Marginals; MarginalsY = stdY.Marginals
           FixedQ = LogSnr.toArray fixedQ; AdaptiveQ = LogSnr.toArray adaptiveQ
@@ -181,7 +184,7 @@ module ModelFiles =
 
     /// The network shape model.json describes.
     let shapeOf (info: MmgModelInfo) : NetworkShape =
-        { DimX = info.DimX; DimY = info.DimY; Width = info.Width; Blocks = info.Blocks; Frequencies = info.Frequencies; LinearBase = info.LinearBase; YEmbedding = info.YEmbedding }
+        { DimX = info.DimX; DimY = info.DimY; Width = info.Width; Blocks = info.Blocks; Frequencies = info.Frequencies; LinearBase = info.LinearBase; YEmbedding = info.YEmbedding; InputFeatures = InputFeatures.parse info.InputFeatures }
 
     let private orNone (m: Data.MarginalScores[]) = if isNull m then [||] else m
 

@@ -54,6 +54,56 @@ module LogSnrFeatures =
         let phase = a.unsqueeze 1L * torch.tensor(freq, dtype = a.dtype, device = a.device).unsqueeze 0L
         torch.cat ([| phase.sin (); phase.cos () |], 1L)
 
+/// Extra input features of the denoiser, computed from its inputs (not learned).
+type InputFeatures =
+    /// z, y (or the absent stand-in) and the present flag only.
+    | PlainInput
+    /// Also the centred mean squares ‖z‖²/dx − 1 and ‖y‖²/dy − 1 (option `input-features=radial`).
+    | Radial
+    /// Also the centred squares z² − 1 and y² − 1, column by column (option `input-features=squares`).
+    | Squares
+
+module InputFeatures =
+    /// Number of extra columns for dx, dy.
+    let count (f: InputFeatures) (dx: int64) (dy: int64) =
+        match f with
+        | PlainInput -> 0L
+        | Radial -> 2L
+        | Squares -> dx + dy
+
+    /// Number of those columns computed from y alone (they also enter the y embedding).
+    let yCount (f: InputFeatures) (dy: int64) =
+        match f with
+        | PlainInput -> 0L
+        | Radial -> 1L
+        | Squares -> dy
+
+    /// The option's text.
+    let text =
+        function
+        | PlainInput -> "plain"
+        | Radial -> "radial"
+        | Squares -> "squares"
+
+    /// Option `input-features` (plain, the default, radial or squares), also the text saved in
+    /// model.json (null there, in files written before the field: plain).
+    let parse (t: string) =
+        match (if isNull t then "" else t) with
+        | "" | "plain" -> PlainInput
+        | "radial" -> Radial
+        | "squares" -> Squares
+        | other -> invalidArg "input-features" (sprintf "option 'input-features' must be plain, radial or squares, got '%s'." other)
+
+    /// The extra columns [n; count] for rows z [n; dx] and y [n; dy] (null for PlainInput).
+    /// Call inside a dispose scope.
+    let compute (f: InputFeatures) (z: Tensor) (y: Tensor) : Tensor =
+        match f with
+        | PlainInput -> null
+        | Radial ->
+            let ms (t: Tensor) = Ops.subScalar (t.square().mean ([| 1L |], keepdim = true)) 1.0
+            torch.cat ([| ms z; ms y |], 1L)
+        | Squares -> Ops.subScalar (torch.cat ([| z.square (); y.square () |], 1L)) 1.0
+
 /// The architecture of a conditional noise-prediction network.
 type NetworkShape =
     { DimX: int
@@ -67,7 +117,9 @@ type NetworkShape =
       LinearBase: bool
       /// Whether y (or the "absent" stand-in and flag) also enters every residual block through a
       /// learned embedding added to the log-SNR one, besides the input concatenation.
-      YEmbedding: bool }
+      YEmbedding: bool
+      /// Extra input features (InputFeatures; PlainInput by default).
+      InputFeatures: InputFeatures }
 
 /// The part every denoiser here shares after its input projection: the learned log-SNR
 /// embedding (fixed log-spaced sinusoids → Linear → SiLU → Linear), the residual MLP blocks with
@@ -168,12 +220,13 @@ module LinearGaussian =
 type DenoiserNet(shape: NetworkShape) as this =
     inherit torch.nn.Module("DenoiserNet")
     let dx, dy = int64 shape.DimX, int64 shape.DimY
-    let inProj = torch.nn.Linear(dx + dy + 1L, int64 shape.Width)
+    let nFeatures = InputFeatures.count shape.InputFeatures dx dy
+    let inProj = torch.nn.Linear(dx + dy + 1L + nFeatures, int64 shape.Width)
     let absentY = torch.nn.Parameter(torch.zeros(dy))
     let trunk = new DenoiserTrunk(shape, shape.DimX)
     // the y embedding (YEmbedding): created only when used, so the default draws the same weights
     let yEmbedding =
-        if shape.YEmbedding then Some (torch.nn.Linear(dy + 1L, int64 shape.Width), torch.nn.Linear(int64 shape.Width, int64 shape.Width))
+        if shape.YEmbedding then Some (torch.nn.Linear(dy + 1L + InputFeatures.yCount shape.InputFeatures dy, int64 shape.Width), torch.nn.Linear(int64 shape.Width, int64 shape.Width))
         else None
     // the linear base (buffers: saved with the weights, never trained); identity / zero until set
     let baseU = torch.eye(dx)
@@ -223,11 +276,19 @@ type DenoiserNet(shape: NetworkShape) as this =
     member _.Predict(z: Tensor, a: Tensor, y: Tensor, present: Tensor) : Tensor =
         let yIn = torch.where (present.unsqueeze 1L, y, absentY.expand_as y)
         let flag = present.``to``(z.dtype).unsqueeze 1L
+        let features = InputFeatures.compute shape.InputFeatures z yIn
+        // y's columns are the last yCount of the features (Radial: [‖z‖², ‖y‖²]; Squares: [z², y²])
+        let yFeatures =
+            let k = InputFeatures.yCount shape.InputFeatures dy
+            if k = 0L then null else features.narrow (1L, features.shape.[1] - k, k)
         let extra =
             match yEmbedding with
-            | Some (l1, l2) -> l2.forward (torch.nn.functional.silu (l1.forward (torch.cat ([| yIn; flag |], 1L))))
+            | Some (l1, l2) ->
+                let yIn' = if isNull yFeatures then torch.cat ([| yIn; flag |], 1L) else torch.cat ([| yIn; yFeatures; flag |], 1L)
+                l2.forward (torch.nn.functional.silu (l1.forward yIn'))
             | None -> null
-        let learned = trunk.Forward(inProj.forward (torch.cat ([| z; yIn; flag |], 1L)), a, extra)
+        let input = if isNull features then torch.cat ([| z; yIn; flag |], 1L) else torch.cat ([| z; yIn; features; flag |], 1L)
+        let learned = trunk.Forward(inProj.forward input, a, extra)
         if shape.LinearBase then
             let a1 = a.unsqueeze 1L
             let alpha, sigma = Channel.signalScale a1, Channel.noiseScale a1
@@ -284,7 +345,7 @@ module Network =
         Checks.requirePositiveInt "dimX" dimX
         Checks.requirePositiveInt "dimY" dimY
         Checks.requirePositiveInt "width" width
-        { DimX = dimX; DimY = dimY; Width = width; Blocks = 3; Frequencies = 16; LinearBase = false; YEmbedding = false }
+        { DimX = dimX; DimY = dimY; Width = width; Blocks = 3; Frequencies = 16; LinearBase = false; YEmbedding = false; InputFeatures = PlainInput }
 
     /// The network as a Denoiser (inference: no_grad; call inside a dispose scope or dispose
     /// the result). Unconditional calls pass the "absent" flag.

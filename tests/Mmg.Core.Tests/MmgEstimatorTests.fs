@@ -244,10 +244,12 @@ let ``an estimator-specific option the estimator does not read is refused, namin
     refused (fun () -> box (Registry.create "infonce" (withExtra [ "hiden", "8" ]))) "hiden" [ "hidden" ]
     refused (fun () -> box (CmiRegistry.create "mmg-cmi-debiased" (withExtra [ "folds", "5" ]))) "folds" [ "patience" ]
     refused (fun () -> box (CmiRegistry.create "mmg-cmi-debiased" (withExtra [ "y-embedding", "1" ]))) "y-embedding" [ "blocks" ]
+    refused (fun () -> box (CmiRegistry.create "mmg-cmi-debiased" (withExtra [ "input-features", "radial" ]))) "input-features" [ "blocks" ]
     refused (fun () -> box (MmgEstimator("mmg-debiased", withExtra [ "y-embedding", "2" ]))) "y-embedding" [ "1 (on), 0 (off) or auto" ]
+    refused (fun () -> box (MmgEstimator("mmg-debiased", withExtra [ "input-features", "cubes" ]))) "input-features" [ "plain, radial or squares"; "'cubes'" ]
     refused (fun () -> box (CmiRegistry.create "ksg-cmi" (withExtra [ "ks", "3,5" ]))) "ks" [ "k" ]
     // the keys each reads are accepted
-    MmgEstimator("mmg-debiased", withExtra [ for k in MmgEstimator.OptionKeys -> k, (match k with "validation" | "defensive-share" | "drop-probability" -> "0.2" | "normal-scores" -> "16" | _ -> "1") ]) |> ignore
+    MmgEstimator("mmg-debiased", withExtra [ for k in MmgEstimator.OptionKeys -> k, (match k with "validation" | "defensive-share" | "drop-probability" -> "0.2" | "normal-scores" -> "16" | "input-features" -> "radial" | _ -> "1") ]) |> ignore
     // and a value out of range is refused when the estimator is made, before anything trains
     for key, value, says in [ "validation", "0.7", "[0, 0.5)"; "normal-scores", "1", "at least 2 knots"; "normal-scores", "gaussian", "auto, off (0)"; "patience", "0", "at least 1"
                               "defensive-share", "1", "[0, 1)"; "train-weighted", "yes", "1, 0 or adapted"; "linear-base", "on", "1 (on), 0 (off) or auto (on from 20 columns)"

@@ -138,6 +138,41 @@ let ``the y embedding adds two layers after the shared ones, and y reaches the o
     Assert.True(moved embedded > 1e-4f, sprintf "y moved the embedded network's prediction by only %g" (moved embedded))
 
 [<Fact>]
+let ``input features are the centred mean squares (radial) or squares of z and y, and widen only the input layers`` () =
+    use g = generator 45
+    use z = torch.randn([| 8L; 3L |], generator = g)
+    use y = torch.randn([| 8L; 2L |], generator = g)
+    use _ = torch.NewDisposeScope()
+    Assert.True(isNull (InputFeatures.compute PlainInput z y))
+    let radial = InputFeatures.compute Radial z y
+    Assert.Equal<int64[]>([| 8L; 2L |], radial.shape)
+    let squares = InputFeatures.compute Squares z y
+    Assert.Equal<int64[]>([| 8L; 5L |], squares.shape)
+    let zs, ys = z.data<float32>().ToArray(), y.data<float32>().ToArray()
+    for i in 0 .. 7 do
+        let ms (v: float32[]) d = (Array.sumBy (fun u -> float u * float u) v.[i * d .. i * d + d - 1]) / float d - 1.0
+        Assert.Equal(ms zs 3, float (radial.[int64 i, 0L].item<float32> ()), 5)
+        Assert.Equal(ms ys 2, float (radial.[int64 i, 1L].item<float32> ()), 5)
+        Assert.Equal(float zs.[i * 3 + 2] * float zs.[i * 3 + 2] - 1.0, float (squares.[int64 i, 2L].item<float32> ()), 5)
+        Assert.Equal(float ys.[i * 2 + 1] * float ys.[i * 2 + 1] - 1.0, float (squares.[int64 i, 4L].item<float32> ()), 5)
+    // each extra column adds one input weight per width unit, in the input projection and (for
+    // y's columns) in the y embedding
+    let w = 16
+    use plain = new DenoiserNet({ Network.shape 3 2 w with YEmbedding = true })
+    use withRadial = new DenoiserNet({ Network.shape 3 2 w with YEmbedding = true; InputFeatures = Radial })
+    use withSquares = new DenoiserNet({ Network.shape 3 2 w with YEmbedding = true; InputFeatures = Squares })
+    Assert.Equal(plain.ParameterCount + int64 ((2 + 1) * w), withRadial.ParameterCount)
+    Assert.Equal(plain.ParameterCount + int64 ((5 + 2) * w), withSquares.ParameterCount)
+    // and the networks run: one prediction of dim_x per row, with y present or absent
+    for net in [ withRadial; withSquares ] do
+        use p1 = Network.asDenoiser net z (torch.zeros([| 8L |])) (Some y)
+        use p0 = Network.asDenoiser net z (torch.zeros([| 8L |])) None
+        Assert.Equal<int64[]>([| 8L; 3L |], p1.shape)
+        Assert.Equal<int64[]>([| 8L; 3L |], p0.shape)
+    Assert.Throws<ArgumentException>(fun () -> InputFeatures.parse "cube" |> ignore) |> ignore
+    Assert.Equal(PlainInput, InputFeatures.parse null)
+
+[<Fact>]
 let ``the log-SNR density is not adapted to a gap below the threshold`` () =
     // Independent data: the linear base carries no dependence (shrinkage) and the trunk is zero,
     // so the preliminary gap is ≈ 0 and q must come back unchanged (no fit to noise).
