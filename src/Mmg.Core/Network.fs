@@ -209,7 +209,8 @@ module LinearGaussian =
         uU, lU, uC, lC, b.``to``(torch.ScalarType.Float32).MoveToOuterDisposeScope(), c
 
 /// Conditional noise predictor ε̂(z, a, y) of the paper's kind: input projection of
-/// [z, y-or-absent, present-flag], then the shared trunk (learned log-SNR embedding, residual
+/// [z, y-or-absent, present-flag] (with shape.InputFeatures, their extra columns before the flag),
+/// then the shared trunk (learned log-SNR embedding, residual
 /// MLP blocks with GroupNorm and SiLU, output of dim_x). "y absent" is an explicit flag plus a
 /// learned stand-in vector, never y = 0 (0 is a common value of standardised y).
 /// With shape.LinearBase the trunk learns only a residual: the output is the best linear
