@@ -64,19 +64,13 @@ type InputFeatures =
     | Squares
 
 module InputFeatures =
-    /// Number of extra columns for dx, dy.
-    let count (f: InputFeatures) (dx: int64) (dy: int64) =
-        match f with
-        | PlainInput -> 0L
-        | Radial -> 2L
-        | Squares -> dx + dy
-
-    /// Number of those columns computed from y alone (they also enter the y embedding).
-    let yCount (f: InputFeatures) (dy: int64) =
+    /// Number of extra columns computed from a block of d columns (z or y): none, its mean
+    /// square, or its d squares. The y block's also enter the y embedding.
+    let columns (f: InputFeatures) (d: int64) =
         match f with
         | PlainInput -> 0L
         | Radial -> 1L
-        | Squares -> dy
+        | Squares -> d
 
     /// The option's text.
     let text =
@@ -221,13 +215,12 @@ module LinearGaussian =
 type DenoiserNet(shape: NetworkShape) as this =
     inherit torch.nn.Module("DenoiserNet")
     let dx, dy = int64 shape.DimX, int64 shape.DimY
-    let nFeatures = InputFeatures.count shape.InputFeatures dx dy
-    let inProj = torch.nn.Linear(dx + dy + 1L + nFeatures, int64 shape.Width)
+    let inProj = torch.nn.Linear(dx + dy + 1L + InputFeatures.columns shape.InputFeatures dx + InputFeatures.columns shape.InputFeatures dy, int64 shape.Width)
     let absentY = torch.nn.Parameter(torch.zeros(dy))
     let trunk = new DenoiserTrunk(shape, shape.DimX)
     // the y embedding (YEmbedding): created only when used, so the default draws the same weights
     let yEmbedding =
-        if shape.YEmbedding then Some (torch.nn.Linear(dy + 1L + InputFeatures.yCount shape.InputFeatures dy, int64 shape.Width), torch.nn.Linear(int64 shape.Width, int64 shape.Width))
+        if shape.YEmbedding then Some (torch.nn.Linear(dy + 1L + InputFeatures.columns shape.InputFeatures dy, int64 shape.Width), torch.nn.Linear(int64 shape.Width, int64 shape.Width))
         else None
     // the linear base (buffers: saved with the weights, never trained); identity / zero until set
     let baseU = torch.eye(dx)
@@ -278,9 +271,9 @@ type DenoiserNet(shape: NetworkShape) as this =
         let yIn = torch.where (present.unsqueeze 1L, y, absentY.expand_as y)
         let flag = present.``to``(z.dtype).unsqueeze 1L
         let features = InputFeatures.compute shape.InputFeatures z yIn
-        // y's columns are the last yCount of the features (Radial: [‖z‖², ‖y‖²]; Squares: [z², y²])
+        // y's columns are the last of the features (Radial: [‖z‖², ‖y‖²]; Squares: [z², y²])
         let yFeatures =
-            let k = InputFeatures.yCount shape.InputFeatures dy
+            let k = InputFeatures.columns shape.InputFeatures dy
             if k = 0L then null else features.narrow (1L, features.shape.[1] - k, k)
         let extra =
             match yEmbedding with
