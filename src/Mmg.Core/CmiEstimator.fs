@@ -260,7 +260,7 @@ type CmiEstimator(variant: string, options: EstimatorOptions) =
         if not (Array.contains variant CmiEstimator.Variants) then
             invalidArg "variant" (sprintf "unknown MMG-CMI variant '%s'; use %s." variant (String.Join(", ", CmiEstimator.Variants)))
         // MMG's options less cross-fitting and the y embedding (MI-only), plus the z-neighbourhood of the local-permutation test
-        Estimation.requireKnownOptions variant ((MmgEstimator.OptionKeys |> List.filter (fun k -> k <> "folds" && k <> "y-embedding" && k <> "input-features")) @ [ "k-perm" ]) options
+        Estimation.requireKnownOptions variant ((MmgEstimator.OptionKeys |> List.filter (fun k -> k <> "folds" && k <> "y-embedding" && k <> "input-features" && k <> "v-prediction")) @ [ "k-perm" ]) options
         MmgProfiles.resolve options 1 1 |> ignore
         MmgFitOptions.read options |> ignore
 
@@ -295,7 +295,7 @@ type CmiEstimator(variant: string, options: EstimatorOptions) =
         CmiData.validate p.BatchSize x y z
         // CmiDenoiserNet has no y embedding and no input features (the options are refused above),
         // so the shape must not say so
-        let fit = { MmgFitOptions.read options with YEmbedding = Some false; InputFeatures = PlainInput }
+        let fit = { MmgFitOptions.read options with YEmbedding = Some false; InputFeatures = PlainInput; VPrediction = false }
         let f = MmgFit.run (CmiFit.network dimZ) fit p x [| y; z |] [ "dim_z", box dimZ ] progress
         let sx, sy, sz = f.Standardizers.[0], f.Standardizers.[1], f.Standardizers.[2]
         new CmiModel(f.Shape, dimZ, f.FixedNet, f.AdaptiveNet, f.FixedQ, f.AdaptiveQ, sx, sy, sz, f.Device, f.Settings)

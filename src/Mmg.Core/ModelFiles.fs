@@ -26,6 +26,8 @@ type MmgModelInfo =
       YEmbedding: bool
       /// NetworkShape.InputFeatures as its option text (null, "plain", in files written before it existed).
       InputFeatures: string
+      /// NetworkShape.VPrediction (false in files written before it existed).
+      VPrediction: bool
       MeanX: float[]
       StdX: float[]
       MeanY: float[]
@@ -176,6 +178,7 @@ module ModelFiles =
           LinearBase = shape.LinearBase
           YEmbedding = shape.YEmbedding
           InputFeatures = InputFeatures.text shape.InputFeatures
+          VPrediction = shape.VPrediction
           MeanX = stdX.Mean; StdX = stdX.Std; MeanY = stdY.Mean; StdY = stdY.Std
           MarginalsX = stdX.Marginals; MarginalsY = stdY.Marginals
           FixedQ = LogSnr.toArray fixedQ; AdaptiveQ = LogSnr.toArray adaptiveQ
@@ -184,7 +187,7 @@ module ModelFiles =
 
     /// The network shape model.json describes.
     let shapeOf (info: MmgModelInfo) : NetworkShape =
-        { DimX = info.DimX; DimY = info.DimY; Width = info.Width; Blocks = info.Blocks; Frequencies = info.Frequencies; LinearBase = info.LinearBase; YEmbedding = info.YEmbedding; InputFeatures = InputFeatures.parse info.InputFeatures }
+        { DimX = info.DimX; DimY = info.DimY; Width = info.Width; Blocks = info.Blocks; Frequencies = info.Frequencies; LinearBase = info.LinearBase; YEmbedding = info.YEmbedding; InputFeatures = InputFeatures.parse info.InputFeatures; VPrediction = info.VPrediction }
 
     let private orNone (m: Data.MarginalScores[]) = if isNull m then [||] else m
 

@@ -113,7 +113,13 @@ type NetworkShape =
       /// learned embedding added to the log-SNR one, besides the input concatenation.
       YEmbedding: bool
       /// Extra input features (InputFeatures; PlainInput by default).
-      InputFeatures: InputFeatures }
+      InputFeatures: InputFeatures
+      /// Whether the learned part is a velocity (v-prediction, Salimans & Ho 2022): ε̂ = skip +
+      /// α·(learned), the skip being σ·z (the noise predictor of independent unit-variance
+      /// columns) or, with LinearBase, the linear base; instead of ε̂ = (learned) [+ base]. At low
+      /// SNR (α → 0) the prediction then tends to the skip without the network having to
+      /// reproduce it. False for the plain network.
+      VPrediction: bool }
 
 /// The part every denoiser here shares after its input projection: the learned log-SNR
 /// embedding (fixed log-spaced sinusoids → Linear → SiLU → Linear), the residual MLP blocks with
@@ -283,6 +289,14 @@ type DenoiserNet(shape: NetworkShape) as this =
             | None -> null
         let input = if isNull features then torch.cat ([| z; yIn; flag |], 1L) else torch.cat ([| z; yIn; features; flag |], 1L)
         let learned = trunk.Forward(inProj.forward input, a, extra)
+        // v-prediction: the learned part is scaled by α and added to a skip, the linear base where
+        // it is on (below), else σ·z
+        let learned =
+            if shape.VPrediction then
+                let a1 = a.unsqueeze 1L
+                let scaled = Channel.signalScale a1 * learned
+                if shape.LinearBase then scaled else Ops.add (Channel.noiseScale a1 * z) scaled
+            else learned
         if shape.LinearBase then
             let a1 = a.unsqueeze 1L
             let alpha, sigma = Channel.signalScale a1, Channel.noiseScale a1
@@ -339,7 +353,7 @@ module Network =
         Checks.requirePositiveInt "dimX" dimX
         Checks.requirePositiveInt "dimY" dimY
         Checks.requirePositiveInt "width" width
-        { DimX = dimX; DimY = dimY; Width = width; Blocks = 3; Frequencies = 16; LinearBase = false; YEmbedding = false; InputFeatures = PlainInput }
+        { DimX = dimX; DimY = dimY; Width = width; Blocks = 3; Frequencies = 16; LinearBase = false; YEmbedding = false; InputFeatures = PlainInput; VPrediction = false }
 
     /// The network as a Denoiser (inference: no_grad; call inside a dispose scope or dispose
     /// the result). Unconditional calls pass the "absent" flag.

@@ -245,6 +245,7 @@ let ``an estimator-specific option the estimator does not read is refused, namin
     refused (fun () -> box (CmiRegistry.create "mmg-cmi-debiased" (withExtra [ "folds", "5" ]))) "folds" [ "patience" ]
     refused (fun () -> box (CmiRegistry.create "mmg-cmi-debiased" (withExtra [ "y-embedding", "1" ]))) "y-embedding" [ "blocks" ]
     refused (fun () -> box (CmiRegistry.create "mmg-cmi-debiased" (withExtra [ "input-features", "radial" ]))) "input-features" [ "blocks" ]
+    refused (fun () -> box (CmiRegistry.create "mmg-cmi-debiased" (withExtra [ "v-prediction", "1" ]))) "v-prediction" [ "blocks" ]
     refused (fun () -> box (MmgEstimator("mmg-debiased", withExtra [ "y-embedding", "2" ]))) "y-embedding" [ "1 (on), 0 (off) or auto" ]
     refused (fun () -> box (MmgEstimator("mmg-debiased", withExtra [ "input-features", "cubes" ]))) "input-features" [ "plain, radial or squares"; "'cubes'" ]
     refused (fun () -> box (CmiRegistry.create "ksg-cmi" (withExtra [ "ks", "3,5" ]))) "ks" [ "k" ]

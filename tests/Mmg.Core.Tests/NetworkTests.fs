@@ -173,6 +173,35 @@ let ``input features are the centred mean squares (radial) or squares of z and y
     Assert.Equal(PlainInput, InputFeatures.parse null)
 
 [<Fact>]
+let ``v-prediction outputs sigma times z plus alpha times the plain network's output`` () =
+    // Two networks drawn from the same seed have the same weights (the flag adds none); with
+    // v-prediction the output is σ·z + α·(what the plain network outputs), for y present and
+    // absent. A missing α, σ in the wrong place or the skip on the wrong input is off by O(1).
+    use g = generator 46
+    use z = torch.randn([| 12L; 3L |], generator = g)
+    use y = torch.randn([| 12L; 2L |], generator = g)
+    use a = torch.linspace(-8.0, 8.0, 12L)
+    torch.manual_seed 7L |> ignore
+    use plain = new DenoiserNet({ Network.shape 3 2 16 with YEmbedding = true })
+    torch.manual_seed 7L |> ignore
+    use velocity = new DenoiserNet({ Network.shape 3 2 16 with YEmbedding = true; VPrediction = true })
+    Assert.Equal(plain.ParameterCount, velocity.ParameterCount)
+    use _ = torch.NewDisposeScope()
+    let alpha, sigma = Channel.signalScale (a.unsqueeze 1L), Channel.noiseScale (a.unsqueeze 1L)
+    for given in [ Some y; None ] do
+        let p = Network.asDenoiser plain z a given
+        let v = Network.asDenoiser velocity z a given
+        let expected = sigma * z + alpha * p
+        let err = (v - expected).abs().max().item<float32> ()
+        Assert.True(err < 1e-5f, sprintf "v-prediction differs from σ·z + α·plain by %g" err)
+        // the plain output is not itself σ·z, so the check above has something to tell apart
+        Assert.True((p - sigma * z).abs().max().item<float32> () > 1e-2f)
+    // a zero trunk leaves exactly the skip σ·z: the predictor of independent unit columns
+    velocity.ZeroTrunkOutput()
+    let v0 = Network.asDenoiser velocity z a (Some y)
+    Assert.True((v0 - sigma * z).abs().max().item<float32> () < 1e-6f)
+
+[<Fact>]
 let ``the log-SNR density is not adapted to a gap below the threshold`` () =
     // Independent data: the linear base carries no dependence (shrinkage) and the trunk is zero,
     // so the preliminary gap is ≈ 0 and q must come back unchanged (no fit to noise).
