@@ -111,7 +111,12 @@ let yRawMeans =
     toT(yr).matmul (b.t ())
 let quad (u: Tensor) (prec: Tensor) = (u.matmul prec * u).sum(-1L)
 
+let den = model.Denoiser true
+let ySt = let _, ys = model.Prepare(xt, yt) in ys
 let oracle, oracleHigh = Array.zeroCreate grid.Length, Array.zeroCreate grid.Length
+// the adaptive model's errors against the exact predictors, E‖ε̂ − E[ε|·]‖², per path, and its
+// difference form E‖ε − ε̂_u‖² − E‖ε − ε̂_c‖² on the same noisy rows
+let errU, errC, diffHere = Array.zeroCreate grid.Length, Array.zeroCreate grid.Length, Array.zeroCreate grid.Length
 let essU, essC, essH = Array.zeroCreate grid.Length, Array.zeroCreate grid.Length, Array.zeroCreate grid.Length
 let g = new torch.Generator(uint64 (seed + 4000))
 let median (v: ResizeArray<float>) = Seq.sort v |> Seq.item (v.Count / 2)
@@ -120,7 +125,7 @@ for gi, a in Array.indexed grid do
     use _ = torch.NewDisposeScope()
     let alpha, sigma = Math.Sqrt(1.0 / (1.0 + Math.Exp(-a))), Math.Sqrt(1.0 / (1.0 + Math.Exp a))
     let eu, ec, eh = ResizeArray<float>(), ResizeArray<float>(), ResizeArray<float>()
-    let mutable acc, accH, cnt = 0.0, 0.0, 0
+    let mutable acc, accH, cnt, eU, eC, dH = 0.0, 0.0, 0, 0.0, 0.0, 0.0
     for _ in 1 .. 2 do
         let eps = torch.randn([| int64 n; int64 d |], dtype = torch.ScalarType.Float64, generator = g)
         let z = alpha * xsT + sigma * eps
@@ -146,8 +151,25 @@ for gi, a in Array.indexed grid do
             let hu = torch.bmm(wu.unsqueeze 1L, prop).squeeze 1L
             let hc = torch.bmm(wc.unsqueeze 1L, prop).squeeze 1L
             accH <- accH + ((alpha / sigma) ** 2.0) * (hc - hu).square().sum().item<float> ()
-            eh.AddRange(wc.square().sum(1L).reciprocal().data<float>().ToArray())
+            let essh = wc.square().sum(1L).reciprocal ()
+            eh.AddRange(essh.data<float>().ToArray())
+            // the exact predictors from the less degenerate sampler, row by row
+            let essc = w.square().sum(1L).reciprocal ()
+            let usePrior = (essc.ge essh).unsqueeze 1L
+            let xu, xc = torch.where(usePrior, mu, hu), torch.where(usePrior, muC, hc)
+            let epsU, epsC = (zk - alpha * xu) / sigma, (zk - alpha * xc) / sigma
+            let z32 = zk.``to`` torch.ScalarType.Float32
+            let a32 = torch.ones([| int64 k |], dtype = torch.ScalarType.Float32) * a
+            let pu = (den z32 a32 None).``to`` torch.ScalarType.Float64
+            let pc = (den z32 a32 (Some (ySt.narrow(0L, int64 start, int64 k)))).``to`` torch.ScalarType.Float64
+            eU <- eU + (pu - epsU).square().sum().item<float> ()
+            eC <- eC + (pc - epsC).square().sum().item<float> ()
+            let e = eps.narrow(0L, int64 start, int64 k)
+            dH <- dH + ((e - pu).square().sum() - (e - pc).square().sum()).item<float> ()
             cnt <- cnt + k
+    errU.[gi] <- eU / float cnt
+    errC.[gi] <- eC / float cnt
+    diffHere.[gi] <- dH / float cnt
     oracle.[gi] <- acc / float cnt
     oracleHigh.[gi] <- accH / float cnt
     essU.[gi] <- median eu
@@ -156,11 +178,11 @@ for gi, a in Array.indexed grid do
 // per log-SNR, the sampler whose conditional weights are less degenerate
 let best = Array.init grid.Length (fun i -> if essC.[i] >= essH.[i] then oracle.[i] else oracleHigh.[i])
 let half (v: float[]) = 0.5 * Seq.sum (seq { for i in 1 .. grid.Length - 1 -> 0.5 * (v.[i] + v.[i - 1]) * (grid.[i] - grid.[i - 1]) })
-printfn "½∫ on [%.1f, %.1f]: oracle %.4f (prior sampler %.4f, likelihood sampler %.4f), model gap %.4f, model orthogonal gap %.4f (truth %.4f)" grid.[0] grid.[grid.Length - 1] (half best) (half oracle) (half oracleHigh) (half ev.Curves.Gap) (half ev.Curves.OrthogonalGap) task.TrueMI
+printfn "½∫ on [%.1f, %.1f]: oracle %.4f (prior sampler %.4f, likelihood sampler %.4f), model gap %.4f, model orthogonal gap %.4f; on the oracle's rows: model difference form %.4f, error of the unconditional path %.4f, of the conditional path %.4f (truth %.4f)" grid.[0] grid.[grid.Length - 1] (half best) (half oracle) (half oracleHigh) (half ev.Curves.Gap) (half ev.Curves.OrthogonalGap) (half diffHere) (half errU) (half errC) task.TrueMI
 let lines =
-    [ yield "task,seed,log_snr,oracle_gap,model_gap,model_orthogonal_gap,oracle_prior_sampler,oracle_likelihood_sampler,ess_prior_unconditional,ess_prior_conditional,ess_likelihood_conditional"
+    [ yield "task,seed,log_snr,oracle_gap,model_gap,model_orthogonal_gap,oracle_prior_sampler,oracle_likelihood_sampler,ess_prior_unconditional,ess_prior_conditional,ess_likelihood_conditional,model_difference_here,error_unconditional,error_conditional"
       for i in 0 .. grid.Length - 1 ->
-        sprintf "%s,%d,%.3f,%.5f,%.5f,%.5f,%.5f,%.5f,%.0f,%.0f,%.0f" taskId seed grid.[i] best.[i] ev.Curves.Gap.[i] ev.Curves.OrthogonalGap.[i] oracle.[i] oracleHigh.[i] essU.[i] essC.[i] essH.[i] ]
+        sprintf "%s,%d,%.3f,%.5f,%.5f,%.5f,%.5f,%.5f,%.0f,%.0f,%.0f,%.5f,%.5f,%.5f" taskId seed grid.[i] best.[i] ev.Curves.Gap.[i] ev.Curves.OrthogonalGap.[i] oracle.[i] oracleHigh.[i] essU.[i] essC.[i] essH.[i] diffHere.[i] errU.[i] errC.[i] ]
 File.WriteAllLines(out, lines)
 for l in lines do printfn "%s" l
 (model :> IDisposable).Dispose()

@@ -492,6 +492,13 @@ type MmgModel(shape: NetworkShape, fixedNet: DenoiserNet, adaptiveNet: DenoiserN
     member _.AdaptiveQ = adaptiveQ
     member _.Settings = settings
 
+    /// The noise predictor of the adaptive model (or of the fixed-q one), on standardised rows
+    /// (Prepare) on the model's device, for diagnostics such as scripts/oracle-gap.fsx.
+    member _.Denoiser(adaptive: bool) : Denoiser =
+        let net = if adaptive then adaptiveNet else fixedNet
+        net.eval ()
+        Network.asDenoiser net
+
     /// Standardised float32 tensors on the model's device.
     member _.Prepare(x: float[,], y: float[,]) =
         if Array2D.length2 x <> shape.DimX || Array2D.length2 y <> shape.DimY then
