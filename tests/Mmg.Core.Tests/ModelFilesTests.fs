@@ -139,6 +139,33 @@ type ModelFilesTests(models: SavedModels) =
         Assert.False(before.Shape.VPrediction)
 
     [<Fact>]
+    member _.``a model's Denoiser is the predictor its evaluation integrates, fixed or adaptive, also after loading`` () =
+        // Evaluate's curves come from the adaptive network with generator seed + 1 on the first
+        // rows; the same curves through model.Denoiser true must match them exactly, and the fixed
+        // network (trained on another density for fewer steps) must not.
+        let x, y = (Tasks.find "1v1-normal-0.75").Sample 400 4
+        let _, m = MmgEstimator("mmg-debiased", quick 4 60).EstimateWithModel(x, y, null, false)
+        use m = m
+        let dir = Path.Combine(scratch, "denoiser")
+        m.Save dir
+        use loaded = MmgModel.Load(dir, torch.CPU)
+        let xt, yt = (Tasks.find "1v1-normal-0.75").Sample 300 5
+        for model in [ m; loaded ] do
+            let ev = model.Evaluate(xt, yt, 2, 9, null, 7)
+            let xs, ys = model.Prepare(xt, yt)
+            use xs = xs
+            use ys = ys
+            let curve (adaptive: bool) =
+                use g = new torch.Generator(10UL)
+                let _, u, c, _, _ = Mmse.curves (model.Denoiser adaptive) g ev.Curves.LogSnr xs ys
+                u, c
+            let u, c = curve true
+            Assert.Equal<float[]>(ev.Curves.Unconditional, u)
+            Assert.Equal<float[]>(ev.Curves.Conditional, c)
+            let uf, _ = curve false
+            Assert.NotEqual<float[]>(u, uf)
+
+    [<Fact>]
     member _.``a defensive density and a conditional linear base survive the round trip exactly`` () =
         // untrained networks with the linear base set from data: what is saved is what is loaded
         let shape = { Network.shape 1 1 16 with LinearBase = true }
