@@ -11,7 +11,9 @@
 // (steps=N sets the fixed phase's steps; other keys are EstimatorOptions.Extra.)
 // TASK: spiral-multinormal-sparse-D-D-2-2.0 (D = 3 or 5). Writes one row per log-SNR: the model's
 // gap and orthogonal gap (adaptive model, 500 fresh rows × 4 draws), the oracle gap (the same
-// rows, 2 draws each) and the effective sample sizes of the two importance samplers.
+// rows, 2 draws each), the effective sample sizes of the importance samplers, and on the oracle's
+// noisy rows the model's difference form and each path's error E‖ε̂ − E[ε|·]‖² (difference form =
+// oracle gap + error_unconditional − error_conditional, up to the oracle's sampling error).
 #load "references.fsx"
 open System
 open System.IO
