@@ -7,8 +7,9 @@
 // with the model's held-out curves (MmgModel.Evaluate), and ½∫ oracle gap da is the truth up to
 // the grid's tails and the sampling error (printed as a check).
 // Build first: dotnet build src/Mmg.Cli -c Release
-//   dotnet fsi scripts/oracle-gap.fsx -- OUT.csv TASK SEED [OPTION=VALUE;...]
-// (steps=N sets the fixed phase's steps; other keys are EstimatorOptions.Extra.)
+//   dotnet fsi scripts/oracle-gap.fsx -- OUT.csv TASK SEED [OPTION=VALUE;...] [train]
+// (steps=N sets the fixed phase's steps; other keys are EstimatorOptions.Extra; pass "" for none.)
+// With `train` the rows are ones the model trained on (a generalisation check), not fresh ones.
 // TASK: spiral-multinormal-sparse-D-D-2-2.0 (D = 3 or 5). Writes one row per log-SNR: the model's
 // gap and orthogonal gap (adaptive model, 500 fresh rows × 4 draws), the oracle gap (the same
 // rows, 2 draws each), the effective sample sizes of the importance samplers, and on the oracle's
@@ -43,9 +44,19 @@ let est = MmgEstimator("mmg-debiased", { EstimatorOptions.Default with Seed = se
 let r, model = est.EstimateWithModel(x, y, null, false)
 printfn "estimate %.4f (truth %.4f), %.0f s" r.Variants.[4].Estimate task.TrueMI r.Seconds
 
-// fresh rows, the model's curves on them (4 copies of each row: 4 ε draws per row and log-SNR)
+// fresh rows (or, with ROWS = train, the first 500 rows the optimiser trained on, from the
+// estimator's own split), the model's curves on them (4 copies of each row: 4 ε draws per row and log-SNR)
 let n, copies = 500, 4
-let xt, yt = task.Sample n (seed + 1000)
+let onTrainingRows = args.Length > 4 && args.[4] = "train"
+let xt, yt =
+    if onTrainingRows then
+        let opts = { EstimatorOptions.Default with Seed = seed; Steps = steps; Extra = extra }
+        let p = MmgProfiles.resolve opts d d
+        let train, _ = Data.split seed p.TestFraction 10000
+        let fitRows, _ = EarlyStoppingOptions.split seed (MmgFitOptions.read opts).Validation train.Length p.BatchSize
+        let rows = fitRows |> Array.truncate n |> Array.map (fun i -> train.[i])
+        Array2D.init n d (fun i j -> x.[rows.[i], j]), Array2D.init n d (fun i j -> y.[rows.[i], j])
+    else task.Sample n (seed + 1000)
 let rep (a: float[,]) = Array2D.init (n * copies) (Array2D.length2 a) (fun i j -> a.[i % n, j])
 let ev = model.Evaluate(rep xt, rep yt, 1, seed, null, 41)
 let grid = ev.Curves.LogSnr
