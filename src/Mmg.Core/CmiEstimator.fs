@@ -293,7 +293,7 @@ type CmiEstimator(variant: string, options: EstimatorOptions) =
         let dimZ = Array2D.length2 z
         let p = CmiEstimator.Profile(options, Array2D.length2 x, Array2D.length2 y, dimZ)
         CmiData.validate p.BatchSize x y z
-        // CmiDenoiserNet has no y embedding and no input features (the options are refused above),
+        // CmiDenoiserNet has no y embedding, input features or v-prediction (the options are refused above),
         // so the shape must not say so
         let fit = { MmgFitOptions.read options with YEmbedding = Some false; InputFeatures = PlainInput; VPrediction = false }
         let f = MmgFit.run (CmiFit.network dimZ) fit p x [| y; z |] [ "dim_z", box dimZ ] progress
