@@ -289,21 +289,18 @@ type DenoiserNet(shape: NetworkShape) as this =
             | None -> null
         let input = if isNull features then torch.cat ([| z; yIn; flag |], 1L) else torch.cat ([| z; yIn; features; flag |], 1L)
         let learned = trunk.Forward(inProj.forward input, a, extra)
-        // v-prediction: the learned part is scaled by α and added to a skip, the linear base where
-        // it is on (below), else σ·z
-        let learned =
-            if shape.VPrediction then
-                let a1 = a.unsqueeze 1L
-                let scaled = Channel.signalScale a1 * learned
-                if shape.LinearBase then scaled else Ops.add (Channel.noiseScale a1 * z) scaled
-            else learned
-        if shape.LinearBase then
+        if not (shape.VPrediction || shape.LinearBase) then learned
+        else
             let a1 = a.unsqueeze 1L
             let alpha, sigma = Channel.signalScale a1, Channel.noiseScale a1
-            let unconditional = LinearGaussian.predict baseU baseLambda alpha sigma z
-            let conditional = LinearGaussian.predict condU condLambda alpha sigma (Ops.sub z (alpha * y.matmul (regression.t ())))
-            Ops.add learned (torch.where (present.unsqueeze 1L, conditional, unconditional))
-        else learned
+            // v-prediction: the learned part is scaled by α and sits on a skip, the linear base where
+            // it is on, else σ·z
+            let learned = if shape.VPrediction then alpha * learned else learned
+            if shape.LinearBase then
+                let unconditional = LinearGaussian.predict baseU baseLambda alpha sigma z
+                let conditional = LinearGaussian.predict condU condLambda alpha sigma (Ops.sub z (alpha * y.matmul (regression.t ())))
+                Ops.add learned (torch.where (present.unsqueeze 1L, conditional, unconditional))
+            else Ops.add (sigma * z) learned
 
     /// Number of trainable parameters.
     member this.ParameterCount = this.parameters () |> Seq.sumBy (fun p -> p.numel ())
