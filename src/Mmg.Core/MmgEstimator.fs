@@ -19,6 +19,9 @@ type MmgProfile =
       /// 0 = from the data dimension (Network.defaultWidth).
       Width: int
       EmaDecay: float
+      /// Decoupled weight decay of the weight matrices (AdamOptimizer.WeightDecay; option
+      /// `weight-decay`, 0 = plain Adam).
+      WeightDecay: float
       DropProbability: float
       PlateauPatience: int
       /// Independent (a, ε) draws per test row at estimation time.
@@ -42,6 +45,7 @@ module MmgProfiles =
           LearningRate = 2e-3
           Width = 64
           EmaDecay = 0.999
+          WeightDecay = 0.0
           DropProbability = 0.5
           PlateauPatience = 2000
           Repeats = 10
@@ -66,6 +70,7 @@ module MmgProfiles =
           LearningRate = (if small then 1e-3 else 2e-3)
           Width = 0
           EmaDecay = 0.999
+          WeightDecay = 0.0
           DropProbability = 0.5
           PlateauPatience = 20000
           Repeats = 10
@@ -116,6 +121,14 @@ module MmgProfiles =
             BatchSize = Estimation.orDefault options.BatchSize p.BatchSize
             LearningRate = Estimation.orDefaultF options.LearningRate p.LearningRate
             Width = Estimation.extraInt options "width" p.Width |> atLeast "width" 0 " (0 = by the data's dimension)"
+            EmaDecay =
+                let d = Estimation.extraFloat options "ema-decay" p.EmaDecay
+                if not (d >= 0.0 && d < 1.0) then invalidArg "ema-decay" (sprintf "option 'ema-decay' must lie in [0, 1), got %g." d)
+                d
+            WeightDecay =
+                let d = Estimation.extraFloat options "weight-decay" p.WeightDecay
+                if not (d >= 0.0 && d < 1.0) then invalidArg "weight-decay" (sprintf "option 'weight-decay' must lie in [0, 1) (a decoupled decay per unit of learning rate), got %g." d)
+                d
             Repeats = Estimation.extraInt options "repeats" p.Repeats |> atLeast "repeats" 1 ""
             PlateauPatience = Estimation.extraInt options "plateau-patience" p.PlateauPatience |> atLeast "plateau-patience" 1 " step"
             DropProbability =
@@ -353,6 +366,7 @@ module MmgFit =
               DropProbability = p.DropProbability; PlateauPatience = p.PlateauPatience; MinLearningRate = 1e-5 }
         use trainer = new DenoiserTrainer(net, ema, network.Predict net, cfg, o.Seed)
         trainer.Schedule <- o.Schedule
+        trainer.WeightDecay <- p.WeightDecay
         trainer.Overtime <- { Share = p.Overtime; Patience = EarlyStoppingOptions.OvertimePatience }
         let weighting = o.TrainWeighted
         // one phase of at most `steps` steps with q, early-stopped on the held-out rows when there are any
@@ -392,7 +406,7 @@ module MmgFit =
             Estimation.settings
                 ([ "profile", box p.Name; "steps", box p.Steps; "adapt_steps", box p.AdaptSteps; "batch_size", box p.BatchSize
                    "learning_rate", box p.LearningRate; "final_learning_rate", box trainer.LearningRate; "plateau_patience", box p.PlateauPatience; "width", box width
-                   "blocks", box shape.Blocks; "ema_decay", box p.EmaDecay; "drop_probability", box p.DropProbability
+                   "blocks", box shape.Blocks; "ema_decay", box p.EmaDecay; "weight_decay", box p.WeightDecay; "drop_probability", box p.DropProbability
                    "repeats", box p.Repeats; "test_fraction", box p.TestFraction; "seed", box o.Seed
                    "device", box (string device); "fixed_q", box (q2 p.FixedQ); "adaptive_q", box (q2 adaptiveQ)
                    "range_widening_rounds", box rounds; "held_out_gap", box (String.Join("; ", gates)); "schedule", box (sprintf "%A" trainer.Schedule |> fun t -> t.ToLowerInvariant())
@@ -598,7 +612,7 @@ type MmgEstimator(variant: string, options: EstimatorOptions) =
 
     /// The estimator-specific options (EstimatorOptions.Extra) MMG reads; others are refused.
     static member OptionKeys =
-        [ "adapt-steps"; "normal-scores"; "width"; "repeats"; "drop-probability"; "plateau-patience"; "linear-base"; "zero-init"; "y-embedding"; "input-features"; "v-prediction"; "blocks"; "cosine"; "validation"; "patience"; "overtime"; "defensive-share"; "train-weighted"; "folds"; "permutations" ]
+        [ "adapt-steps"; "normal-scores"; "width"; "repeats"; "ema-decay"; "weight-decay"; "drop-probability"; "plateau-patience"; "linear-base"; "zero-init"; "y-embedding"; "input-features"; "v-prediction"; "blocks"; "cosine"; "validation"; "patience"; "overtime"; "defensive-share"; "train-weighted"; "folds"; "permutations" ]
 
     /// The variant names, default last.
     /// `mmg-debiased` is ½(difference + orthogonal) of the adaptive model: on held-out rows a

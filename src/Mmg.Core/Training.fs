@@ -194,6 +194,9 @@ type AdamOptimizer(parameters: Modules.Parameter[], learningRate: float) =
     let moment2 = values |> Array.map (fun v -> torch.zeros_like(v).DetachFromDisposeScope())
     let mutable steps = 0L
     let mutable rate = learningRate
+    let mutable weightDecay = 0.0
+    // decoupled weight decay shrinks the weight matrices only (not biases, norms or stand-ins)
+    let matrices = parameters |> Array.filter (fun p -> p.dim () >= 2L)
 
     /// The learning rate of the next step (> 0).
     member _.LearningRate
@@ -201,6 +204,14 @@ type AdamOptimizer(parameters: Modules.Parameter[], learningRate: float) =
         and set (v: float) =
             Checks.requirePositive "LearningRate" v
             rate <- v
+
+    /// Decoupled weight decay λ (AdamW): before each update every weight matrix (a parameter of
+    /// two or more dimensions) is multiplied by 1 − rate·λ; ≥ 0, default 0 (plain Adam).
+    member _.WeightDecay
+        with get () = weightDecay
+        and set (v: float) =
+            if not (v >= 0.0 && v < 1.0) then invalidArg "WeightDecay" (sprintf "the weight decay must lie in [0, 1), got %g." v)
+            weightDecay <- v
 
     /// Steps taken.
     member _.Steps = steps
@@ -231,6 +242,9 @@ type AdamOptimizer(parameters: Modules.Parameter[], learningRate: float) =
         // Scalar::toFloat; seen once in 20 000-step runs). Every Scalar here is ours and disposed.
         use one = (1.0).ToScalar()
         use size = (-(rate / correction1)).ToScalar()
+        if weightDecay > 0.0 then
+            use keep = (1.0 - rate * weightDecay).ToScalar()
+            for m in matrices do m.mul_(keep) |> ignore
         for i in 0 .. values.Length - 1 do
             let g = grads.[i]
             moment1.[i].mul_(b1).add_(g, alpha = a1) |> ignore
@@ -320,6 +334,8 @@ type TrainingLoop(parameters: seq<Modules.Parameter>, settings: LoopSettings, ?e
     member _.SmoothedLoss = smoothed
     /// Whether there is an EMA copy (then it is the copy early stopping scores and keeps).
     member _.HasEma = emaParameters.IsSome
+    /// The optimiser's decoupled weight decay (AdamOptimizer.WeightDecay; 0 unless set).
+    member _.WeightDecay with get () = optimizer.WeightDecay and set v = optimizer.WeightDecay <- v
 
     /// The learning-rate schedule; a change applies from the next step (Plateau needs
     /// PlateauPatience ≥ 1 and MinLearningRate ≥ 0 in the settings).
@@ -532,6 +548,8 @@ type DenoiserTrainer(net: torch.nn.Module, ema: torch.nn.Module, predict: Predic
     member _.Schedule with get () = loop.Schedule and set v = loop.Schedule <- v
     /// How far an early-stopped phase may run past its budget (the loop's Overtime).
     member _.Overtime with get () = loop.Overtime and set v = loop.Overtime <- v
+    /// The optimiser's decoupled weight decay (the loop's WeightDecay).
+    member _.WeightDecay with get () = loop.WeightDecay and set v = loop.WeightDecay <- v
     member _.SmoothedLoss = loop.SmoothedLoss
     /// true (default): the ε-MSE is importance-weighted to a uniform average over q's range;
     /// false: the plain ε-MSE at a ~ q, so training effort follows q.

@@ -250,12 +250,13 @@ let ``an estimator-specific option the estimator does not read is refused, namin
     refused (fun () -> box (MmgEstimator("mmg-debiased", withExtra [ "input-features", "cubes" ]))) "input-features" [ "plain, radial or squares"; "'cubes'" ]
     refused (fun () -> box (CmiRegistry.create "ksg-cmi" (withExtra [ "ks", "3,5" ]))) "ks" [ "k" ]
     // the keys each reads are accepted
-    MmgEstimator("mmg-debiased", withExtra [ for k in MmgEstimator.OptionKeys -> k, (match k with "validation" | "defensive-share" | "drop-probability" -> "0.2" | "normal-scores" -> "16" | "input-features" -> "radial" | _ -> "1") ]) |> ignore
+    MmgEstimator("mmg-debiased", withExtra [ for k in MmgEstimator.OptionKeys -> k, (match k with "validation" | "defensive-share" | "drop-probability" | "ema-decay" | "weight-decay" -> "0.2" | "normal-scores" -> "16" | "input-features" -> "radial" | _ -> "1") ]) |> ignore
     // and a value out of range is refused when the estimator is made, before anything trains
     for key, value, says in [ "validation", "0.7", "[0, 0.5)"; "normal-scores", "1", "at least 2 knots"; "normal-scores", "gaussian", "auto, off (0)"; "patience", "0", "at least 1"
                               "defensive-share", "1", "[0, 1)"; "train-weighted", "yes", "1, 0 or adapted"; "linear-base", "on", "1 (on), 0 (off) or auto (on from 20 columns)"
                               "drop-probability", "1", "[0, 1)"; "width", "-8", "at least 0"; "repeats", "0", "at least 1"; "adapt-steps", "0", "at least 1"
-                              "blocks", "0", "at least 1"; "plateau-patience", "0", "at least 1 step"; "overtime", "-1", "[0, 10]" ] do
+                              "blocks", "0", "at least 1"; "plateau-patience", "0", "at least 1 step"; "overtime", "-1", "[0, 10]"
+                              "ema-decay", "1", "[0, 1)"; "weight-decay", "-0.1", "[0, 1)" ] do
         refused (fun () -> box (MmgEstimator("mmg-debiased", withExtra [ key, value ]))) key [ says ]
         refused (fun () -> box (CmiRegistry.create "mmg-cmi-debiased" (withExtra [ key, value ]))) key [ says ]
     Registry.create "ksg" (withExtra [ "k", "3"; "allow-discrete", "true" ]) |> ignore
@@ -279,6 +280,26 @@ let ``option plateau-patience sets how long the smoothed loss may stall before t
     let finalRate (s: Collections.Generic.IReadOnlyDictionary<string, string>) = float s.["final_learning_rate"]
     Assert.Equal(2e-3, finalRate patient, 12)
     Assert.True(finalRate impatient < 2e-3 / 4.0, sprintf "final rate %g with patience 1" (finalRate impatient))
+
+[<Fact>]
+let ``options ema-decay and weight-decay reach the fit and are recorded`` () =
+    // 80 + 40 quick steps: each option changes the trained EMA weights and so the estimate (an
+    // option that did not reach the fit would leave it bit for bit the default's), and the
+    // settings record the values used. The EMA's warm-up, min(decay, (1 + t)/(10 + t)), is below
+    // 0.99 for the first 890 steps, so only a decay below it can show in so short a run.
+    let x, y, _ = gaussianSamples 4 600 bivariate 1
+    let run (extra: (string * string) list) =
+        let r = (MmgEstimator("mmg", { options 4 80 with Extra = readOnlyDict (("validation", "0") :: extra) }) :> IMiEstimator).Estimate(x, y, null)
+        r.Estimate, r.Settings
+    let plain, sp = run []
+    let decayed, sd = run [ "weight-decay", "0.3" ]
+    let fast, se = run [ "ema-decay", "0.5" ]
+    Assert.Equal("0", sp.["weight_decay"])
+    Assert.Equal(string MmgProfiles.quick.EmaDecay, sp.["ema_decay"])
+    Assert.Equal("0.3", sd.["weight_decay"])
+    Assert.Equal("0.5", se.["ema_decay"])
+    Assert.NotEqual(plain, decayed)
+    Assert.NotEqual(plain, fast)
 
 [<Fact>]
 let ``option overtime lets the phases of a still-improving fit run past their budgets`` () =

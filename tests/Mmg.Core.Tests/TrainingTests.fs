@@ -272,3 +272,28 @@ let ``AdamOptimizer binds parameters and gradients to flat buffers by dtype`` ()
     Assert.Equal<float32[]>([| 0.9f; -2.1f; 2.9f |], values [ a ] |> Array.map (fun v -> MathF.Round(v, 5)))
     Assert.Equal<float[]>([| 0.6; 0.35 |], (use d = b.detach () in d.data<float>().ToArray()) |> Array.map (fun v -> Math.Round(v, 6)))
     Assert.Equal<float32[]>([| 7.0f; 8.0f |], values [ unused ])
+
+[<Fact>]
+let ``decoupled weight decay shrinks the weight matrices by 1 − rate·λ per step and leaves vectors alone`` () =
+    // With a zero gradient Adam's own update is exactly 0 (both moments stay 0), so one step
+    // changes a parameter only through the decay: a matrix is multiplied by 1 − 0.01·0.5, a
+    // vector (a bias, a norm's scale) is not touched. Without decay nothing moves.
+    let run (decay: float option) =
+        use m = torch.nn.Parameter(torch.ones(2L, 3L))
+        use v = torch.nn.Parameter(torch.ones(4L))
+        use loop = new TrainingLoop([ m; v ], LoopSettings.ConstantRate(0.01, 0.1))
+        decay |> Option.iter (fun d -> loop.WeightDecay <- d)
+        let step () =
+            use scope = torch.NewDisposeScope()
+            loop.Apply((m.sum() + v.sum()) * 0.0)
+        loop.Run(1, "test", null, step) |> ignore
+        values [ m ], values [ v ]
+    let m0, v0 = run None
+    Assert.All(Array.append m0 v0, fun x -> Assert.Equal(1.0f, x))
+    let m1, v1 = run (Some 0.5)
+    Assert.All(m1, fun x -> Assert.Equal(float32 (1.0 - 0.01 * 0.5), x, 6))
+    Assert.All(v1, fun x -> Assert.Equal(1.0f, x))
+    use p = parameter 2L
+    use loop = new TrainingLoop([ p ], LoopSettings.ConstantRate(0.01, 0.1))
+    let e = Assert.Throws<ArgumentException>(fun () -> loop.WeightDecay <- -0.1)
+    Assert.Contains("[0, 1)", e.Message)
