@@ -28,6 +28,8 @@ type MmgModelInfo =
       InputFeatures: string
       /// NetworkShape.VPrediction (false in files written before it existed).
       VPrediction: bool
+      /// NetworkShape.Gated (false in files written before it existed).
+      Gated: bool
       MeanX: float[]
       StdX: float[]
       MeanY: float[]
@@ -179,6 +181,7 @@ module ModelFiles =
           YEmbedding = shape.YEmbedding
           InputFeatures = InputFeatures.text shape.InputFeatures
           VPrediction = shape.VPrediction
+          Gated = shape.Gated
           MeanX = stdX.Mean; StdX = stdX.Std; MeanY = stdY.Mean; StdY = stdY.Std
           MarginalsX = stdX.Marginals; MarginalsY = stdY.Marginals
           FixedQ = LogSnr.toArray fixedQ; AdaptiveQ = LogSnr.toArray adaptiveQ
@@ -187,7 +190,7 @@ module ModelFiles =
 
     /// The network shape model.json describes.
     let shapeOf (info: MmgModelInfo) : NetworkShape =
-        { DimX = info.DimX; DimY = info.DimY; Width = info.Width; Blocks = info.Blocks; Frequencies = info.Frequencies; LinearBase = info.LinearBase; YEmbedding = info.YEmbedding; InputFeatures = InputFeatures.parse info.InputFeatures; VPrediction = info.VPrediction }
+        { DimX = info.DimX; DimY = info.DimY; Width = info.Width; Blocks = info.Blocks; Frequencies = info.Frequencies; LinearBase = info.LinearBase; YEmbedding = info.YEmbedding; InputFeatures = InputFeatures.parse info.InputFeatures; VPrediction = info.VPrediction; Gated = info.Gated }
 
     let private orNone (m: Data.MarginalScores[]) = if isNull m then [||] else m
 

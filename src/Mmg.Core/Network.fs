@@ -25,22 +25,31 @@ type FeatureGroupNorm(groups: int, width: int) as this =
         Ops.add (normed.reshape(n, int64 width) * weight) bias
 
 /// A residual MLP block with an additive log-SNR projection:
-/// h + W₂·SiLU(GN(W₁·SiLU(GN(h)) + T·emb)).
-type ResidualBlock(width: int, groups: int) as this =
+/// h + W₂·SiLU(GN(W₁·SiLU(GN(h)) + T·emb)); gated (NetworkShape.Gated), the hidden features are
+/// also multiplied by (1 + G·GN(h)), h + W₂·[SiLU(GN(u)) ⊙ (1 + G·GN(h))] (a GLU-style product,
+/// so products of the inputs — norms, a rotation by an angle that depends on them — are one
+/// layer away rather than approximated by curvature). The gate's layer is drawn after the
+/// others, so a block without it has the same weights as before it existed.
+type ResidualBlock(width: int, groups: int, gated: bool) as this =
     inherit torch.nn.Module<Tensor, Tensor, Tensor>("ResidualBlock")
     let norm1 = new FeatureGroupNorm(groups, width)
     let lin1 = torch.nn.Linear(int64 width, int64 width)
     let time = torch.nn.Linear(int64 width, int64 width)
     let norm2 = new FeatureGroupNorm(groups, width)
     let lin2 = torch.nn.Linear(int64 width, int64 width)
+    // empty unless gated (no parameters, no state-dict entries)
+    let gate = torch.nn.ModuleList<Linear>([| if gated then torch.nn.Linear(int64 width, int64 width) |])
     do this.RegisterComponents()
 
+    new(width: int, groups: int) = new ResidualBlock(width, groups, false)
 
     /// Call inside a dispose scope: intermediates are left to it.
     override _.forward(h: Tensor, emb: Tensor) =
-        let u = Ops.add (lin1.forward (torch.nn.functional.silu (norm1.forward h))) (time.forward emb)
-        let v = lin2.forward (torch.nn.functional.silu (norm2.forward u))
-        Ops.add h v
+        let n1 = norm1.forward h
+        let u = Ops.add (lin1.forward (torch.nn.functional.silu n1)) (time.forward emb)
+        let s = torch.nn.functional.silu (norm2.forward u)
+        let hidden = if gated then Ops.add s (s * gate.[0].forward n1) else s
+        Ops.add h (lin2.forward hidden)
 
 /// The fixed (untrained) part of the log-SNR embedding shared by the noise-prediction networks:
 /// log-spaced angular frequencies and the sinusoid features [sin(ω·a), cos(ω·a)].
@@ -119,7 +128,10 @@ type NetworkShape =
       /// columns) or, with LinearBase, the linear base; instead of ε̂ = (learned) [+ base]. At low
       /// SNR (α → 0) the prediction then tends to the skip without the network having to
       /// reproduce it. False for the plain network.
-      VPrediction: bool }
+      VPrediction: bool
+      /// Whether the residual blocks are gated (ResidualBlock; option `gated`). False for the
+      /// plain network.
+      Gated: bool }
 
 /// The part every denoiser here shares after its input projection: the learned log-SNR
 /// embedding (fixed log-spaced sinusoids → Linear → SiLU → Linear), the residual MLP blocks with
@@ -132,7 +144,7 @@ type DenoiserTrunk(shape: NetworkShape, outputs: int) as this =
     let freq = LogSnrFeatures.frequencies shape.Frequencies
     let emb1 = torch.nn.Linear(int64 (2 * shape.Frequencies), w)
     let emb2 = torch.nn.Linear(w, w)
-    let blocks = torch.nn.ModuleList<ResidualBlock>([| for _ in 1 .. shape.Blocks -> new ResidualBlock(shape.Width, groups) |])
+    let blocks = torch.nn.ModuleList<ResidualBlock>([| for _ in 1 .. shape.Blocks -> new ResidualBlock(shape.Width, groups, shape.Gated) |])
     let outNorm = new FeatureGroupNorm(groups, shape.Width)
     let outLin = torch.nn.Linear(w, int64 outputs)
     do this.RegisterComponents()
@@ -350,7 +362,7 @@ module Network =
         Checks.requirePositiveInt "dimX" dimX
         Checks.requirePositiveInt "dimY" dimY
         Checks.requirePositiveInt "width" width
-        { DimX = dimX; DimY = dimY; Width = width; Blocks = 3; Frequencies = 16; LinearBase = false; YEmbedding = false; InputFeatures = PlainInput; VPrediction = false }
+        { DimX = dimX; DimY = dimY; Width = width; Blocks = 3; Frequencies = 16; LinearBase = false; YEmbedding = false; InputFeatures = PlainInput; VPrediction = false; Gated = false }
 
     /// The network as a Denoiser (inference: no_grad; call inside a dispose scope or dispose
     /// the result). Unconditional calls pass the "absent" flag.

@@ -387,3 +387,37 @@ let ``the training loss is plain only on a density fitted to the gap, unless the
     let ex = Assert.Throws<ArgumentException>(fun () -> TrainingWeights.read (opts (Some "yes")) |> ignore)
     Assert.Contains("train-weighted", ex.Message)
     Assert.Contains("yes", ex.Message)
+
+[<Fact>]
+let ``a gated block multiplies its hidden features by one plus the gate, and its other weights are the plain block's`` () =
+    // Same seed: the gate is drawn after the plain block's layers, so those are identical. With
+    // the gate's weight zero and its bias c, the hidden features are scaled by 1 + c, so
+    // gated − h − b₂ = (1 + c)·(plain − h − b₂) exactly (b₂ the output layer's bias); with c = 0
+    // the two blocks agree, and a non-zero gate weight makes them differ.
+    torch.manual_seed 11L |> ignore
+    use plain = new ResidualBlock(16, 8)
+    torch.manual_seed 11L |> ignore
+    use gated = new ResidualBlock(16, 8, true)
+    let named (m: torch.nn.Module) = m.named_parameters () |> Seq.map (fun struct (k, v) -> k, v) |> Map.ofSeq
+    let p, q = named plain, named gated
+    Assert.Equal(p.Count + 2, q.Count)
+    for KeyValue (k, v) in p do
+        Assert.True(v.allclose (q.[k], 0.0, 0.0), sprintf "%s differs" k)
+    use g = generator 47
+    use h = torch.randn([| 10L; 16L |], generator = g)
+    use emb = torch.randn([| 10L; 16L |], generator = g)
+    use _ = torch.NewDisposeScope()
+    use nograd = torch.no_grad ()
+    let out (m: ResidualBlock) = m.forward (h, emb)
+    let b2 = p.["lin2.bias"].unsqueeze 0L
+    let plainPart = out plain - h - b2
+    let c = 0.25
+    q.["gate.0.weight"].zero_ () |> ignore
+    q.["gate.0.bias"].fill_ (c) |> ignore
+    let err = ((out gated - h - b2) - plainPart * (1.0 + c)).abs().max().item<float32> ()
+    Assert.True(err < 1e-5f, sprintf "gated output off (1 + c)·plain by %g" err)
+    q.["gate.0.bias"].zero_ () |> ignore
+    Assert.True((out gated - out plain).abs().max().item<float32> () < 1e-6f)
+    // (a constant weight would not do: each GroupNorm group of GN(h) sums to zero)
+    q.["gate.0.weight"].copy_ (torch.randn([| 16L; 16L |], generator = g)) |> ignore
+    Assert.True((out gated - out plain).abs().max().item<float32> () > 1e-3f)
