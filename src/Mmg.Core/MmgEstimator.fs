@@ -167,6 +167,9 @@ type MmgFitOptions =
       Validation: float
       /// Option `patience`: held-out scores without improvement before a phase ends.
       Patience: int
+      /// Option `stop-score=conditional`: early stopping scores the conditional held-out loss
+      /// alone (EarlyStoppingOptions.conditionalScore); false: conditional plus unconditional.
+      StopOnConditional: bool
       /// Option `defensive-share` (DefensiveShareOption).
       DefensiveShare: float
       /// Option `normal-scores` (NormalScoresChoice).
@@ -236,6 +239,7 @@ module MmgFitOptions =
           TrainWeighted = TrainingWeights.read options
           Validation = EarlyStoppingOptions.validation options
           Patience = EarlyStoppingOptions.patience options
+          StopOnConditional = EarlyStoppingOptions.conditionalScore options
           DefensiveShare = DefensiveShareOption.read options
           NormalScores = NormalScoresChoice.read options DefaultNormalScores }
 
@@ -379,7 +383,8 @@ module MmgFit =
             else
                 let predict = network.Predict ema
                 use heldOut = new HeldOutLoss((fun za a present c -> ema.eval (); predict za a present c), xv, cv, q, valRepeats, seed, trainer.Weighted)
-                trainer.Train(xs, cs, q, steps, name, progress, { Every = EarlyStoppingOptions.every steps; Patience = patience; Loss = heldOut.Loss })
+                let score = if o.StopOnConditional then (fun () -> fst (heldOut.Parts())) else heldOut.Loss
+                trainer.Train(xs, cs, q, steps, name, progress, { Every = EarlyStoppingOptions.every steps; Patience = patience; Loss = score })
         // the preliminary model's orthogonal gap on the fitting rows, and its difference-form gap
         // area on the held-out rows (the gate of AdaptiveDensity.fromGapGated)
         let gates = ResizeArray<string>()
@@ -415,7 +420,7 @@ module MmgFit =
                    "range_widening_rounds", box rounds; "held_out_gap", box (String.Join("; ", gates)); "schedule", box (sprintf "%A" trainer.Schedule |> fun t -> t.ToLowerInvariant())
                    "linear_base", box shape.LinearBase; "y_embedding", box shape.YEmbedding; "input_features", box (InputFeatures.text shape.InputFeatures); "v_prediction", box shape.VPrediction; "gated", box shape.Gated; "regression_shrinkage", box shrinkage; "normal_scores", box (NormalScoresChoice.text o.NormalScores); "normal_scores_columns", box (normalScoredColumns standardizers); "parameters", box parameters ]
                  @ extraSettings
-                 @ [ "validation", box validation; "patience", box patience; "overtime", box p.Overtime; "fixed_steps_run", box first.Steps; "fixed_step_kept", box first.KeptStep
+                 @ [ "validation", box validation; "patience", box patience; "stop_score", box (if o.StopOnConditional then "conditional" else "both"); "overtime", box p.Overtime; "fixed_steps_run", box first.Steps; "fixed_step_kept", box first.KeptStep
                      "adapt_steps_run", box last.Steps; "adapt_step_kept", box last.KeptStep ])
         { Shape = shape; FixedNet = fixedNet; AdaptiveNet = ema; FixedQ = p.FixedQ; AdaptiveQ = adaptiveQ
           Standardizers = standardizers; Device = device; Settings = settings }
@@ -615,7 +620,7 @@ type MmgEstimator(variant: string, options: EstimatorOptions) =
 
     /// The estimator-specific options (EstimatorOptions.Extra) MMG reads; others are refused.
     static member OptionKeys =
-        [ "adapt-steps"; "normal-scores"; "width"; "repeats"; "ema-decay"; "weight-decay"; "drop-probability"; "plateau-patience"; "linear-base"; "zero-init"; "y-embedding"; "input-features"; "v-prediction"; "gated"; "blocks"; "cosine"; "validation"; "patience"; "overtime"; "defensive-share"; "train-weighted"; "folds"; "permutations" ]
+        [ "adapt-steps"; "normal-scores"; "width"; "repeats"; "ema-decay"; "weight-decay"; "drop-probability"; "plateau-patience"; "linear-base"; "zero-init"; "y-embedding"; "input-features"; "v-prediction"; "gated"; "blocks"; "cosine"; "validation"; "patience"; "stop-score"; "overtime"; "defensive-share"; "train-weighted"; "folds"; "permutations" ]
 
     /// The variant names, default last.
     /// `mmg-debiased` is ½(difference + orthogonal) of the adaptive model: on held-out rows a

@@ -798,6 +798,15 @@ module EarlyStoppingOptions =
             invalidArg "x" (sprintf "%d training rows leave %d after holding out %.0f%% for early stopping, fewer than the batch size %d; give more rows, a smaller batch size or validation=0." n fitRows.Length (100.0 * validation) batchSize)
         fitRows, valRows
 
+    /// Option `stop-score`: what early stopping scores on the held-out rows — `both` (the default:
+    /// the conditional plus the unconditional ε-loss) or `conditional` (the conditional ε-loss
+    /// alone). Returns true for `conditional`.
+    let conditionalScore (options: EstimatorOptions) =
+        match Estimation.extraString options "stop-score" "both" with
+        | "both" -> false
+        | "conditional" -> true
+        | other -> invalidArg "stop-score" (sprintf "option 'stop-score' must be both or conditional, got '%s'." other)
+
     /// Scores per phase budget.
     let every (steps: int) = max 10 (steps / 100)
 
