@@ -112,6 +112,11 @@ module MmgProfiles =
         let atLeast (key: string) (least: int) (meaning: string) (v: int) =
             if v < least then invalidArg key (sprintf "option '%s' must be at least %d%s, got %d." key least meaning v)
             v
+        // a share or momentum in [0, 1), the profile's value unless given
+        let belowOne (key: string) (meaning: string) (fallback: float) =
+            let v = Estimation.extraFloat options key fallback
+            if not (v >= 0.0 && v < 1.0) then invalidArg key (sprintf "option '%s' must lie in [0, 1)%s, got %g." key meaning v)
+            v
         { p with
             Steps = steps
             AdaptSteps =
@@ -121,20 +126,11 @@ module MmgProfiles =
             BatchSize = Estimation.orDefault options.BatchSize p.BatchSize
             LearningRate = Estimation.orDefaultF options.LearningRate p.LearningRate
             Width = Estimation.extraInt options "width" p.Width |> atLeast "width" 0 " (0 = by the data's dimension)"
-            EmaDecay =
-                let d = Estimation.extraFloat options "ema-decay" p.EmaDecay
-                if not (d >= 0.0 && d < 1.0) then invalidArg "ema-decay" (sprintf "option 'ema-decay' must lie in [0, 1), got %g." d)
-                d
-            WeightDecay =
-                let d = Estimation.extraFloat options "weight-decay" p.WeightDecay
-                if not (d >= 0.0 && d < 1.0) then invalidArg "weight-decay" (sprintf "option 'weight-decay' must lie in [0, 1) (a decoupled decay per unit of learning rate), got %g." d)
-                d
+            EmaDecay = belowOne "ema-decay" "" p.EmaDecay
+            WeightDecay = belowOne "weight-decay" " (a decoupled decay per unit of learning rate)" p.WeightDecay
             Repeats = Estimation.extraInt options "repeats" p.Repeats |> atLeast "repeats" 1 ""
             PlateauPatience = Estimation.extraInt options "plateau-patience" p.PlateauPatience |> atLeast "plateau-patience" 1 " step"
-            DropProbability =
-                let d = Estimation.extraFloat options "drop-probability" p.DropProbability
-                if not (d >= 0.0 && d < 1.0) then invalidArg "drop-probability" (sprintf "option 'drop-probability' must lie in [0, 1), got %g." d)
-                d
+            DropProbability = belowOne "drop-probability" "" p.DropProbability
             TestFraction = Estimation.orDefaultF options.TestFraction p.TestFraction
             Overtime = EarlyStoppingOptions.overtime options |> Option.defaultValue p.Overtime }
 
@@ -383,7 +379,7 @@ module MmgFit =
             else
                 let predict = network.Predict ema
                 use heldOut = new HeldOutLoss((fun za a present c -> ema.eval (); predict za a present c), xv, cv, q, valRepeats, seed, trainer.Weighted)
-                let score = if o.StopOnConditional then (fun () -> fst (heldOut.Parts())) else heldOut.Loss
+                let score = if o.StopOnConditional then heldOut.ConditionalLoss else heldOut.Loss
                 trainer.Train(xs, cs, q, steps, name, progress, { Every = EarlyStoppingOptions.every steps; Patience = patience; Loss = score })
         // the preliminary model's orthogonal gap on the fitting rows, and its difference-form gap
         // area on the held-out rows (the gate of AdaptiveDensity.fromGapGated)

@@ -486,18 +486,22 @@ type HeldOutLoss(predict: Predictor, x: Tensor, conditions: Tensor[], q: LogSnrD
     let on = torch.ones([| n |], dtype = torch.ScalarType.Bool, device = dev)
     let off = torch.zeros([| n |], dtype = torch.ScalarType.Bool, device = dev)
 
+    // the weighted ε-loss of the current weights with y present (on) or absent (off)
+    let loss (present: Tensor) =
+        use _ = torch.no_grad ()
+        use scope = torch.NewDisposeScope()
+        ((eps - predict z a present cr).square().sum(1L) * w).mean().item<float32> () |> float
+
     /// For a DenoiserNet on held-out (x, y).
     static member Denoiser(net: DenoiserNet, x: Tensor, y: Tensor, q: LogSnrDensity, repeats: int, seed: int, ?weighted: bool) =
         new HeldOutLoss((fun z a present c -> net.eval (); Predictor.denoiser net z a present c), x, [| y |], q, repeats, seed, defaultArg weighted true)
 
     /// The conditional and the unconditional loss of the network's current weights. Half the
     /// width of q's range times (unconditional − conditional) is the held-out difference-form MI.
-    member _.Parts() : float * float =
-        use _ = torch.no_grad ()
-        use scope = torch.NewDisposeScope()
-        let lc = ((eps - predict z a on cr).square().sum(1L) * w).mean()
-        let lu = ((eps - predict z a off cr).square().sum(1L) * w).mean()
-        lc.item<float32> () |> float, lu.item<float32> () |> float
+    member _.Parts() : float * float = loss on, loss off
+
+    /// The conditional loss alone (what option `stop-score=conditional` scores).
+    member _.ConditionalLoss() : float = loss on
 
     /// Conditional plus unconditional loss of the network's current weights.
     member this.Loss() : float =
