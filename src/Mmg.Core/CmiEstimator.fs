@@ -295,7 +295,10 @@ type CmiEstimator(variant: string, options: EstimatorOptions) =
         CmiData.validate p.BatchSize x y z
         // CmiDenoiserNet has no y embedding, input features or v-prediction (the options are refused above),
         // so the shape must not say so
-        let fit = { MmgFitOptions.read options with YEmbedding = Some false; InputFeatures = PlainInput; VPrediction = false }
+        // GroupNorm stays on unless `norm` says otherwise: its MI default was measured on the MI
+        // tasks only (docs/accuracy.md, twenty-second round)
+        let read = MmgFitOptions.read options
+        let fit = { read with YEmbedding = Some false; InputFeatures = PlainInput; VPrediction = false; GroupNorm = Some (defaultArg read.GroupNorm true) }
         let f = MmgFit.run (CmiFit.network dimZ) fit p x [| y; z |] [ "dim_z", box dimZ ] progress
         let sx, sy, sz = f.Standardizers.[0], f.Standardizers.[1], f.Standardizers.[2]
         new CmiModel(f.Shape, dimZ, f.FixedNet, f.AdaptiveNet, f.FixedQ, f.AdaptiveQ, sx, sy, sz, f.Device, f.Settings)

@@ -153,6 +153,8 @@ type MmgFitOptions =
       VPrediction: bool
       /// Option `gated` ≠ 0: gated residual blocks (NetworkShape.Gated).
       Gated: bool
+      /// Option `norm`: group (Some true), none (Some false) or auto (None; Network.groupNormFor).
+      GroupNorm: bool option
       /// Option `blocks`: residual blocks of the network (3 unless given).
       Blocks: int
       /// Option `cosine` ≠ 0: warm-up + cosine instead of plateau halving.
@@ -227,6 +229,7 @@ module MmgFitOptions =
           InputFeatures = InputFeatures.parse (Estimation.extraString options "input-features" "")
           VPrediction = Estimation.extraInt options "v-prediction" 0 <> 0
           Gated = Estimation.extraInt options "gated" 0 <> 0
+          GroupNorm = Network.groupNormChoice options
           Blocks =
             let b = Estimation.extraInt options "blocks" 3
             if b < 1 then invalidArg "blocks" (sprintf "option 'blocks' must be at least 1, got %d." b)
@@ -337,7 +340,7 @@ module MmgFit =
         let device = Estimation.device o.Device
         torch.random.manual_seed (int64 o.Seed) |> ignore
         let width = if p.Width > 0 then p.Width else Network.defaultWidth dimX dimC
-        let shape = { Network.shape dimX dimY width with LinearBase = Network.linearBaseFor o.LinearBase (dimX + dimC); YEmbedding = Network.yEmbeddingFor o.YEmbedding dimX dimC; Blocks = o.Blocks; InputFeatures = o.InputFeatures; VPrediction = o.VPrediction; Gated = o.Gated }
+        let shape = { Network.shape dimX dimY width with LinearBase = Network.linearBaseFor o.LinearBase (dimX + dimC); YEmbedding = Network.yEmbeddingFor o.YEmbedding dimX dimC; Blocks = o.Blocks; InputFeatures = o.InputFeatures; VPrediction = o.VPrediction; Gated = o.Gated; GroupNorm = Network.groupNormFor o.GroupNorm dimX dimC }
         // x first, then the conditions, standardised on the training rows
         let raw = Array.append [| x |] conditions |> Array.map Data.toTensor
         use _ = disposing raw
@@ -414,7 +417,7 @@ module MmgFit =
                    "repeats", box p.Repeats; "test_fraction", box p.TestFraction; "seed", box o.Seed
                    "device", box (string device); "fixed_q", box (q2 p.FixedQ); "adaptive_q", box (q2 adaptiveQ)
                    "range_widening_rounds", box rounds; "held_out_gap", box (String.Join("; ", gates)); "schedule", box (sprintf "%A" trainer.Schedule |> fun t -> t.ToLowerInvariant())
-                   "linear_base", box shape.LinearBase; "y_embedding", box shape.YEmbedding; "input_features", box (InputFeatures.text shape.InputFeatures); "v_prediction", box shape.VPrediction; "gated", box shape.Gated; "regression_shrinkage", box shrinkage; "normal_scores", box (NormalScoresChoice.text o.NormalScores); "normal_scores_columns", box (normalScoredColumns standardizers); "parameters", box parameters ]
+                   "linear_base", box shape.LinearBase; "y_embedding", box shape.YEmbedding; "input_features", box (InputFeatures.text shape.InputFeatures); "v_prediction", box shape.VPrediction; "gated", box shape.Gated; "norm", box (if shape.GroupNorm then "group" else "none"); "regression_shrinkage", box shrinkage; "normal_scores", box (NormalScoresChoice.text o.NormalScores); "normal_scores_columns", box (normalScoredColumns standardizers); "parameters", box parameters ]
                  @ extraSettings
                  @ [ "validation", box validation; "patience", box patience; "stop_score", box (if o.StopOnConditional then "conditional" else "both"); "overtime", box p.Overtime; "fixed_steps_run", box first.Steps; "fixed_step_kept", box first.KeptStep
                      "adapt_steps_run", box last.Steps; "adapt_step_kept", box last.KeptStep ])
@@ -616,7 +619,7 @@ type MmgEstimator(variant: string, options: EstimatorOptions) =
 
     /// The estimator-specific options (EstimatorOptions.Extra) MMG reads; others are refused.
     static member OptionKeys =
-        [ "adapt-steps"; "normal-scores"; "width"; "repeats"; "ema-decay"; "weight-decay"; "drop-probability"; "plateau-patience"; "linear-base"; "zero-init"; "y-embedding"; "input-features"; "v-prediction"; "gated"; "blocks"; "cosine"; "validation"; "patience"; "stop-score"; "overtime"; "defensive-share"; "train-weighted"; "folds"; "permutations" ]
+        [ "adapt-steps"; "normal-scores"; "width"; "repeats"; "ema-decay"; "weight-decay"; "drop-probability"; "plateau-patience"; "linear-base"; "zero-init"; "y-embedding"; "input-features"; "v-prediction"; "gated"; "norm"; "blocks"; "cosine"; "validation"; "patience"; "stop-score"; "overtime"; "defensive-share"; "train-weighted"; "folds"; "permutations" ]
 
     /// The variant names, default last.
     /// `mmg-debiased` is ½(difference + orthogonal) of the adaptive model: on held-out rows a

@@ -30,6 +30,9 @@ type MmgModelInfo =
       VPrediction: bool
       /// NetworkShape.Gated (false in files written before it existed).
       Gated: bool
+      /// NetworkShape.GroupNorm as the option's text, "group" or "none" (null, group, in files
+      /// written before it existed).
+      Norm: string
       MeanX: float[]
       StdX: float[]
       MeanY: float[]
@@ -182,6 +185,7 @@ module ModelFiles =
           InputFeatures = InputFeatures.text shape.InputFeatures
           VPrediction = shape.VPrediction
           Gated = shape.Gated
+          Norm = (if shape.GroupNorm then "group" else "none")
           MeanX = stdX.Mean; StdX = stdX.Std; MeanY = stdY.Mean; StdY = stdY.Std
           MarginalsX = stdX.Marginals; MarginalsY = stdY.Marginals
           FixedQ = LogSnr.toArray fixedQ; AdaptiveQ = LogSnr.toArray adaptiveQ
@@ -190,7 +194,7 @@ module ModelFiles =
 
     /// The network shape model.json describes.
     let shapeOf (info: MmgModelInfo) : NetworkShape =
-        { DimX = info.DimX; DimY = info.DimY; Width = info.Width; Blocks = info.Blocks; Frequencies = info.Frequencies; LinearBase = info.LinearBase; YEmbedding = info.YEmbedding; InputFeatures = InputFeatures.parse info.InputFeatures; VPrediction = info.VPrediction; Gated = info.Gated }
+        { DimX = info.DimX; DimY = info.DimY; Width = info.Width; Blocks = info.Blocks; Frequencies = info.Frequencies; LinearBase = info.LinearBase; YEmbedding = info.YEmbedding; InputFeatures = InputFeatures.parse info.InputFeatures; VPrediction = info.VPrediction; Gated = info.Gated; GroupNorm = (info.Norm <> "none") }
 
     let private orNone (m: Data.MarginalScores[]) = if isNull m then [||] else m
 

@@ -7,8 +7,10 @@ open TorchSharp.Modules
 /// GroupNorm over the features of [n; width] rows: each group of width/groups features is
 /// normalised to mean 0, variance 1, then scaled and shifted per feature. Written with
 /// layer_norm on a [n; groups; width/groups] view: TorchSharp's GroupNorm module wants ≥ 3 dims
-/// and was 5× slower here for [n; width; 1] (docs/performance.md).
-type FeatureGroupNorm(groups: int, width: int) as this =
+/// and was 5× slower here for [n; width; 1] (docs/performance.md). With `normalise` false it
+/// only scales and shifts (the same parameters): each row keeps its features' mean and scale,
+/// which GroupNorm divides out (NetworkShape.GroupNorm).
+type FeatureGroupNorm(groups: int, width: int, normalise: bool) as this =
     inherit torch.nn.Module<Tensor, Tensor>("FeatureGroupNorm")
     do
         if width % groups <> 0 then
@@ -17,31 +19,37 @@ type FeatureGroupNorm(groups: int, width: int) as this =
     let bias = torch.nn.Parameter(torch.zeros(int64 width))
     do this.RegisterComponents()
 
+    new(groups: int, width: int) = new FeatureGroupNorm(groups, width, true)
+
     /// Call inside a dispose scope.
     override _.forward(h: Tensor) =
-        let n = h.shape.[0]
-        let v = h.reshape(n, int64 groups, int64 (width / groups))
-        let normed = torch.nn.functional.layer_norm(v, [| int64 (width / groups) |], eps = 1e-5)
-        Ops.add (normed.reshape(n, int64 width) * weight) bias
+        if not normalise then Ops.add (h * weight) bias
+        else
+            let n = h.shape.[0]
+            let v = h.reshape(n, int64 groups, int64 (width / groups))
+            let normed = torch.nn.functional.layer_norm(v, [| int64 (width / groups) |], eps = 1e-5)
+            Ops.add (normed.reshape(n, int64 width) * weight) bias
 
 /// A residual MLP block with an additive log-SNR projection:
 /// h + W₂·SiLU(GN(W₁·SiLU(GN(h)) + T·emb)); gated (NetworkShape.Gated), the hidden features are
 /// also multiplied by (1 + G·GN(h)), h + W₂·[SiLU(GN(u)) ⊙ (1 + G·GN(h))] (a GLU-style product,
 /// so products of the inputs — norms, a rotation by an angle that depends on them — are one
 /// layer away rather than approximated by curvature). The gate's layer is drawn after the
-/// others, so a block without it has the same weights as before it existed.
-type ResidualBlock(width: int, groups: int, gated: bool) as this =
+/// others, so a block without it has the same weights as before it existed. With `groupNorm`
+/// false each GN is a per-feature scale and shift only (FeatureGroupNorm; NetworkShape.GroupNorm).
+type ResidualBlock(width: int, groups: int, gated: bool, groupNorm: bool) as this =
     inherit torch.nn.Module<Tensor, Tensor, Tensor>("ResidualBlock")
-    let norm1 = new FeatureGroupNorm(groups, width)
+    let norm1 = new FeatureGroupNorm(groups, width, groupNorm)
     let lin1 = torch.nn.Linear(int64 width, int64 width)
     let time = torch.nn.Linear(int64 width, int64 width)
-    let norm2 = new FeatureGroupNorm(groups, width)
+    let norm2 = new FeatureGroupNorm(groups, width, groupNorm)
     let lin2 = torch.nn.Linear(int64 width, int64 width)
     // empty unless gated (no parameters, no state-dict entries)
     let gate = torch.nn.ModuleList<Linear>([| if gated then torch.nn.Linear(int64 width, int64 width) |])
     do this.RegisterComponents()
 
-    new(width: int, groups: int) = new ResidualBlock(width, groups, false)
+    new(width: int, groups: int, gated: bool) = new ResidualBlock(width, groups, gated, true)
+    new(width: int, groups: int) = new ResidualBlock(width, groups, false, true)
 
     /// Call inside a dispose scope: intermediates are left to it.
     override _.forward(h: Tensor, emb: Tensor) =
@@ -131,11 +139,19 @@ type NetworkShape =
       VPrediction: bool
       /// Whether the residual blocks are gated (ResidualBlock; option `gated`). False for the
       /// plain network.
-      Gated: bool }
+      Gated: bool
+      /// Whether the blocks and the output head normalise each row's features by groups
+      /// (GroupNorm, option `norm=group`) or only scale and shift them (`norm=none`). GroupNorm
+      /// divides out each row's feature scale, and with it the magnitude of the row it came
+      /// from, which the network must then rebuild through its nonlinearities; without it a
+      /// norm-dependent structure (a spiral's twist, a Student-t's shared scale) is carried
+      /// linearly. True for the plain network.
+      GroupNorm: bool }
 
 /// The part every denoiser here shares after its input projection: the learned log-SNR
 /// embedding (fixed log-spaced sinusoids → Linear → SiLU → Linear), the residual MLP blocks with
-/// GroupNorm and SiLU, and the output head (GroupNorm → SiLU → Linear to `outputs`).
+/// GroupNorm (or, with shape.GroupNorm false, a scale and shift) and SiLU, and the output head
+/// (GroupNorm → SiLU → Linear to `outputs`).
 type DenoiserTrunk(shape: NetworkShape, outputs: int) as this =
     inherit torch.nn.Module<Tensor, Tensor, Tensor>("DenoiserTrunk")
     let w = int64 shape.Width
@@ -144,8 +160,8 @@ type DenoiserTrunk(shape: NetworkShape, outputs: int) as this =
     let freq = LogSnrFeatures.frequencies shape.Frequencies
     let emb1 = torch.nn.Linear(int64 (2 * shape.Frequencies), w)
     let emb2 = torch.nn.Linear(w, w)
-    let blocks = torch.nn.ModuleList<ResidualBlock>([| for _ in 1 .. shape.Blocks -> new ResidualBlock(shape.Width, groups, shape.Gated) |])
-    let outNorm = new FeatureGroupNorm(groups, shape.Width)
+    let blocks = torch.nn.ModuleList<ResidualBlock>([| for _ in 1 .. shape.Blocks -> new ResidualBlock(shape.Width, groups, shape.Gated, shape.GroupNorm) |])
+    let outNorm = new FeatureGroupNorm(groups, shape.Width, shape.GroupNorm)
     let outLin = torch.nn.Linear(w, int64 outputs)
     do this.RegisterComponents()
 
@@ -333,6 +349,7 @@ module Network =
     /// where the trunk, normalised inside, does not.
     let linearBaseMinColumns = 20
 
+
     /// Option "linear-base": 1 (on) / 0 (off) / "auto" (the default: None, on from
     /// linearBaseMinColumns columns).
     let linearBaseChoice (options: EstimatorOptions) : bool option =
@@ -358,11 +375,32 @@ module Network =
     let yEmbeddingChoice (options: EstimatorOptions) : bool option =
         Estimation.autoSwitch options "y-embedding" "on below 20 columns when y has at least two"
 
+    /// Option `norm` (MI and CMI): group (GroupNorm in the blocks and the head), none (a scale
+    /// and shift only) or auto (the default: None; MMG then chooses by size, groupNormFor, and
+    /// MMG-CMI keeps GroupNorm).
+    let groupNormChoice (options: EstimatorOptions) : bool option =
+        match Estimation.extraString options "norm" "auto" with
+        | "auto" -> None
+        | "group" -> Some true
+        | "none" -> Some false
+        | v -> invalidArg "norm" (sprintf "option 'norm' must be group, none or auto (none below 20 columns when y has at least two, group elsewhere), got '%s'." v)
+
+    /// GroupNorm (NetworkShape.GroupNorm) is off by default where the y embedding is on by
+    /// default (y has at least two columns, fewer than linearBaseMinColumns in all), on elsewhere.
+    /// Measured (docs/accuracy.md, twenty-second round): below 20 columns with a multi-column y,
+    /// dropping it passes the spirals 3×3 and 5×5 and asinh-Student 5×5 on three seeds and
+    /// leaves the other tasks where they were; with one y column it shrinks the fixed-q
+    /// model's conditional path (`mmg-orthogonal` on 1v1-normal-0.75 0.41 → 0.36); from 20
+    /// columns, where the linear base carries the Gaussian part, it does not help (spiral
+    /// 25×25 0.81 / 0.78 against 0.83 / 0.80).
+    let groupNormFor (choice: bool option) (dimX: int) (dimY: int) =
+        defaultArg choice (not (dimY >= 2 && dimX + dimY < linearBaseMinColumns))
+
     let shape (dimX: int) (dimY: int) (width: int) =
         Checks.requirePositiveInt "dimX" dimX
         Checks.requirePositiveInt "dimY" dimY
         Checks.requirePositiveInt "width" width
-        { DimX = dimX; DimY = dimY; Width = width; Blocks = 3; Frequencies = 16; LinearBase = false; YEmbedding = false; InputFeatures = PlainInput; VPrediction = false; Gated = false }
+        { DimX = dimX; DimY = dimY; Width = width; Blocks = 3; Frequencies = 16; LinearBase = false; YEmbedding = false; InputFeatures = PlainInput; VPrediction = false; Gated = false; GroupNorm = true }
 
     /// The network as a Denoiser (inference: no_grad; call inside a dispose scope or dispose
     /// the result). Unconditional calls pass the "absent" flag.

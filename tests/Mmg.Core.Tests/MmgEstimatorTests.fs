@@ -250,13 +250,13 @@ let ``an estimator-specific option the estimator does not read is refused, namin
     refused (fun () -> box (MmgEstimator("mmg-debiased", withExtra [ "input-features", "cubes" ]))) "input-features" [ "plain, radial or squares"; "'cubes'" ]
     refused (fun () -> box (CmiRegistry.create "ksg-cmi" (withExtra [ "ks", "3,5" ]))) "ks" [ "k" ]
     // the keys each reads are accepted
-    MmgEstimator("mmg-debiased", withExtra [ for k in MmgEstimator.OptionKeys -> k, (match k with "validation" | "defensive-share" | "drop-probability" | "ema-decay" | "weight-decay" -> "0.2" | "normal-scores" -> "16" | "input-features" -> "radial" | "stop-score" -> "conditional" | _ -> "1") ]) |> ignore
+    MmgEstimator("mmg-debiased", withExtra [ for k in MmgEstimator.OptionKeys -> k, (match k with "validation" | "defensive-share" | "drop-probability" | "ema-decay" | "weight-decay" -> "0.2" | "normal-scores" -> "16" | "input-features" -> "radial" | "stop-score" -> "conditional" | "norm" -> "none" | _ -> "1") ]) |> ignore
     // and a value out of range is refused when the estimator is made, before anything trains
     for key, value, says in [ "validation", "0.7", "[0, 0.5)"; "normal-scores", "1", "at least 2 knots"; "normal-scores", "gaussian", "auto, off (0)"; "patience", "0", "at least 1"
                               "defensive-share", "1", "[0, 1)"; "train-weighted", "yes", "1, 0 or adapted"; "linear-base", "on", "1 (on), 0 (off) or auto (on from 20 columns)"
                               "drop-probability", "1", "[0, 1)"; "width", "-8", "at least 0"; "repeats", "0", "at least 1"; "adapt-steps", "0", "at least 1"
                               "blocks", "0", "at least 1"; "plateau-patience", "0", "at least 1 step"; "overtime", "-1", "[0, 10]"
-                              "ema-decay", "1", "[0, 1)"; "weight-decay", "-0.1", "[0, 1)"; "stop-score", "sum", "both or conditional" ] do
+                              "ema-decay", "1", "[0, 1)"; "weight-decay", "-0.1", "[0, 1)"; "stop-score", "sum", "both or conditional"; "norm", "layer", "group, none or auto" ] do
         refused (fun () -> box (MmgEstimator("mmg-debiased", withExtra [ key, value ]))) key [ says ]
         refused (fun () -> box (CmiRegistry.create "mmg-cmi-debiased" (withExtra [ key, value ]))) key [ says ]
     Registry.create "ksg" (withExtra [ "k", "3"; "allow-discrete", "true" ]) |> ignore
@@ -300,6 +300,21 @@ let ``options ema-decay and weight-decay reach the fit and are recorded`` () =
     Assert.Equal("0.5", se.["ema_decay"])
     Assert.NotEqual(plain, decayed)
     Assert.NotEqual(plain, fast)
+
+[<Fact>]
+let ``option norm chooses GroupNorm or none in the network, reaches the fit and is recorded`` () =
+    // 80 + 40 quick steps on a bivariate Gaussian: norm=group and norm=none train networks that
+    // differ only in their normalisation (same seed, same initial weights), so the estimates
+    // differ; the settings name the normalisation used.
+    let x, y, _ = gaussianSamples 4 600 bivariate 1
+    let run (norm: string) =
+        let r = (MmgEstimator("mmg", { options 4 80 with Extra = readOnlyDict [ "validation", "0"; "norm", norm ] }) :> IMiEstimator).Estimate(x, y, null)
+        r.Estimate, r.Settings
+    let grouped, sg = run "group"
+    let plain, sn = run "none"
+    Assert.Equal("group", sg.["norm"])
+    Assert.Equal("none", sn.["norm"])
+    Assert.NotEqual(grouped, plain)
 
 [<Fact>]
 let ``option stop-score=conditional scores early stopping on the conditional held-out loss alone`` () =

@@ -111,9 +111,9 @@ type ModelFilesTests(models: SavedModels) =
         Assert.Contains("1 z-columns, got 1, 1 and 2", e.Message)
 
     [<Fact>]
-    member _.``an MI model with the y embedding, radial input features, v-prediction, gated blocks and five blocks survives the round trip exactly`` () =
+    member _.``an MI model with the y embedding, radial input features, v-prediction, gated blocks, no GroupNorm and five blocks survives the round trip exactly`` () =
         let x, y = (Tasks.find "1v1-normal-0.75").Sample 400 2
-        let options = { quick 2 60 with Extra = readOnlyDict [ "y-embedding", "1"; "blocks", "5"; "input-features", "radial"; "v-prediction", "1"; "gated", "1" ] }
+        let options = { quick 2 60 with Extra = readOnlyDict [ "y-embedding", "1"; "blocks", "5"; "input-features", "radial"; "v-prediction", "1"; "gated", "1"; "norm", "none" ] }
         let _, m = MmgEstimator("mmg-debiased", options).EstimateWithModel(x, y, null, false)
         use m = m
         let dir = Path.Combine(scratch, "y-embedding")
@@ -124,6 +124,7 @@ type ModelFilesTests(models: SavedModels) =
         Assert.Equal("radial", j.["InputFeatures"].GetValue<string>())
         Assert.True(j.["VPrediction"].GetValue<bool>())
         Assert.True(j.["Gated"].GetValue<bool>())
+        Assert.Equal("none", j.["Norm"].GetValue<string>())
         use loaded = MmgModel.Load(dir, torch.CPU)
         let xt, yt = (Tasks.find "1v1-normal-0.75").Sample 300 3
         sameEvaluation (m.Evaluate(xt, yt, 2, 3, "mmg", 6)) (loaded.Evaluate(xt, yt, 2, 3, "mmg", 6))
@@ -134,12 +135,14 @@ type ModelFilesTests(models: SavedModels) =
         o.Remove "InputFeatures" |> ignore
         o.Remove "VPrediction" |> ignore
         o.Remove "Gated" |> ignore
+        o.Remove "Norm" |> ignore
         writeJson old o
         use before = MmgModel.Load(old, torch.CPU)
         Assert.False(before.Shape.YEmbedding)
         Assert.Equal(PlainInput, before.Shape.InputFeatures)
         Assert.False(before.Shape.VPrediction)
         Assert.False(before.Shape.Gated)
+        Assert.True(before.Shape.GroupNorm)
 
     [<Fact>]
     member _.``a model's Denoiser is the predictor its evaluation integrates, fixed or adaptive, also after loading`` () =

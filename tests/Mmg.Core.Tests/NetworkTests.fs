@@ -421,3 +421,36 @@ let ``a gated block multiplies its hidden features by one plus the gate, and its
     // (a constant weight would not do: each GroupNorm group of GN(h) sums to zero)
     q.["gate.0.weight"].copy_ (torch.randn([| 16L; 16L |], generator = g)) |> ignore
     Assert.True((out gated - out plain).abs().max().item<float32> () > 1e-3f)
+
+[<Fact>]
+let ``without GroupNorm a block keeps each row's scale, which GroupNorm divides out; its weights are the GroupNorm block's`` () =
+    // GroupNorm (two groups of eight) maps a row h and the same row scaled by 3 to the same
+    // features (up to its ε = 1e-5 against group variances of order 1);
+    // the scale-and-shift of norm=none maps them 3× apart. A block without GroupNorm has the
+    // same parameters as one with it (same seed; the norms' scale and shift start at 1 and 0),
+    // and its output is h + W₂·SiLU(W₁·SiLU(h) + T·emb) + biases exactly.
+    use g = generator 53
+    use h = torch.randn([| 10L; 16L |], generator = g)
+    use emb = torch.randn([| 10L; 16L |], generator = g)
+    use _ = torch.NewDisposeScope()
+    use nograd = torch.no_grad ()
+    use grouped = new FeatureGroupNorm(2, 16)
+    use plainNorm = new FeatureGroupNorm(2, 16, false)
+    let gap (a: torch.Tensor) (b: torch.Tensor) = (a - b).abs().max().item<float32> ()
+    Assert.True(gap (grouped.forward (h * 3.0)) (grouped.forward h) < 1e-3f)
+    Assert.True(gap (plainNorm.forward (h * 3.0)) (plainNorm.forward h * 3.0) < 1e-5f)
+    Assert.True(gap (plainNorm.forward (h * 3.0)) (plainNorm.forward h) > 1.0f)
+    torch.manual_seed 13L |> ignore
+    use withNorm = new ResidualBlock(16, 8, false, true)
+    torch.manual_seed 13L |> ignore
+    use without = new ResidualBlock(16, 8, false, false)
+    let named (m: torch.nn.Module) = m.named_parameters () |> Seq.map (fun struct (k, v) -> k, v) |> Map.ofSeq
+    let p, q = named withNorm, named without
+    Assert.Equal(p.Count, q.Count)
+    for KeyValue (k, v) in p do
+        Assert.True(v.allclose (q.[k], 0.0, 0.0), sprintf "%s differs" k)
+    let linear (name: string) (x: torch.Tensor) = torch.nn.functional.linear (x, q.[name + ".weight"], q.[name + ".bias"])
+    let silu (x: torch.Tensor) = torch.nn.functional.silu x
+    let expected = h + linear "lin2" (silu (linear "lin1" (silu h) + linear "time" emb))
+    Assert.True(gap (without.forward (h, emb)) expected < 1e-5f)
+    Assert.True(gap (withNorm.forward (h, emb)) expected > 1e-2f)
