@@ -156,15 +156,20 @@ let quick seed steps = { EstimatorOptions.Default with Seed = seed; Profile = "q
 [<Fact>]
 let ``with no Z, MMG-CMI repeats MMG's numbers exactly (MMG without the y embedding, which MMG-CMI's network has not)`` () =
     let x, y, _ = (task "cmi-dense-2-2-1-0.5").Sample 500 6
-    // 2×2 data: MMG's default would add the y embedding (Network.yEmbeddingFor); MMG-CMI never does
-    let noEmbedding = { quick 3 120 with Extra = readOnlyDict [ "y-embedding", "0" ] }
-    let a = (MmgEstimator("mmg-orthogonal-adaptive", noEmbedding) :> IMiEstimator).Estimate(x, y, null)
-    let b = (CmiEstimator("mmg-cmi-orthogonal-adaptive", quick 3 120) :> ICmiEstimator).Estimate(x, y, CmiData.empty 500, null)
-    for va, vb in Array.zip a.Variants b.Variants do
-        Assert.Equal("mmg-cmi" + va.Name.Substring 3, vb.Name)
-        Assert.Equal(va.Estimate, vb.Estimate)
-        Assert.Equal(va.StdError, vb.StdError)
-    Assert.Equal<float[]>(a.Curves.Value.OrthogonalGap, b.Curves.Value.OrthogonalGap)
+    // 2×2 data: MMG's default would add the y embedding (Network.yEmbeddingFor) and drop GroupNorm
+    // (Network.groupNormFor); MMG-CMI never has the embedding and keeps GroupNorm unless told.
+    // Both normalisations, given to both, must give the same numbers.
+    for norm, cmiExtra in [ "group", []; "none", [ "norm", "none" ] ] do
+        let mmgOptions = { quick 3 120 with Extra = readOnlyDict [ "y-embedding", "0"; "norm", norm ] }
+        let a = (MmgEstimator("mmg-orthogonal-adaptive", mmgOptions) :> IMiEstimator).Estimate(x, y, null)
+        let b = (CmiEstimator("mmg-cmi-orthogonal-adaptive", { quick 3 120 with Extra = readOnlyDict cmiExtra }) :> ICmiEstimator).Estimate(x, y, CmiData.empty 500, null)
+        Assert.Equal(norm, a.Settings.["norm"])
+        Assert.Equal(norm, b.Settings.["norm"])
+        for va, vb in Array.zip a.Variants b.Variants do
+            Assert.Equal("mmg-cmi" + va.Name.Substring 3, vb.Name)
+            Assert.Equal(va.Estimate, vb.Estimate)
+            Assert.Equal(va.StdError, vb.StdError)
+        Assert.Equal<float[]>(a.Curves.Value.OrthogonalGap, b.Curves.Value.OrthogonalGap)
 
 [<Fact; Trait("Category", "Long")>]
 let ``a short MMG-CMI run sees the collider's CMI, which a denoiser blind to z could not`` () =
